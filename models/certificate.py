@@ -1,0 +1,39 @@
+"""Certificates: one per certified sitting, from claim to rendered files."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+from models.enums import CertificateStatus
+
+
+class Certificate(Model):
+    """The certificate of one sitting.
+
+    Files are keys in the storage (photo_key, pdf_key, png_key);
+    render_* fields drive the durable render queue: an APPROVED
+    certificate with render_next_at not null is waiting to be rendered.
+    """
+
+    id = fields.IntField(primary_key=True)
+    sitting = fields.OneToOneField("models.Sitting", related_name="certificate")
+    status = fields.CharEnumField(CertificateStatus, max_length=20)
+    holder_name = fields.CharField(max_length=400, null=True)
+    photo_key = fields.CharField(max_length=300, null=True)
+    submitted_at = fields.DatetimeField(null=True)
+    reviewed_at = fields.DatetimeField(null=True)
+    reviewed_by = fields.CharField(max_length=200, null=True)
+    rejection_reason = fields.TextField(null=True)
+    verification_code = fields.CharField(max_length=64, null=True, unique=True)
+    pdf_key = fields.CharField(max_length=300, null=True)
+    png_key = fields.CharField(max_length=300, null=True)
+    pdf_sha256 = fields.CharField(max_length=64, null=True)
+    issued_at = fields.DatetimeField(null=True)
+    render_attempts = fields.IntField(default=0)
+    render_next_at = fields.DatetimeField(null=True)
+    render_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "certificate"
+        indexes = (("status", "submitted_at"), ("render_next_at",))

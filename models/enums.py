@@ -1,0 +1,62 @@
+"""Enumerations shared by the models; values equal the GraphQL enum values."""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """JWT role claim values (DESIGN.md, "Who sees what")."""
+
+    ORG_ADMIN = "org_admin"
+    ANALYST = "analyst"
+    TEST_TAKER = "test_taker"
+    SECURITY_REVIEWER = "security_reviewer"
+    PLATFORM_ADMIN = "platform_admin"
+
+
+class CertificationStatus(StrEnum):
+    """A sitting's certification status as the dashboard shows it."""
+
+    UNSELECTED = "UNSELECTED"
+    SELECTED = "SELECTED"
+    IN_PROGRESS = "IN_PROGRESS"
+    CERTIFIED = "CERTIFIED"
+    INELIGIBLE = "INELIGIBLE"
+
+
+class IneligibilityReason(StrEnum):
+    LOW_SCORE = "LOW_SCORE"
+    PHOTO_PROBLEM = "PHOTO_PROBLEM"
+
+
+class PhotoCheck(StrEnum):
+    PASSED = "PASSED"
+    FAILED = "FAILED"
+
+
+class CertificateStatus(StrEnum):
+    """A certificate's status as the test taker and the security team see it."""
+
+    AWAITING_CLAIM = "AWAITING_CLAIM"
+    UNDER_REVIEW = "UNDER_REVIEW"
+    REJECTED = "REJECTED"
+    APPROVED = "APPROVED"
+    ISSUED = "ISSUED"
+
+
+class CreditTransactionKind(StrEnum):
+    PURCHASE = "PURCHASE"
+    CERTIFICATION = "CERTIFICATION"
+
+
+class NotificationKind(StrEnum):
+    CERTIFICATE_READY_TO_CLAIM = "CERTIFICATE_READY_TO_CLAIM"
+    CERTIFICATE_ISSUED = "CERTIFICATE_ISSUED"
+    CERTIFICATE_REJECTED = "CERTIFICATE_REJECTED"
+
+
+class EmailTemplate(StrEnum):
+    """Which message an outbox row carries; rendered when it is delivered."""
+
+    CERTIFICATE_READY_TO_CLAIM = "CERTIFICATE_READY_TO_CLAIM"
+    CERTIFICATE_ISSUED = "CERTIFICATE_ISSUED"
+    CERTIFICATE_REJECTED = "CERTIFICATE_REJECTED"

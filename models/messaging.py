@@ -1,0 +1,48 @@
+"""In-app notifications and the durable e-mail outbox."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+from models.enums import EmailTemplate, NotificationKind
+
+
+class Notification(Model):
+    """An in-app message for one test taker (read_at is null while unread)."""
+
+    id = fields.IntField(primary_key=True)
+    test_taker = fields.ForeignKeyField("models.TestTaker", related_name="notifications")
+    kind = fields.CharEnumField(NotificationKind, max_length=40)
+    title = fields.CharField(max_length=200)
+    body = fields.TextField()
+    certificate = fields.ForeignKeyField("models.Certificate", related_name="notifications", null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    read_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "notification"
+        indexes = (("test_taker_id", "created_at", "id"),)
+
+
+class OutboxEmail(Model):
+    """An e-mail waiting to be delivered.
+
+    template and certificate say what to write; subject/body are
+    filled when the message is first rendered for delivery. sent_at set
+    means the SMTP server accepted it: it is never sent again.
+    """
+
+    id = fields.IntField(primary_key=True)
+    to_address = fields.CharField(max_length=320)
+    template = fields.CharEnumField(EmailTemplate, max_length=40)
+    certificate = fields.ForeignKeyField("models.Certificate", related_name="emails", null=True)
+    subject = fields.CharField(max_length=300, null=True)
+    body = fields.TextField(null=True)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    sent_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "outbox_email"
+        indexes = (("sent_at", "next_attempt_at"),)
