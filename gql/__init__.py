@@ -1,0 +1,1 @@
+"""GraphQL wiring: settings, app and lifespan, context, loaders, types, schema, CLI."""

@@ -1,0 +1,53 @@
+"""The root schema, assembled from the per-area classes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from gql.errors import ErrorCodes
+from gql.notifications import NotificationMutation, NotificationQuery
+from gql.platform import PlatformMutation
+from gql.scalars import DateTimeScalar
+from gql.sittings import SittingMutation, SittingQuery
+from gql.types.certificate import Certificate
+from gql.types.notification import Notification
+from gql.types.organisation import CreditTransaction, Organisation
+from gql.types.sitting import Sitting, Test, TestTaker
+from gql.viewer import ViewerQuery
+
+Query = merge_types("Query", (ViewerQuery, SittingQuery, NotificationQuery))
+Mutation = merge_types("Mutation", (SittingMutation, PlatformMutation, NotificationMutation))
+
+
+class CertifySchema(strawberry.Schema):
+    """Strawberry's schema, minus its logging of expected errors (``ErrorCodes`` logs the unexpected)."""
+
+    def process_errors(self, errors, execution_context=None) -> None:
+        return None
+
+
+def build_schema() -> strawberry.Schema:
+    """The executable schema with its limits: depth 12, 200 aliases, 20,000 tokens."""
+    return CertifySchema(
+        query=Query,
+        mutation=Mutation,
+        types=[Organisation, CreditTransaction, Test, TestTaker, Sitting, Certificate, Notification],
+        scalar_overrides={datetime: DateTimeScalar},
+        extensions=[
+            ErrorCodes,
+            QueryDepthLimiter(max_depth=12),
+            MaxAliasesLimiter(max_alias_count=200),
+            MaxTokensLimiter(max_token_count=20_000),
+        ],
+        config=StrawberryConfig(),
+    )
+
+
+def export_sdl() -> str:
+    """The SDL that ``certify export-schema`` prints and ``schema.graphql`` holds."""
+    return build_schema().as_str() + "\n"

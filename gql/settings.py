@@ -1,0 +1,80 @@
+"""The one settings object, read from ``CERTIFY_*`` environment variables.
+
+Source of names and defaults: DESIGN.md, "Operational contract".
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+DEV_JWT_SECRET = "certify-dev-secret-change-me-0123456789abcdef"
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; construct one per process and pass it down.
+
+    Paths are absolute after validation. ``jwt_public_key`` (PEM), when set,
+    switches token verification from HS256 with ``jwt_secret`` to RS256.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CERTIFY_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    broadcast_url: str = "memory://"
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_public_key: str | None = None
+    jwt_private_key: str | None = None
+    jwt_issuer: str = "certify"
+    jwt_audience: str = "certify-api"
+    smtp_url: str | None = None
+    smtp_from: str = "Certify <no-reply@certify.localhost>"
+    chromium_path: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    signed_url_ttl_seconds: int = Field(default=900, ge=10, le=86_400)
+    page_size_default: int = 50
+    page_size_max: int = 500
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_max_attempts: int = Field(default=12, ge=1)
+    render_concurrency: int = Field(default=2, ge=1, le=16)
+    render_max_attempts: int = Field(default=3, ge=1)
+    render_enabled: bool = True
+    websocket_init_timeout_seconds: float = 5.0
+    log_level: str = "INFO"
+    migrate_on_start: bool = True
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        if self.database_url is None:
+            self.database_url = f"sqlite://{self.data_dir / 'certify.sqlite3'}"
+        self.public_url = self.public_url.rstrip("/")
+        return self
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where e-mails are written as ``.eml`` files when no SMTP server is configured."""
+        return self.data_dir / "outbox"
+
+    @property
+    def files_dir(self) -> Path:
+        """Root of the local file storage (photos, PDFs, PNGs)."""
+        return self.data_dir / "files"
+
+    @property
+    def uses_dev_secret(self) -> bool:
+        return self.jwt_public_key is None and self.jwt_secret == DEV_JWT_SECRET
+
+    def warn_if_insecure(self) -> None:
+        """Log loudly when the built-in development JWT secret is in use."""
+        if self.uses_dev_secret:
+            log.warning(
+                "CERTIFY_JWT_SECRET is not set: using the built-in development secret. "
+                "Anyone can mint tokens for this server. Set CERTIFY_JWT_SECRET in production."
+            )

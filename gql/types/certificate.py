@@ -1,0 +1,115 @@
+"""Certificates, their connection, verification result and review-queue events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from gql.context import Info
+from gql.ids import to_global_id
+from gql.types.common import CertificateStatus, Node, PageInfo, edges_of
+from models import Certificate as CertificateRow
+from resolvers.pagination import Page
+
+if TYPE_CHECKING:
+    from gql.types.sitting import Sitting
+
+
+@strawberry.type
+class Certificate(Node):
+    row: strawberry.Private[CertificateRow]
+    id: strawberry.ID
+    status: CertificateStatus
+    holder_name: str | None
+    submitted_at: datetime | None
+    reviewed_at: datetime | None
+    rejection_reason: str | None
+    issued_at: datetime | None
+    verification_code: str | None
+    render_error: str | None = strawberry.field(description="Why rendering failed after its last retry; null otherwise.")
+
+    @classmethod
+    def from_model(cls, row: CertificateRow) -> Certificate:
+        return cls(
+            row=row,
+            id=strawberry.ID(to_global_id("Certificate", row.id)),
+            status=row.status,
+            holder_name=row.holder_name,
+            submitted_at=row.submitted_at,
+            reviewed_at=row.reviewed_at,
+            rejection_reason=row.rejection_reason,
+            issued_at=row.issued_at,
+            verification_code=row.verification_code,
+            render_error=row.render_error,
+        )
+
+    @strawberry.field
+    async def sitting(self, info: Info) -> Annotated[Sitting, strawberry.lazy("gql.types.sitting")]:
+        from gql.types.sitting import Sitting
+
+        return Sitting.from_model(await info.context.loaders.sitting_by_id.load(self.row.sitting_id))
+
+    @strawberry.field(
+        description="Short-lived signed URLs, set once ISSUED, and only for viewers allowed to see the certificate."
+    )
+    def pdf_url(self, info: Info) -> str | None:
+        return info.context.state.file_urls.certificate_url(self.row, "pdf")
+
+    @strawberry.field
+    def png_url(self, info: Info) -> str | None:
+        return info.context.state.file_urls.certificate_url(self.row, "png")
+
+    @strawberry.field(
+        description="Short-lived signed URL of the submitted photo, set from the claim on, "
+        "for the test taker, reviewers and the organisation's admins."
+    )
+    def photo_url(self, info: Info) -> str | None:
+        return info.context.state.file_urls.photo_url(self.row, info.context.require_principal())
+
+
+@strawberry.type
+class CertificateEdge:
+    cursor: str
+    node: Certificate
+
+
+@strawberry.type
+class CertificateConnection:
+    edges: list[CertificateEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    def from_page(cls, page: Page[CertificateRow]) -> CertificateConnection:
+        return cls(
+            edges=edges_of(page, CertificateEdge, Certificate.from_model),
+            page_info=PageInfo.from_page(page),
+            total_count=page.total_count,
+        )
+
+
+@strawberry.type
+class CertificateVerification:
+    valid: bool
+    holder_name: str | None = None
+    test_name: str | None = None
+    score: int | None = None
+    organisation_name: str | None = None
+    issued_at: datetime | None = None
+
+
+@strawberry.enum
+class ReviewQueueChange(Enum):
+    SUBMITTED = "SUBMITTED"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
+@strawberry.type
+class ReviewQueueEvent:
+    certificate: Certificate
+    change: ReviewQueueChange
+    at: datetime

@@ -1,0 +1,91 @@
+"""Mutation inputs, as the contract names them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.file_uploads import Upload
+
+from gql.types.common import PhotoCheck
+from gql.types.sitting import SittingFilter
+
+
+@strawberry.input(description="Exactly one of ids, filter or all must be given.")
+class SittingSelectionInput:
+    ids: list[strawberry.ID] | None = None
+    filter: SittingFilter | None = None
+    all: bool | None = None
+
+
+@strawberry.input
+class ConfirmCertificationInput:
+    idempotency_key: str
+
+
+@strawberry.input
+class CertifySittingsInput:
+    selection: SittingSelectionInput
+    idempotency_key: str
+
+
+@strawberry.input
+class PurchaseCreditsInput:
+    organisation_id: strawberry.ID
+    credits: int
+    reference: str = strawberry.field(description="The payment's reference; a repeated reference adds nothing.")
+
+
+@strawberry.input
+class CreateOrganisationInput:
+    name: str
+
+
+@strawberry.input
+class CreateTestInput:
+    name: str
+    min_certifiable_score: int
+    score_max: int | None = strawberry.field(default=None, description="Highest possible score; default 100.")
+
+
+@strawberry.input
+class RecordSittingInput:
+    external_id: str = strawberry.field(
+        description="The delivery platform's own id of the sitting; recording it again updates nothing "
+        "and reports it as unchanged."
+    )
+    organisation_id: strawberry.ID
+    test_id: strawberry.ID
+    test_taker_email: str
+    test_taker_name: str
+    taken_at: datetime
+    score: int
+    photo_check: PhotoCheck
+
+
+@strawberry.input
+class RecordSittingsInput:
+    sittings: list[RecordSittingInput]
+
+
+@strawberry.input
+class ClaimCertificateInput:
+    sitting_id: strawberry.ID
+    holder_name: str
+    photo: Upload
+
+
+@strawberry.input
+class ApproveCertificateInput:
+    certificate_id: strawberry.ID
+
+
+@strawberry.input
+class RejectCertificateInput:
+    certificate_id: strawberry.ID
+    reason: str
+
+
+@strawberry.input
+class MarkNotificationsReadInput:
+    ids: list[strawberry.ID]

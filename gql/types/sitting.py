@@ -1,0 +1,200 @@
+"""Tests, test takers, sittings, their connections, filter and order inputs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from gql.context import Info
+from gql.ids import decode_id, to_global_id
+from gql.types.common import CertificationStatus, IneligibilityReason, Node, PageInfo, PhotoCheck, edges_of
+from gql.types.organisation import Organisation
+from models import Sitting as SittingRow
+from models import Test as TestRow
+from models import TestTaker as TestTakerRow
+from resolvers import sittings as sitting_rules
+from resolvers.pagination import Page
+
+if TYPE_CHECKING:
+    from gql.types.certificate import Certificate
+
+
+@strawberry.type
+class Test(Node):
+    row: strawberry.Private[TestRow]
+    id: strawberry.ID
+    name: str
+    min_certifiable_score: int
+    score_max: int = strawberry.field(description="The highest possible score.")
+
+    @classmethod
+    def from_model(cls, row: TestRow) -> Test:
+        return cls(
+            row=row,
+            id=strawberry.ID(to_global_id("Test", row.id)),
+            name=row.name,
+            min_certifiable_score=row.min_certifiable_score,
+            score_max=row.score_max,
+        )
+
+
+@strawberry.type
+class TestTaker(Node):
+    row: strawberry.Private[TestTakerRow]
+    id: strawberry.ID
+    name: str
+    email: str
+
+    @classmethod
+    def from_model(cls, row: TestTakerRow) -> TestTaker:
+        return cls(row=row, id=strawberry.ID(to_global_id("TestTaker", row.id)), name=row.name, email=row.email)
+
+    @strawberry.field(description="This test taker's sittings that the viewer may read.")
+    async def sittings(self, info: Info, first: int | None = None, after: str | None = None) -> SittingConnection:
+        page = await sitting_rules.list_sittings(
+            principal=info.context.require_principal(), first=first, after=after, test_taker_id=self.row.id
+        )
+        return SittingConnection.from_page(page)
+
+
+@strawberry.type
+class Sitting(Node):
+    row: strawberry.Private[SittingRow]
+    id: strawberry.ID
+    taken_at: datetime
+    score: int
+    photo_check: PhotoCheck
+    status: CertificationStatus
+    ineligibility_reason: IneligibilityReason | None
+    selected_at: datetime | None
+    certified_at: datetime | None
+
+    @classmethod
+    def from_model(cls, row: SittingRow) -> Sitting:
+        return cls(
+            row=row,
+            id=strawberry.ID(to_global_id("Sitting", row.id)),
+            taken_at=row.taken_at,
+            score=row.score,
+            photo_check=row.photo_check,
+            status=row.status,
+            ineligibility_reason=row.ineligibility_reason,
+            selected_at=row.selected_at,
+            certified_at=row.certified_at,
+        )
+
+    @strawberry.field
+    async def organisation(self, info: Info) -> Organisation:
+        return Organisation.from_model(await info.context.loaders.organisation_by_id.load(self.row.organisation_id))
+
+    @strawberry.field
+    async def test_taker(self, info: Info) -> TestTaker:
+        return TestTaker.from_model(await info.context.loaders.test_taker_by_id.load(self.row.test_taker_id))
+
+    @strawberry.field
+    async def test(self, info: Info) -> Test:
+        return Test.from_model(await info.context.loaders.test_by_id.load(self.row.test_id))
+
+    @strawberry.field
+    async def certificate(
+        self, info: Info
+    ) -> Annotated[Certificate, strawberry.lazy("gql.types.certificate")] | None:
+        from gql.types.certificate import Certificate
+
+        row = await info.context.loaders.certificate_by_sitting_id.load(self.row.id)
+        return Certificate.from_model(row) if row is not None else None
+
+
+@strawberry.type
+class SittingEdge:
+    cursor: str
+    node: Sitting
+
+
+@strawberry.type
+class SittingConnection:
+    edges: list[SittingEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    def from_page(cls, page: Page[SittingRow]) -> SittingConnection:
+        return cls(
+            edges=edges_of(page, SittingEdge, Sitting.from_model),
+            page_info=PageInfo.from_page(page),
+            total_count=page.total_count,
+        )
+
+
+@strawberry.type
+class StatusCount:
+    status: CertificationStatus
+    count: int
+
+
+@strawberry.type
+class SittingStats:
+    total: int
+    by_status: list[StatusCount]
+    average_score: float | None
+
+
+@strawberry.input
+class SittingFilter:
+    status: list[CertificationStatus] | None = None
+    test_id: strawberry.ID | None = None
+    score_min: int | None = None
+    score_max: int | None = None
+    taken_after: datetime | None = None
+    taken_before: datetime | None = None
+    search: str | None = strawberry.field(
+        default=None, description="Case-insensitive match on the test taker's name or email."
+    )
+
+    def to_spec(self) -> sitting_rules.SittingFilter:
+        """Decode IDs; an ID that is not a Test matches nothing."""
+        test_id = None
+        if self.test_id is not None:
+            test_id = decode_id(self.test_id, "Test") or -1
+        return sitting_rules.SittingFilter(
+            status=tuple(self.status) if self.status is not None else None,
+            test_id=test_id,
+            score_min=self.score_min,
+            score_max=self.score_max,
+            taken_after=self.taken_after,
+            taken_before=self.taken_before,
+            search=self.search,
+        )
+
+
+@strawberry.enum
+class SittingOrderField(Enum):
+    TAKEN_AT = sitting_rules.SittingOrderField.TAKEN_AT
+    SCORE = sitting_rules.SittingOrderField.SCORE
+    TEST_TAKER_NAME = sitting_rules.SittingOrderField.TEST_TAKER_NAME
+
+
+@strawberry.enum
+class OrderDirection(Enum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+@strawberry.input
+class SittingOrder:
+    field: SittingOrderField
+    direction: OrderDirection
+
+    def to_spec(self) -> sitting_rules.SittingOrder:
+        return sitting_rules.SittingOrder(field=self.field.value, descending=self.direction is OrderDirection.DESC)
+
+
+@strawberry.type
+class SittingStatusEvent:
+    sitting: Sitting
+    previous_status: CertificationStatus
+    status: CertificationStatus
+    at: datetime

@@ -1,0 +1,233 @@
+"""Certifying sittings: spend credits, open certificates, notify test takers — all or nothing.
+
+Rules: DESIGN.md, "Sitting certification status" and "Rules in detail". The
+work is a fixed handful of set-based statements whatever the number of
+sittings: mark the sittings, spend the credits with one conditional UPDATE,
+write the ledger row, then INSERT … SELECT the certificates, notifications
+and outbox e-mails. Any failure rolls the whole transaction back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from models import AuditEvent, CreditTransaction, IdempotencyRecord, Organisation
+from models.enums import (
+    CertificateStatus,
+    CertificationStatus,
+    CreditTransactionKind,
+    EmailTemplate,
+    NotificationKind,
+    Role,
+)
+from resolvers.errors import DomainError, ErrorCode
+from resolvers.principal import Principal
+from resolvers.selection import Selection, target_queryset
+from resolvers.sql import Statement, lock_organisation, transaction
+from subscriptions.events import CreditBalanceChanged, Event, NotificationCreated, Publisher, SittingStatusChanged
+
+READY_TITLE = "Your certificate is ready to claim"
+MAX_KEY_LENGTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class CertificationResult:
+    """What a certification did: sittings certified, credits spent, balance after."""
+
+    certified_count: int
+    credits_spent: int
+    credit_balance: int
+
+
+async def confirm_certification(*, principal: Principal, idempotency_key: str, publisher: Publisher) -> CertificationResult:
+    """Certify every SELECTED sitting of the principal's organisation (the dashboard's "done").
+
+    Raises:
+        Forbidden: not an org admin.
+        DomainError: NOTHING_SELECTED, INSUFFICIENT_CREDITS, IDEMPOTENCY_KEY_REUSED, INVALID_INPUT.
+    """
+    selection = Selection(filter=None, all=True)
+    return await _certify(
+        principal=principal,
+        selection=selection,
+        only_selected=True,
+        request={"operation": "confirmCertification"},
+        idempotency_key=idempotency_key,
+        publisher=publisher,
+    )
+
+
+async def certify_sittings(
+    *, principal: Principal, selection: Selection, idempotency_key: str, publisher: Publisher
+) -> CertificationResult:
+    """Certify exactly the selection's UNSELECTED or SELECTED sittings (select and confirm in one).
+
+    Raises:
+        Forbidden: not an org admin.
+        DomainError: INVALID_INPUT, NOT_FOUND, NOT_ELIGIBLE, INVALID_TRANSITION,
+            NOTHING_SELECTED, INSUFFICIENT_CREDITS, IDEMPOTENCY_KEY_REUSED.
+    """
+    return await _certify(
+        principal=principal,
+        selection=selection,
+        only_selected=False,
+        request={"operation": "certifySittings", "selection": selection.fingerprint()},
+        idempotency_key=idempotency_key,
+        publisher=publisher,
+    )
+
+
+def _request_hash(request: dict) -> str:
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+
+
+async def _certify(
+    *,
+    principal: Principal,
+    selection: Selection,
+    only_selected: bool,
+    request: dict,
+    idempotency_key: str,
+    publisher: Publisher,
+) -> CertificationResult:
+    organisation_id = principal.require_organisation(Role.ORG_ADMIN)
+    key = idempotency_key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise DomainError(ErrorCode.INVALID_INPUT, "idempotencyKey must be 1–200 characters", ["input", "idempotencyKey"])
+    request_hash = _request_hash(request)
+    now = datetime.now(UTC)
+    batch = uuid.uuid4().hex
+    async with transaction() as conn:
+        await lock_organisation(conn, organisation_id)
+        stored = await IdempotencyRecord.get_or_none(organisation_id=organisation_id, key=key)
+        if stored is not None:
+            if stored.request_hash != request_hash:
+                raise DomainError(
+                    ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                    "this idempotency key was used for a different request",
+                    ["input", "idempotencyKey"],
+                )
+            return CertificationResult(**stored.result)
+        queryset = await target_queryset(organisation_id, selection, CertificationStatus.IN_PROGRESS)
+        sources = [CertificationStatus.SELECTED] if only_selected else [CertificationStatus.UNSELECTED, CertificationStatus.SELECTED]
+        certified = await _mark_sittings(conn, queryset, sources, principal, batch, now)
+        if not certified:
+            raise DomainError(ErrorCode.NOTHING_SELECTED, "no sitting to certify", ["input"])
+        balance = await _spend_credits(conn, organisation_id, len(certified))
+        await CreditTransaction.create(
+            organisation_id=organisation_id,
+            kind=CreditTransactionKind.CERTIFICATION,
+            delta=-len(certified),
+            balance_after=balance,
+            reference=batch,
+            actor=principal.actor,
+            using_db=conn,
+        )
+        await _open_certificates(conn, batch, now)
+        result = CertificationResult(len(certified), len(certified), balance)
+        await IdempotencyRecord.create(
+            organisation_id=organisation_id, key=key, request_hash=request_hash, result=asdict(result), using_db=conn
+        )
+        await AuditEvent.create(
+            actor=principal.actor,
+            actor_role=principal.role.value,
+            action="certify",
+            object_type="Organisation",
+            object_id=str(organisation_id),
+            detail={"batch": batch, "sittings": len(certified), "idempotency_key": key},
+            using_db=conn,
+        )
+        notified = await _notification_recipients(conn, batch)
+    events: list[Event] = [
+        SittingStatusChanged(organisation_id, pk, previous, CertificationStatus.IN_PROGRESS.value, now)
+        for pk, previous in certified
+    ]
+    events.append(CreditBalanceChanged(organisation_id, balance, -len(certified), now))
+    events.extend(NotificationCreated(test_taker_id, notification_id, now) for test_taker_id, notification_id in notified)
+    await publisher.publish(events)
+    return result
+
+
+async def _mark_sittings(conn, queryset, sources, principal, batch, now) -> list[tuple[int, str]]:
+    """Move the target sittings to IN_PROGRESS; return (id, previous status) per sitting.
+
+    A sitting was SELECTED before exactly when it has a ``selected_at``.
+    """
+    stmt = Statement(conn)
+    sql = (
+        f"UPDATE sitting SET status = {stmt.param(CertificationStatus.IN_PROGRESS.value)}, "
+        f"certified_at = {stmt.param(now)}, certified_by = {stmt.param(principal.actor)}, "
+        f"certification_batch = {stmt.param(batch)}, updated_at = {stmt.param(now)} "
+        f"WHERE id IN ({stmt.subquery(queryset.values_list('id', flat=True))}) "
+        f"AND status IN ({', '.join(stmt.param(s.value) for s in sources)}) "
+        "RETURNING id, selected_at"
+    )
+    rows = await stmt.fetch(sql)
+    selected, unselected = CertificationStatus.SELECTED.value, CertificationStatus.UNSELECTED.value
+    return [(row["id"], selected if row["selected_at"] is not None else unselected) for row in rows]
+
+
+async def _spend_credits(conn, organisation_id: int, credits: int) -> int:
+    """Spend ``credits`` with one conditional UPDATE; return the balance after.
+
+    Raises:
+        DomainError: INSUFFICIENT_CREDITS when the balance is lower (nothing changes).
+    """
+    stmt = Statement(conn)
+    amount = stmt.param(credits)
+    sql = (
+        f"UPDATE organisation SET credit_balance = credit_balance - {amount} "
+        f"WHERE id = {stmt.param(organisation_id)} AND credit_balance >= {amount} RETURNING credit_balance"
+    )
+    rows = await stmt.fetch(sql)
+    if not rows:
+        balance = (await Organisation.get(id=organisation_id).using_db(conn)).credit_balance
+        raise DomainError(
+            ErrorCode.INSUFFICIENT_CREDITS,
+            f"certifying {credits} sittings needs {credits} credits; the balance is {balance}",
+            ["input"],
+        )
+    return rows[0]["credit_balance"]
+
+
+async def _open_certificates(conn, batch: str, now: datetime) -> None:
+    """INSERT … SELECT one certificate, notification and outbox e-mail per sitting of ``batch``."""
+    stmt = Statement(conn)
+    await stmt.run(
+        "INSERT INTO certificate (sitting_id, status, render_attempts, created_at, updated_at) "
+        f"SELECT id, {stmt.param(CertificateStatus.AWAITING_CLAIM.value)}, 0, {stmt.param(now)}, {stmt.param(now)} "
+        f"FROM sitting WHERE certification_batch = {stmt.param(batch)}"
+    )
+    stmt = Statement(conn)
+    await stmt.run(
+        "INSERT INTO notification (test_taker_id, kind, title, body, certificate_id, created_at) "
+        f"SELECT s.test_taker_id, {stmt.param(NotificationKind.CERTIFICATE_READY_TO_CLAIM.value)}, "
+        f"{stmt.param(READY_TITLE)}, "
+        f"{stmt.param('Your certificate for ')} || t.name || {stmt.param(' (score ')} || CAST(s.score AS TEXT) || "
+        f"{stmt.param(') is ready. Add your name and photo to claim it.')}, c.id, {stmt.param(now)} "
+        "FROM sitting s JOIN certificate c ON c.sitting_id = s.id JOIN test t ON t.id = s.test_id "
+        f"WHERE s.certification_batch = {stmt.param(batch)}"
+    )
+    stmt = Statement(conn)
+    await stmt.run(
+        "INSERT INTO outbox_email (to_address, template, certificate_id, attempts, next_attempt_at, created_at) "
+        f"SELECT tt.email, {stmt.param(EmailTemplate.CERTIFICATE_READY_TO_CLAIM.value)}, c.id, 0, "
+        f"{stmt.param(now)}, {stmt.param(now)} "
+        "FROM sitting s JOIN certificate c ON c.sitting_id = s.id JOIN test_taker tt ON tt.id = s.test_taker_id "
+        f"WHERE s.certification_batch = {stmt.param(batch)}"
+    )
+
+
+async def _notification_recipients(conn, batch: str) -> list[tuple[int, int]]:
+    """(test taker id, notification id) of the notifications opened for ``batch``."""
+    stmt = Statement(conn)
+    rows = await stmt.fetch(
+        "SELECT n.test_taker_id AS tt, n.id AS nid FROM notification n "
+        "JOIN certificate c ON c.id = n.certificate_id JOIN sitting s ON s.id = c.sitting_id "
+        f"WHERE s.certification_batch = {stmt.param(batch)}"
+    )
+    return [(row["tt"], row["nid"]) for row in rows]

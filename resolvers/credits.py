@@ -1,0 +1,81 @@
+"""Buying credits, and reading an organisation's ledger."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from models import AuditEvent, CreditTransaction, Organisation
+from models.enums import CreditTransactionKind, Role
+from resolvers.errors import DomainError, ErrorCode
+from resolvers.pagination import Page, SortKey, paginate
+from resolvers.principal import Principal
+from resolvers.sql import Statement, lock_organisation, transaction
+from subscriptions.events import CreditBalanceChanged, Publisher
+
+MAX_PURCHASE = 1_000_000
+
+
+async def purchase_credits(
+    *, principal: Principal, organisation_id: int | None, credits: int, reference: str, publisher: Publisher
+) -> Organisation:
+    """Record a payment of ``credits`` (1–1,000,000) under ``reference``; a repeated reference adds nothing.
+
+    Raises:
+        Forbidden: not a platform admin.
+        DomainError: NOT_FOUND (organisation), INVALID_INPUT (credits or reference).
+    """
+    principal.require(Role.PLATFORM_ADMIN)
+    reference = reference.strip()
+    if not 1 <= credits <= MAX_PURCHASE:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"credits must be 1–{MAX_PURCHASE:,}", ["input", "credits"])
+    if not reference or len(reference) > 200:
+        raise DomainError(ErrorCode.INVALID_INPUT, "reference must be 1–200 characters", ["input", "reference"])
+    now = datetime.now(UTC)
+    async with transaction() as conn:
+        if organisation_id is None or not await lock_organisation(conn, organisation_id):
+            raise DomainError(ErrorCode.NOT_FOUND, "no such organisation", ["input", "organisationId"])
+        repeated = (
+            await CreditTransaction.filter(
+                organisation_id=organisation_id, kind=CreditTransactionKind.PURCHASE, reference=reference
+            )
+            .using_db(conn)
+            .exists()
+        )
+        if repeated:
+            return await Organisation.get(id=organisation_id).using_db(conn)
+        stmt = Statement(conn)
+        rows = await stmt.fetch(
+            f"UPDATE organisation SET credit_balance = credit_balance + {stmt.param(credits)} "
+            f"WHERE id = {stmt.param(organisation_id)} RETURNING credit_balance"
+        )
+        balance = rows[0]["credit_balance"]
+        await CreditTransaction.create(
+            organisation_id=organisation_id,
+            kind=CreditTransactionKind.PURCHASE,
+            delta=credits,
+            balance_after=balance,
+            reference=reference,
+            actor=principal.actor,
+            using_db=conn,
+        )
+        await AuditEvent.create(
+            actor=principal.actor,
+            actor_role=principal.role.value,
+            action="purchase_credits",
+            object_type="Organisation",
+            object_id=str(organisation_id),
+            detail={"credits": credits, "reference": reference},
+            using_db=conn,
+        )
+        organisation = await Organisation.get(id=organisation_id).using_db(conn)
+    await publisher.publish([CreditBalanceChanged(organisation_id, balance, credits, now)])
+    return organisation
+
+
+async def list_credit_transactions(
+    *, organisation_id: int, first: int | None, after: str | None
+) -> Page[CreditTransaction]:
+    """The ledger of an organisation the caller may already read, newest first."""
+    return await paginate(
+        CreditTransaction.filter(organisation_id=organisation_id), SortKey("created_at", True), first=first, after=after
+    )

@@ -1,0 +1,109 @@
+"""Keyset (cursor) pagination for every connection.
+
+Rows are ordered by a sort field and then by id, so the order is total and
+stable even when many rows share a timestamp: a cursor names the last row's
+(sort value, id) and the next page starts strictly after it — no duplicates,
+no skips, whatever is inserted meanwhile. Page size: default 50, 1–500
+(DESIGN.md, "Rules in detail").
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+
+from resolvers.errors import BadArgument
+
+T = TypeVar("T")
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    """Order by ``field`` (ORM path, e.g. ``"test_taker__name"``), then by id, same direction."""
+
+    field: str
+    descending: bool = False
+
+
+@dataclass(slots=True)
+class Page(Generic[T]):
+    """One page: ``items`` with their ``cursors`` (same length), and the connection's facts."""
+
+    items: list[T]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+    total_count: int
+
+
+def page_size(first: int | None) -> int:
+    """Validate ``first``. Raises :class:`BadArgument` outside 1–500; ``None`` → 50."""
+    if first is None:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise BadArgument(f"first must be between 1 and {MAX_PAGE_SIZE}, got {first}")
+    return first
+
+
+def encode_cursor(value: Any, pk: int) -> str:
+    """Opaque cursor for a row whose sort value is ``value`` and id ``pk``."""
+    tagged = ["dt", value.isoformat()] if isinstance(value, datetime) else ["v", value]
+    return base64.urlsafe_b64encode(json.dumps([tagged, pk], ensure_ascii=False).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[Any, int]:
+    """Inverse of :func:`encode_cursor`. Raises :class:`BadArgument` for anything malformed."""
+    try:
+        (tag, value), pk = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(pk, int) or tag not in ("dt", "v"):
+            raise ValueError(cursor)
+        if tag == "dt":
+            value = datetime.fromisoformat(value)
+        elif value is not None and not isinstance(value, (int, float, str)):
+            raise ValueError(cursor)
+        return value, pk
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadArgument(f"malformed cursor {cursor!r}") from exc
+
+
+def _value_of(row: Any, path: str) -> Any:
+    for part in path.split("__"):
+        row = getattr(row, part)
+    return row
+
+
+def _after(key: SortKey, value: Any, pk: int) -> Q:
+    op = "lt" if key.descending else "gt"
+    return Q(**{f"{key.field}__{op}": value}) | Q(**{key.field: value, f"id__{op}": pk})
+
+
+async def paginate(queryset: QuerySet[T], key: SortKey, *, first: int | None, after: str | None) -> Page[T]:
+    """Fetch the page of ``queryset`` after cursor ``after`` (two queries: count and page).
+
+    Raises:
+        BadArgument: ``first`` outside 1–500 or a malformed ``after``.
+    """
+    size = page_size(first)
+    total = await queryset.count()
+    if after is not None:
+        value, pk = decode_cursor(after)
+        queryset = queryset.filter(_after(key, value, pk))
+    prefix = "-" if key.descending else ""
+    ordered = queryset.order_by(f"{prefix}{key.field}", f"{prefix}id").limit(size + 1)
+    if "__" in key.field:
+        ordered = ordered.select_related(key.field.rsplit("__", 1)[0])
+    rows = list(await ordered)
+    has_next = len(rows) > size
+    rows = rows[:size]
+    cursors = [encode_cursor(_value_of(row, key.field), row.pk) for row in rows]
+    return Page(rows, cursors, has_next, after is not None, total)

@@ -1,0 +1,63 @@
+"""Platform administration: organisations and tests."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from models import AuditEvent, Organisation, Test
+from models.enums import Role
+from resolvers.errors import DomainError, ErrorCode
+from resolvers.principal import Principal
+
+
+def clean_label(value: str, field: list[str], max_length: int = 200) -> str:
+    """NFC-normalise and trim a display name; 1–``max_length`` characters, no control characters.
+
+    Raises:
+        DomainError: INVALID_INPUT naming ``field``.
+    """
+    value = unicodedata.normalize("NFC", value).strip()
+    if not value or len(value) > max_length:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"must be 1–{max_length} characters", field)
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):
+        raise DomainError(ErrorCode.INVALID_INPUT, "must not contain control characters", field)
+    return value
+
+
+async def create_organisation(*, principal: Principal, name: str) -> Organisation:
+    """Create an organisation with no credits.
+
+    Raises:
+        Forbidden: not a platform admin.
+        DomainError: INVALID_INPUT (name).
+    """
+    principal.require(Role.PLATFORM_ADMIN)
+    organisation = await Organisation.create(name=clean_label(name, ["input", "name"]))
+    await AuditEvent.create(
+        actor=principal.actor,
+        actor_role=principal.role.value,
+        action="create_organisation",
+        object_type="Organisation",
+        object_id=str(organisation.id),
+    )
+    return organisation
+
+
+async def create_test(*, principal: Principal, name: str, min_certifiable_score: int, score_max: int = 100) -> Test:
+    """Create a test whose certifiable scores are ``min_certifiable_score``..``score_max`` inclusive.
+
+    Raises:
+        Forbidden: not a platform admin.
+        DomainError: INVALID_INPUT (name, or a minimum outside 0..score_max).
+    """
+    principal.require(Role.PLATFORM_ADMIN)
+    clean = clean_label(name, ["input", "name"])
+    if not 0 <= min_certifiable_score <= score_max:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"minCertifiableScore must be 0–{score_max}", ["input", "minCertifiableScore"]
+        )
+    test = await Test.create(name=clean, min_certifiable_score=min_certifiable_score, score_max=score_max)
+    await AuditEvent.create(
+        actor=principal.actor, actor_role=principal.role.value, action="create_test", object_type="Test", object_id=str(test.id)
+    )
+    return test

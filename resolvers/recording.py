@@ -1,0 +1,230 @@
+"""Recording sittings from the test-delivery platform: validate, upsert by externalId, decide eligibility.
+
+Rules: DESIGN.md, "Rules in detail" (recordSittings). The batch is all or
+nothing; a bad row fails it with a UserError whose field names the row.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from email_validator import EmailNotValidError, validate_email
+
+from models import AuditEvent, Organisation, Sitting, Test, TestTaker
+from models.enums import CertificationStatus, IneligibilityReason, PhotoCheck, Role
+from resolvers.errors import DomainError, ErrorCode
+from resolvers.principal import Principal
+from resolvers.sql import chunks, transaction
+from subscriptions.events import Event, Publisher, SittingsRecorded, SittingStatusChanged
+
+MAX_ROWS = 1000
+FROZEN = frozenset({CertificationStatus.IN_PROGRESS, CertificationStatus.CERTIFIED})
+
+
+@dataclass(frozen=True, slots=True)
+class SittingRecord:
+    """One ``RecordSittingInput`` row; organisation/test ids are None when the ID did not decode."""
+
+    external_id: str
+    organisation_id: int | None
+    test_id: int | None
+    test_taker_email: str
+    test_taker_name: str
+    taken_at: datetime
+    score: int
+    photo_check: PhotoCheck
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    recorded_count: int
+    unchanged_count: int
+
+
+def decide_eligibility(score: int, photo_check: PhotoCheck, test: Test) -> IneligibilityReason | None:
+    """None when certifiable; else the reason. A score equal to the minimum is certifiable;
+    when both reasons apply the reason is LOW_SCORE (DESIGN.md)."""
+    if score < test.min_certifiable_score:
+        return IneligibilityReason.LOW_SCORE
+    if photo_check is PhotoCheck.FAILED:
+        return IneligibilityReason.PHOTO_PROBLEM
+    return None
+
+
+def _clean_row(index: int, row: SittingRecord, tests: dict[int, Test], organisations: set[int]) -> tuple[str, str, str]:
+    """Validate one row; return (external id, NFC name, normalised email)."""
+
+    def fail(code: ErrorCode, message: str, name: str) -> DomainError:
+        return DomainError(code, f"sitting {index}: {message}", ["sittings", str(index), name])
+
+    external_id = row.external_id.strip()
+    if not external_id or len(external_id) > 200:
+        raise fail(ErrorCode.INVALID_INPUT, "externalId must be 1–200 characters", "externalId")
+    if row.organisation_id not in organisations:
+        raise fail(ErrorCode.NOT_FOUND, "no such organisation", "organisationId")
+    test = tests.get(row.test_id or -1)
+    if test is None:
+        raise fail(ErrorCode.NOT_FOUND, "no such test", "testId")
+    if not 0 <= row.score <= test.score_max:
+        raise fail(ErrorCode.INVALID_INPUT, f"score must be 0–{test.score_max}", "score")
+    if row.taken_at.tzinfo is None:
+        raise fail(ErrorCode.INVALID_INPUT, "takenAt needs a UTC offset", "takenAt")
+    if row.taken_at > datetime.now(UTC):
+        raise fail(ErrorCode.INVALID_INPUT, "takenAt is in the future", "takenAt")
+    name = unicodedata.normalize("NFC", " ".join(row.test_taker_name.split()))
+    if not name or len(name) > 200 or any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
+        raise fail(ErrorCode.INVALID_INPUT, "testTakerName must be 1–200 printable characters", "testTakerName")
+    try:
+        email = validate_email(row.test_taker_email.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise fail(ErrorCode.INVALID_INPUT, f"testTakerEmail is not valid: {exc}", "testTakerEmail") from exc
+    return external_id, name, email
+
+
+async def record_sittings(*, principal: Principal, rows: Sequence[SittingRecord], publisher: Publisher) -> RecordResult:
+    """Insert new sittings and update changed ones, deciding eligibility; all or nothing.
+
+    Raises:
+        Forbidden: not a platform admin.
+        DomainError: INVALID_INPUT / NOT_FOUND / INVALID_TRANSITION naming ``["sittings", i, field]``.
+    """
+    principal.require(Role.PLATFORM_ADMIN)
+    if not rows or len(rows) > MAX_ROWS:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"give 1–{MAX_ROWS} sittings per call", ["sittings"])
+    now = datetime.now(UTC)
+    events: list[Event] = []
+    touched_organisations: set[int] = set()
+    async with transaction() as conn:
+        tests = {t.id: t for t in await Test.filter(id__in={r.test_id for r in rows if r.test_id}).using_db(conn)}
+        organisations = set(
+            await Organisation.filter(id__in={r.organisation_id for r in rows if r.organisation_id})
+            .using_db(conn)
+            .values_list("id", flat=True)
+        )
+        cleaned = [_clean_row(i, row, tests, organisations) for i, row in enumerate(rows)]
+        seen: dict[str, int] = {}
+        for index, (external_id, _, _) in enumerate(cleaned):
+            if external_id in seen:
+                raise DomainError(
+                    ErrorCode.INVALID_INPUT,
+                    f"sitting {index}: externalId repeats row {seen[external_id]}",
+                    ["sittings", str(index), "externalId"],
+                )
+            seen[external_id] = index
+        takers = await _test_takers(conn, [(name, email) for _, name, email in cleaned])
+        existing = {
+            s.external_id: s
+            for part in chunks(list(seen))
+            for s in await Sitting.filter(external_id__in=part).using_db(conn)
+        }
+        new: list[Sitting] = []
+        recorded = unchanged = 0
+        for index, (row, (external_id, _, email)) in enumerate(zip(rows, cleaned, strict=True)):
+            test = tests[row.test_id]  # type: ignore[index]
+            reason = decide_eligibility(row.score, row.photo_check, test)
+            sitting = existing.get(external_id)
+            if sitting is None:
+                new.append(
+                    Sitting(
+                        external_id=external_id,
+                        organisation_id=row.organisation_id,
+                        test_taker_id=takers[email.casefold()].id,
+                        test_id=test.id,
+                        taken_at=row.taken_at,
+                        score=row.score,
+                        photo_check=row.photo_check,
+                        status=CertificationStatus.INELIGIBLE if reason else CertificationStatus.UNSELECTED,
+                        ineligibility_reason=reason,
+                    )
+                )
+                touched_organisations.add(row.organisation_id)  # type: ignore[arg-type]
+                recorded += 1
+                continue
+            change = _update_existing(index, sitting, row, test.id, takers[email.casefold()].id, reason, now)
+            if change is None:
+                unchanged += 1
+                continue
+            await sitting.save(using_db=conn)
+            recorded += 1
+            touched_organisations.add(sitting.organisation_id)
+            if change:
+                events.append(SittingStatusChanged(sitting.organisation_id, sitting.id, change[0], change[1], now))
+        for part in chunks(new, 500):
+            await Sitting.bulk_create(part, using_db=conn)
+        if recorded:
+            await AuditEvent.create(
+                actor=principal.actor,
+                actor_role=principal.role.value,
+                action="record_sittings",
+                object_type="Sitting",
+                object_id="batch",
+                detail={"recorded": recorded, "unchanged": unchanged, "new": len(new)},
+                using_db=conn,
+            )
+    events.extend(SittingsRecorded(org, now) for org in sorted(touched_organisations))
+    await publisher.publish(events)
+    return RecordResult(recorded, unchanged)
+
+
+def _update_existing(
+    index: int, sitting: Sitting, row: SittingRecord, test_id: int, test_taker_id: int, reason, now: datetime
+) -> tuple[str, str] | tuple[()] | None:
+    """Apply a re-recorded row to ``sitting``.
+
+    Returns None when the facts are identical, ``()`` when facts changed but
+    the status did not, else ``(previous status, new status)``.
+
+    Raises:
+        DomainError: INVALID_INPUT when the row moves the sitting to another
+            organisation, test or test taker; INVALID_TRANSITION when its facts are frozen.
+    """
+    field = ["sittings", str(index)]
+    if (sitting.organisation_id, sitting.test_id, sitting.test_taker_id) != (row.organisation_id, test_id, test_taker_id):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"sitting {index}: externalId {row.external_id!r} belongs to another organisation, test or test taker",
+            [*field, "externalId"],
+        )
+    same = (sitting.score, sitting.photo_check, sitting.taken_at) == (row.score, row.photo_check, row.taken_at)
+    if same:
+        return None
+    status = CertificationStatus(sitting.status)
+    if status in FROZEN:
+        raise DomainError(
+            ErrorCode.INVALID_TRANSITION,
+            f"sitting {index}: a {status} sitting's facts are frozen",
+            [*field, "score"],
+        )
+    sitting.score, sitting.photo_check, sitting.taken_at = row.score, row.photo_check, row.taken_at
+    sitting.ineligibility_reason = reason
+    if reason is not None:
+        target = CertificationStatus.INELIGIBLE
+        sitting.selected_at = sitting.selected_by = None
+    elif status is CertificationStatus.INELIGIBLE:
+        target = CertificationStatus.UNSELECTED
+    else:
+        target = status
+    sitting.status = target
+    return (status.value, target.value) if target is not status else ()
+
+
+async def _test_takers(conn, people: list[tuple[str, str]]) -> dict[str, TestTaker]:
+    """Find or create one test taker per e-mail (case-insensitive); keyed by casefolded e-mail."""
+    wanted: dict[str, tuple[str, str]] = {}
+    for name, email in people:
+        wanted.setdefault(email.casefold(), (name, email))
+    found = {
+        t.email_key: t
+        for part in chunks(list(wanted))
+        for t in await TestTaker.filter(email_key__in=part).using_db(conn)
+    }
+    missing = [TestTaker(name=n, email=e, email_key=k) for k, (n, e) in wanted.items() if k not in found]
+    for part in chunks(missing, 500):
+        await TestTaker.bulk_create(part, using_db=conn)
+    if missing:
+        for part in chunks([t.email_key for t in missing]):
+            found.update({t.email_key: t for t in await TestTaker.filter(email_key__in=part).using_db(conn)})
+    return found

@@ -1,0 +1,146 @@
+"""Reading sittings: who sees which, filtering, ordering, pages and statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tortoise.expressions import Q
+from tortoise.functions import Avg, Count
+from tortoise.queryset import QuerySet
+
+from models import Certificate, Sitting
+from models.enums import CertificationStatus, Role
+from resolvers.errors import BadArgument
+from resolvers.pagination import Page, SortKey, paginate
+from resolvers.principal import Principal
+
+
+@dataclass(frozen=True, slots=True)
+class SittingFilter:
+    """The contract's ``SittingFilter`` with IDs already decoded to primary keys.
+
+    ``test_id`` is -1 when the client named an ID that is not a Test (matches nothing).
+    """
+
+    status: tuple[CertificationStatus, ...] | None = None
+    test_id: int | None = None
+    score_min: int | None = None
+    score_max: int | None = None
+    taken_after: datetime | None = None
+    taken_before: datetime | None = None
+    search: str | None = None
+
+
+class SittingOrderField:
+    TAKEN_AT = "taken_at"
+    SCORE = "score"
+    TEST_TAKER_NAME = "test_taker__name"
+
+
+@dataclass(frozen=True, slots=True)
+class SittingOrder:
+    """Sort by ``field`` (a :class:`SittingOrderField` value); ties broken by id."""
+
+    field: str = SittingOrderField.TAKEN_AT
+    descending: bool = True
+
+
+REVIEWABLE_SUBMITTED = Q(certificate__submitted_at__isnull=False)
+
+
+def visible_sittings(principal: Principal) -> QuerySet[Sitting]:
+    """The sittings ``principal`` may read (DESIGN.md, "Who sees what")."""
+    match principal.role:
+        case Role.PLATFORM_ADMIN:
+            return Sitting.all()
+        case Role.ORG_ADMIN | Role.ANALYST:
+            return Sitting.filter(organisation_id=principal.organisation_id)
+        case Role.TEST_TAKER:
+            return Sitting.filter(test_taker_id=principal.test_taker_id)
+        case Role.SECURITY_REVIEWER:
+            return Sitting.filter(id__in=Certificate.filter(submitted_at__isnull=False).values_list("sitting_id", flat=True))
+    return Sitting.filter(id=-1)
+
+
+def apply_filter(queryset: QuerySet[Sitting], spec: SittingFilter | None) -> QuerySet[Sitting]:
+    """Narrow ``queryset`` by ``spec``; every given criterion must hold.
+
+    Raises:
+        BadArgument: an empty status list, ``scoreMin > scoreMax`` or ``takenAfter > takenBefore``.
+    """
+    if spec is None:
+        return queryset
+    if spec.status is not None:
+        if not spec.status:
+            raise BadArgument("filter.status must name at least one status")
+        queryset = queryset.filter(status__in=list(spec.status))
+    if spec.test_id is not None:
+        queryset = queryset.filter(test_id=spec.test_id)
+    if spec.score_min is not None and spec.score_max is not None and spec.score_min > spec.score_max:
+        raise BadArgument("filter.scoreMin must not exceed filter.scoreMax")
+    if spec.score_min is not None:
+        queryset = queryset.filter(score__gte=spec.score_min)
+    if spec.score_max is not None:
+        queryset = queryset.filter(score__lte=spec.score_max)
+    if spec.taken_after and spec.taken_before and spec.taken_after > spec.taken_before:
+        raise BadArgument("filter.takenAfter must not be later than filter.takenBefore")
+    if spec.taken_after is not None:
+        queryset = queryset.filter(taken_at__gte=spec.taken_after)
+    if spec.taken_before is not None:
+        queryset = queryset.filter(taken_at__lt=spec.taken_before)
+    if spec.search is not None and spec.search.strip():
+        needle = spec.search.strip()
+        queryset = queryset.filter(Q(test_taker__name__icontains=needle) | Q(test_taker__email__icontains=needle))
+    return queryset
+
+
+async def list_sittings(
+    *,
+    principal: Principal,
+    spec: SittingFilter | None = None,
+    order: SittingOrder | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    test_taker_id: int | None = None,
+) -> Page[Sitting]:
+    """One page of the sittings ``principal`` may read, filtered and ordered.
+
+    Raises:
+        BadArgument: bad filter, ``first`` outside 1–500, or a malformed cursor.
+    """
+    order = order or SittingOrder()
+    queryset = apply_filter(visible_sittings(principal), spec)
+    if test_taker_id is not None:
+        queryset = queryset.filter(test_taker_id=test_taker_id)
+    return await paginate(queryset, SortKey(order.field, order.descending), first=first, after=after)
+
+
+async def get_sitting(*, principal: Principal, sitting_id: int) -> Sitting | None:
+    """The sitting if ``principal`` may read it, else ``None``."""
+    return await visible_sittings(principal).get_or_none(id=sitting_id)
+
+
+@dataclass(slots=True)
+class SittingStats:
+    """Counts per status (every status, zeros included) and the mean score (None if no rows)."""
+
+    total: int
+    by_status: dict[CertificationStatus, int] = field(default_factory=dict)
+    average_score: float | None = None
+
+
+async def sitting_stats(*, principal: Principal, spec: SittingFilter | None = None) -> SittingStats:
+    """Aggregate the visible sittings matching ``spec`` in two grouped queries."""
+    queryset = apply_filter(visible_sittings(principal), spec)
+    rows = await queryset.annotate(n=Count("id")).group_by("status").values("status", "n")
+    by_status = {status: 0 for status in CertificationStatus}
+    for row in rows:
+        by_status[CertificationStatus(row["status"])] = row["n"]
+    average = await apply_filter(visible_sittings(principal), spec).annotate(avg=Avg("score")).first().values("avg")
+    avg_value = average["avg"] if average else None
+    return SittingStats(
+        total=sum(by_status.values()),
+        by_status=by_status,
+        average_score=round(float(avg_value), 2) if avg_value is not None else None,
+    )

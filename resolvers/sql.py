@@ -1,0 +1,96 @@
+"""Set-based SQL that the ORM's query builder cannot express (UPDATE … RETURNING, INSERT … SELECT).
+
+Statements are written once with ``{}`` placeholders and rendered for the
+connection's dialect (``?n`` for SQLite, ``$n`` for PostgreSQL), numbered so that
+values and inlined ORM subqueries may appear in any order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from models import Sitting
+
+_PG_PARAM = re.compile(r"\$(\d+)")
+_SQLITE_PARAM = re.compile(r"\?")
+
+
+class Statement:
+    """Builds one parameterised statement for ``conn``'s dialect.
+
+    Use :meth:`param` for every value and :meth:`subquery` to inline a
+    Tortoise query (its parameters are renumbered).
+    """
+
+    def __init__(self, conn: BaseDBAsyncClient):
+        self.conn = conn
+        self.postgres = conn.capabilities.dialect == "postgres"
+        self.params: list[Any] = []
+
+    def param(self, value: Any) -> str:
+        """Add ``value``; return its placeholder. Datetimes are encoded as the ORM stores them."""
+        if isinstance(value, datetime):
+            value = db_datetime(value, self.conn)
+        self.params.append(value)
+        return f"${len(self.params)}" if self.postgres else f"?{len(self.params)}"
+
+    def subquery(self, queryset: QuerySet | Any) -> str:
+        """Inline ``queryset`` (e.g. ``.values_list("id", flat=True)``) as SQL text."""
+        queryset._choose_db_if_not_chosen()
+        queryset._make_query()
+        sql, params = queryset.query.get_parameterized_sql()
+        offset = len(self.params)
+        if self.postgres:
+            sql = _PG_PARAM.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
+        else:
+            numbers = iter(range(offset + 1, offset + len(params) + 1))
+            sql = _SQLITE_PARAM.sub(lambda m: f"?{next(numbers)}", sql)
+        self.params.extend(params)
+        return sql
+
+    async def fetch(self, sql: str) -> list[dict[str, Any]]:
+        """Run ``sql`` (a SELECT, or a write with RETURNING); return its rows as dicts."""
+        return await self.conn.execute_query_dict(sql, self.params)
+
+    async def run(self, sql: str) -> int:
+        """Run a write without RETURNING; return the number of rows it affected."""
+        rowcount, _ = await self.conn.execute_query(sql, self.params)
+        return rowcount
+
+
+def db_datetime(value: datetime, conn: BaseDBAsyncClient) -> Any:
+    """Encode an aware datetime exactly as Tortoise stores it on ``conn``."""
+    field = Sitting._meta.fields_map["taken_at"]
+    if conn.capabilities.dialect == "postgres":
+        return value
+    return field.to_db_value(value, Sitting)
+
+
+async def lock_organisation(conn: BaseDBAsyncClient, organisation_id: int) -> bool:
+    """Take the organisation's row lock for this transaction (no-op on SQLite); False if absent.
+
+    Every credit-spending or selection change locks the organisation first,
+    so concurrent calls for one organisation serialise in one order and
+    cannot deadlock on sitting rows.
+    """
+    stmt = Statement(conn)
+    suffix = " FOR UPDATE" if stmt.postgres else ""
+    rows = await stmt.fetch(f"SELECT id FROM organisation WHERE id = {stmt.param(organisation_id)}{suffix}")
+    return bool(rows)
+
+
+def transaction():
+    """The one way verbs open a transaction (default connection)."""
+    return in_transaction("default")
+
+
+def chunks(values: Sequence[Any], size: int = 500) -> list[Sequence[Any]]:
+    """Split ``values`` into lists of at most ``size`` (keeps IN lists under driver limits)."""
+    return [values[i : i + size] for i in range(0, len(values), size)]

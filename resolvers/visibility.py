@@ -1,0 +1,86 @@
+"""Which objects a principal may read (DESIGN.md, "Who sees what"), by type.
+
+Objects outside these sets are NOT_FOUND / ``null``, never revealed.
+"""
+
+from __future__ import annotations
+
+from tortoise.queryset import QuerySet
+
+from models import Certificate, CreditTransaction, Notification, Organisation, Sitting, Test, TestTaker
+from models.enums import Role
+from resolvers.errors import Forbidden
+from resolvers.principal import Principal
+from resolvers.sittings import visible_sittings
+
+CREDIT_READERS = (Role.ORG_ADMIN, Role.ANALYST, Role.PLATFORM_ADMIN)
+
+
+def visible_certificates(principal: Principal) -> QuerySet[Certificate]:
+    """Certificates of visible sittings; reviewers see every submitted certificate."""
+    if principal.role is Role.SECURITY_REVIEWER:
+        return Certificate.filter(submitted_at__isnull=False)
+    if principal.role is Role.PLATFORM_ADMIN:
+        return Certificate.all()
+    return Certificate.filter(sitting_id__in=visible_sittings(principal).values_list("id", flat=True))
+
+
+def visible_organisations(principal: Principal) -> QuerySet[Organisation]:
+    if principal.role is Role.PLATFORM_ADMIN:
+        return Organisation.all()
+    if principal.organisation_id is not None:
+        return Organisation.filter(id=principal.organisation_id)
+    return Organisation.filter(id__in=visible_sittings(principal).values_list("organisation_id", flat=True))
+
+
+def visible_test_takers(principal: Principal) -> QuerySet[TestTaker]:
+    if principal.role is Role.PLATFORM_ADMIN:
+        return TestTaker.all()
+    if principal.role is Role.TEST_TAKER:
+        return TestTaker.filter(id=principal.test_taker_id)
+    return TestTaker.filter(id__in=visible_sittings(principal).values_list("test_taker_id", flat=True))
+
+
+def visible_notifications(principal: Principal) -> QuerySet[Notification]:
+    if principal.role is Role.TEST_TAKER:
+        return Notification.filter(test_taker_id=principal.test_taker_id)
+    return Notification.filter(id=-1)
+
+
+def visible_credit_transactions(principal: Principal) -> QuerySet[CreditTransaction]:
+    if principal.role is Role.PLATFORM_ADMIN:
+        return CreditTransaction.all()
+    if principal.role in (Role.ORG_ADMIN, Role.ANALYST):
+        return CreditTransaction.filter(organisation_id=principal.organisation_id)
+    return CreditTransaction.filter(id=-1)
+
+
+VISIBLE = {
+    "Sitting": visible_sittings,
+    "Certificate": visible_certificates,
+    "Organisation": visible_organisations,
+    "TestTaker": visible_test_takers,
+    "Notification": visible_notifications,
+    "CreditTransaction": visible_credit_transactions,
+    "Test": lambda principal: Test.all(),
+}
+
+
+async def fetch_visible(principal: Principal, type_name: str, pk: int):
+    """The ``type_name`` row with ``pk`` if ``principal`` may read it, else None."""
+    scope = VISIBLE.get(type_name)
+    if scope is None:
+        return None
+    return await scope(principal).get_or_none(id=pk)
+
+
+def ensure_can_read_credits(principal: Principal, organisation_id: int) -> None:
+    """Credits are read by the organisation's admins and analysts and by platform admins.
+
+    Raises:
+        Forbidden: anyone else.
+    """
+    if principal.role not in CREDIT_READERS or (
+        principal.role is not Role.PLATFORM_ADMIN and principal.organisation_id != organisation_id
+    ):
+        raise Forbidden("only the organisation's admins and analysts may read its credits")
