@@ -32,7 +32,6 @@ def serialize_datetime(value: datetime) -> str:
 
 
 DateTimeScalar = strawberry.scalar(
-    datetime,
     name="DateTime",
     description="An ISO 8601 date-time with an offset; returned in UTC. Inputs without an offset are refused.",
     serialize=serialize_datetime,

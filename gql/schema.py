@@ -37,14 +37,13 @@ def build_schema() -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         types=[Organisation, CreditTransaction, Test, TestTaker, Sitting, Certificate, Notification],
-        scalar_overrides={datetime: DateTimeScalar},
         extensions=[
             ErrorCodes,
-            QueryDepthLimiter(max_depth=12),
-            MaxAliasesLimiter(max_alias_count=200),
-            MaxTokensLimiter(max_token_count=20_000),
+            lambda: QueryDepthLimiter(max_depth=12),
+            lambda: MaxAliasesLimiter(max_alias_count=200),
+            lambda: MaxTokensLimiter(max_token_count=20_000),
         ],
-        config=StrawberryConfig(),
+        config=StrawberryConfig(scalar_map={datetime: DateTimeScalar}),
     )
 
 
