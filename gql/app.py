@@ -24,7 +24,7 @@ from gql.files import FileUrls
 from gql.loaders import Loaders
 from gql.schema import build_schema
 from gql.settings import Settings
-from models.db import migrate, tortoise_config
+from models.db import forget_compiled_statements, migrate, tortoise_config
 from resolvers.errors import Unauthenticated
 from subscriptions.publisher import BroadcastPublisher
 
@@ -82,6 +82,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.warn_if_insecure()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        forget_compiled_statements()
         if settings.migrate_on_start:
             await migrate(settings.database_url)
         async with AsyncExitStack() as stack:

@@ -33,3 +33,15 @@ async def migrate(database_url: str) -> None:
         await run_migrations(config=tortoise_config(database_url))
     finally:
         await Tortoise.close_connections()
+
+
+def forget_compiled_statements() -> None:
+    """Drop Tortoise's per-connection-name cache of compiled INSERT/DELETE statements.
+
+    The cache is keyed by connection name only, so a process that opens
+    "default" on SQLite and later on PostgreSQL (the test suite does) would
+    reuse SQLite placeholders. Called whenever the ORM is (re)initialised.
+    """
+    from tortoise.backends.base import executor
+
+    executor.EXECUTOR_CACHE.clear()
