@@ -26,6 +26,7 @@ from gql.schema import build_schema
 from gql.settings import Settings
 from models.db import forget_compiled_statements, migrate, tortoise_config
 from resolvers.errors import Unauthenticated
+from resolvers.outbox import OutboxDeliverer, run_outbox
 from subscriptions.publisher import BroadcastPublisher
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class AppState:
     publisher: Any
     broadcast: Broadcast | None = None
     file_urls: FileUrls | None = None
+    outbox: OutboxDeliverer | None = None
     background: list[asyncio.Task] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     ready: bool = False
@@ -91,6 +93,13 @@ def create_app(settings: Settings) -> Starlette:
             state.publisher = BroadcastPublisher(state.broadcast)
             state.file_urls = FileUrls(settings)
             state.stop.clear()
+            state.outbox = OutboxDeliverer(settings)
+            state.background.append(
+                asyncio.create_task(
+                    run_outbox(state.outbox, poll_seconds=settings.outbox_poll_seconds, stop_event=state.stop),
+                    name="certify-outbox",
+                )
+            )
             state.ready = True
             try:
                 yield

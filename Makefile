@@ -1,0 +1,43 @@
+# Quick start: `make run` (install, seed the demo once, serve) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SYSTEM_PACKAGES := chromium fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji poppler-utils
+
+.PHONY: run test install system-deps bench schema clean
+
+run: install system-deps
+	$(BIN)/certify seed-demo
+	$(BIN)/certify serve
+
+test: install system-deps
+	$(BIN)/pytest
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+# Chromium and the Noto fonts render certificates in any script; poppler-utils
+# extracts PDF text in the tests. Installed with apt when missing (needs root).
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+bench: install system-deps
+	$(BIN)/python bench/render_bench.py
+	$(BIN)/python bench/realtime_bench.py
+
+schema: install
+	$(BIN)/certify export-schema > schema.graphql
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,150 @@
+"""The ``certify`` console script: serve, token, seed-demo, export-schema.
+
+Contract: DESIGN.md, "Operational contract". Settings come from ``CERTIFY_*``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from gql.settings import Settings
+from models.enums import Role
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from models.db import migrate
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(migrate(settings.database_url))
+    # Migrated once here, so workers need not race to do it again.
+    os.environ["CERTIFY_MIGRATE_ON_START"] = "false"
+    os.environ.setdefault("CERTIFY_DATA_DIR", str(settings.data_dir))
+    settings.warn_if_insecure()
+    print(f"certify: serving GraphiQL at http://{args.host}:{args.port}/graphql", file=sys.stderr)
+    uvicorn.run(
+        "gql.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        ws="websockets-sansio",
+        proxy_headers=True,
+    )
+    return 0
+
+
+def _token(args: argparse.Namespace, settings: Settings) -> int:
+    from gql.auth import TokenService
+    from gql.ids import decode_id
+
+    role = Role(args.role)
+    if role in (Role.ORG_ADMIN, Role.ANALYST) and (args.org is None or decode_id(args.org, "Organisation") is None):
+        print(f"certify token: --org GLOBAL_ID (an Organisation ID) is required for {role.value}", file=sys.stderr)
+        return 2
+    if role is Role.TEST_TAKER and (args.test_taker is None or decode_id(args.test_taker, "TestTaker") is None):
+        print("certify token: --test-taker GLOBAL_ID (a TestTaker ID) is required for test_taker", file=sys.stderr)
+        return 2
+    token = TokenService(settings).mint(
+        role=role,
+        subject=args.subject or role.value,
+        organisation_gid=args.org,
+        test_taker_gid=args.test_taker,
+        ttl_seconds=args.ttl,
+    )
+    print(token)
+    return 0
+
+
+async def _seed(settings: Settings, sittings: int) -> dict[str, str]:
+    from tortoise import Tortoise
+
+    from gql.auth import TokenService
+    from gql.ids import to_global_id
+    from models.db import forget_compiled_statements, migrate, tortoise_config
+    from resolvers.demo import seed_demo
+
+    forget_compiled_statements()
+    await migrate(settings.database_url)
+    await Tortoise.init(config=tortoise_config(settings.database_url), _enable_global_fallback=True)
+    try:
+        summary = await seed_demo(sittings=sittings)
+    finally:
+        await Tortoise.close_connections()
+    tokens = TokenService(settings)
+    day = 24 * 3600
+    org = to_global_id("Organisation", summary.main_organisation_id)
+    taker = to_global_id("TestTaker", summary.sample_test_taker_ids[0])
+    return {
+        "organisation": org,
+        "test_taker": taker,
+        "org_admin": tokens.mint(role=Role.ORG_ADMIN, subject="demo-admin", organisation_gid=org, ttl_seconds=day),
+        "analyst": tokens.mint(role=Role.ANALYST, subject="demo-analyst", organisation_gid=org, ttl_seconds=day),
+        "test_taker_token": tokens.mint(role=Role.TEST_TAKER, subject="demo-test-taker", test_taker_gid=taker, ttl_seconds=day),
+        "security_reviewer": tokens.mint(role=Role.SECURITY_REVIEWER, subject="demo-reviewer", ttl_seconds=day),
+        "platform_admin": tokens.mint(role=Role.PLATFORM_ADMIN, subject="demo-platform", ttl_seconds=day),
+        "created": "yes" if summary.created else "no (already seeded)",
+    }
+
+
+def _seed_demo(args: argparse.Namespace, settings: Settings) -> int:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    result = asyncio.run(_seed(settings, args.sittings))
+    print(f"Demo data created: {result['created']}")
+    print(f"Organisation: {result['organisation']}   sample test taker: {result['test_taker']}")
+    print("Tokens (24 h; send as 'Authorization: Bearer <token>' in GraphiQL's headers):")
+    for role in ("org_admin", "analyst", "test_taker_token", "security_reviewer", "platform_admin"):
+        print(f"  {role.removesuffix('_token'):<18} {result[role]}")
+    return 0
+
+
+def _export_schema(args: argparse.Namespace, settings: Settings) -> int:
+    from gql.schema import export_sdl
+
+    sys.stdout.write(export_sdl())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="certify", description="Certification service back end.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="migrate the database, then serve HTTP + websockets")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(run=_serve)
+
+    token = commands.add_parser("token", help="print a signed JWT for the configured secret")
+    token.add_argument("--role", required=True, choices=[r.value for r in Role])
+    token.add_argument("--org", help="Organisation global ID (org_admin, analyst)")
+    token.add_argument("--test-taker", dest="test_taker", help="TestTaker global ID (test_taker)")
+    token.add_argument("--subject", help="the sub claim (default: the role)")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    token.set_defaults(run=_token)
+
+    seed = commands.add_parser("seed-demo", help="fill the database with a realistic demo; print a token per role")
+    seed.add_argument("--sittings", type=int, default=6000, help="sittings for the main organisation (default 6000)")
+    seed.set_defaults(run=_seed_demo)
+
+    export = commands.add_parser("export-schema", help="print the GraphQL SDL (equals schema.graphql)")
+    export.set_defaults(run=_export_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``certify`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return args.run(args, Settings())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
