@@ -1,0 +1,273 @@
+"""A realistic demo data set: organisations with credits, tests, and thousands of sittings.
+
+Test takers get names from Faker in many locales (Latin, Cyrillic, Greek,
+Arabic, Hebrew, Devanagari, Bengali, Tamil, Thai, Armenian, Georgian, CJK,
+Hangul scripts); sittings come in exam sessions over the last eight months,
+so many share the exact same ``taken_at``. Everything derives from ``seed``
+and ``now``, and the whole set is written in one transaction.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from faker import Faker
+from faker.config import AVAILABLE_LOCALES
+
+from models import CreditTransaction, Organisation, Sitting, Test, TestTaker
+from models.enums import CertificationStatus, CreditTransactionKind, PhotoCheck
+from resolvers.recording import decide_eligibility
+from resolvers.sql import chunks, transaction
+
+ACTOR = "demo-seed"
+BATCH_SIZE = 1000
+SPAN = timedelta(days=243)  # about eight months
+SCORE_MEAN, SCORE_SD = 68, 15
+PHOTO_FAILURE_RATE = 0.03
+EMAIL_DOMAINS = ("example.com", "example.org", "example.net")  # RFC 2606: never deliverable
+SAMPLE_SIZE = 5
+
+
+@dataclass(frozen=True, slots=True)
+class _DemoOrganisation:
+    name: str
+    purchases: tuple[int, ...]  # credits bought, in order
+    share: float  # sittings relative to the main organisation's
+
+
+@dataclass(frozen=True, slots=True)
+class _DemoTest:
+    name: str
+    min_certifiable_score: int
+    cefr_mapping: dict[str, int] | None  # level -> minimum score
+    weight: int
+
+
+ORGANISATIONS = (
+    _DemoOrganisation("Northwind Language Centre", (300, 200), 1.0),
+    _DemoOrganisation("Aurora Skills Institute", (200,), 0.08),
+)
+MAIN_ORGANISATION = ORGANISATIONS[0].name
+
+TESTS = (
+    _DemoTest("English B2 Academic", 60, {"B1": 40, "B2": 60, "C1": 85}, 5),
+    _DemoTest("Deutsch Zertifikat B1", 60, {"A2": 40, "B1": 60}, 2),
+    _DemoTest("Español DELE A2", 50, {"A1": 30, "A2": 50}, 2),
+    _DemoTest("IELTS-style Speaking", 55, None, 1),
+)
+
+# Faker locale -> relative frequency among candidates. Locales that this
+# Faker lacks are skipped.
+NAME_LOCALES: dict[str, int] = {
+    "en_GB": 14, "fr_FR": 8, "de_DE": 8, "es_ES": 7, "pt_BR": 5, "it_IT": 3, "nl_NL": 2,
+    "pl_PL": 4, "cs_CZ": 2, "sv_SE": 1, "tr_TR": 4, "vi_VN": 3, "ru_RU": 4, "uk_UA": 4,
+    "el_GR": 3, "ar_AA": 5, "fa_IR": 3, "he_IL": 3, "hi_IN": 4, "bn_BD": 2, "ta_IN": 2,
+    "th_TH": 2, "ja_JP": 4, "zh_CN": 5, "zh_TW": 2, "ko_KR": 3, "hy_AM": 1, "ka_GE": 1,
+}  # fmt: skip
+# BCP 47 tag stored on the test taker when it differs from the Faker locale.
+_LANGUAGE_TAGS = {"ar_AA": "ar"}
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSummary:
+    """What the demo database holds.
+
+    ``created`` is False when the demo already existed and nothing was
+    written. ``sample_test_taker_ids`` are a few test takers of the main
+    organisation with a certifiable sitting (handy for tokens).
+    """
+
+    created: bool
+    organisation_ids: dict[str, int]
+    test_ids: dict[str, int]
+    sample_test_taker_ids: list[int]
+    sitting_counts: dict[str, int] = field(default_factory=dict)
+    test_taker_count: int = 0
+
+    @property
+    def main_organisation_id(self) -> int:
+        return self.organisation_ids[MAIN_ORGANISATION]
+
+
+@dataclass(frozen=True, slots=True)
+class _Person:
+    name: str
+    email: str
+    locale: str
+
+
+async def seed_demo(*, sittings: int = 6000, seed: int = 2026, now: datetime | None = None) -> DemoSummary:
+    """Fill the database with the demo, unless an organisation named ``MAIN_ORGANISATION`` exists.
+
+    ``sittings`` is the main organisation's count (the second gets about
+    8 % more); ``now`` (aware, default the current time) ends the eight
+    months of sittings. Same ``seed`` and ``now``, same data. Raises
+    ``ValueError`` for ``sittings < 1`` or a naive ``now``; a clash with
+    existing rows (e-mail or external id) raises the database's
+    ``IntegrityError`` and writes nothing.
+    """
+    if sittings < 1:
+        raise ValueError(f"sittings must be at least 1, got {sittings}")
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        raise ValueError("now must carry a UTC offset")
+    if await Organisation.filter(name=MAIN_ORGANISATION).exists():
+        return await _summary(created=False)
+
+    rng = random.Random(seed)
+    counts = [max(1, round(sittings * org.share)) for org in ORGANISATIONS]
+    people = _people(rng, seed, count=round(sum(counts) * 0.85))
+    async with transaction():
+        organisations = [await _organisation_with_credits(org) for org in ORGANISATIONS]
+        tests = [
+            await Test.create(
+                name=t.name, score_max=100, min_certifiable_score=t.min_certifiable_score, cefr_mapping=t.cefr_mapping
+            )
+            for t in TESTS
+        ]
+        takers = _candidates(rng, await _create_test_takers(people))
+        rows: list[Sitting] = []
+        for organisation, count in zip(organisations, counts, strict=True):
+            rows.extend(_sittings(rng, organisation, tests, takers, count=count, first=len(rows) + 1, now=now))
+        for batch in chunks(rows, BATCH_SIZE):
+            await Sitting.bulk_create(batch)
+    return await _summary(created=True)
+
+
+async def _organisation_with_credits(spec: _DemoOrganisation) -> Organisation:
+    organisation = await Organisation.create(name=spec.name, credit_balance=sum(spec.purchases))
+    balance = 0
+    for number, credits in enumerate(spec.purchases, start=1):
+        balance += credits
+        await CreditTransaction.create(
+            organisation=organisation,
+            kind=CreditTransactionKind.PURCHASE,
+            delta=credits,
+            balance_after=balance,
+            reference=f"demo-purchase-{organisation.id}-{number}",
+            actor=ACTOR,
+        )
+    return organisation
+
+
+def _people(rng: random.Random, seed: int, *, count: int) -> list[_Person]:
+    locales = [locale for locale in NAME_LOCALES if locale in AVAILABLE_LOCALES]
+    fakers = {}
+    for index, locale in enumerate(locales):
+        fakers[locale] = Faker(locale)
+        fakers[locale].seed_instance(seed * 1000 + index)
+    weights = [NAME_LOCALES[locale] for locale in locales]
+    people = []
+    for number, locale in enumerate(rng.choices(locales, weights, k=count), start=1):
+        fake = fakers[locale]
+        local_part = re.sub(r"[^a-z0-9]+", ".", fake.user_name().lower()).strip(".") or "candidate"
+        if rng.random() < 0.1:  # people type their address with capitals; email_key folds them
+            local_part = local_part.capitalize()
+        people.append(
+            _Person(
+                name=unicodedata.normalize("NFC", fake.name()),
+                email=f"{local_part}.{number:05d}@{rng.choice(EMAIL_DOMAINS)}",
+                locale=_LANGUAGE_TAGS.get(locale, locale.replace("_", "-")),
+            )
+        )
+    return people
+
+
+async def _create_test_takers(people: Sequence[_Person]) -> list[int]:
+    """Insert ``people``; return their ids in the same order."""
+    for batch in chunks(people, BATCH_SIZE):
+        await TestTaker.bulk_create(
+            [TestTaker(name=p.name, email=p.email, email_key=p.email.casefold(), locale=p.locale) for p in batch]
+        )
+    ids: dict[str, int] = {}
+    # bulk_create does not report ids; read them back by the unique key.
+    for batch in chunks([p.email.casefold() for p in people], 500):
+        ids.update(await TestTaker.filter(email_key__in=batch).values_list("email_key", "id"))
+    return [ids[p.email.casefold()] for p in people]
+
+
+def _candidates(rng: random.Random, taker_ids: list[int]) -> Iterator[int]:
+    """Every test taker once, in random order, then random ones again (retakes, other tests)."""
+    first_sittings = list(taker_ids)
+    rng.shuffle(first_sittings)
+    yield from first_sittings
+    while True:
+        yield rng.choice(taker_ids)
+
+
+def _sittings(
+    rng: random.Random,
+    organisation: Organisation,
+    tests: Sequence[Test],
+    takers: Iterator[int],
+    *,
+    count: int,
+    first: int,
+    now: datetime,
+) -> list[Sitting]:
+    """``count`` sittings in exam sessions: one test and one start time each, most finishing together."""
+    weights = [t.weight for t in TESTS]
+    rows: list[Sitting] = []
+    while len(rows) < count:
+        test = rng.choices(tests, weights)[0]
+        finished = _session_end(rng, now)
+        for _ in range(min(rng.randint(1, 40), count - len(rows))):
+            taken_at = finished if rng.random() < 0.6 else finished + timedelta(seconds=rng.randint(-1800, -1))
+            score = min(100, max(0, round(rng.gauss(SCORE_MEAN, SCORE_SD))))
+            photo_check = PhotoCheck.FAILED if rng.random() < PHOTO_FAILURE_RATE else PhotoCheck.PASSED
+            reason = decide_eligibility(score, photo_check, test)
+            rows.append(
+                Sitting(
+                    external_id=f"demo-{first + len(rows):06d}",
+                    organisation_id=organisation.id,
+                    test_taker_id=next(takers),
+                    test_id=test.id,
+                    taken_at=taken_at,
+                    score=score,
+                    photo_check=photo_check,
+                    status=CertificationStatus.UNSELECTED if reason is None else CertificationStatus.INELIGIBLE,
+                    ineligibility_reason=reason,
+                )
+            )
+    return rows
+
+
+def _session_end(rng: random.Random, now: datetime) -> datetime:
+    """A session end on a whole quarter hour, 08:00–19:45 UTC, within SPAN before now."""
+    day = (now - timedelta(days=rng.randint(1, SPAN.days))).date()
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return start + timedelta(hours=rng.randint(8, 19), minutes=15 * rng.randint(0, 3))
+
+
+async def _summary(*, created: bool) -> DemoSummary:
+    organisations = dict(
+        await Organisation.filter(name__in=[o.name for o in ORGANISATIONS]).order_by("id").values_list("name", "id")
+    )
+    tests = dict(await Test.filter(name__in=[t.name for t in TESTS]).order_by("id").values_list("name", "id"))
+    demo_sittings = Sitting.filter(external_id__startswith="demo-")
+    sitting_counts = {
+        name: await demo_sittings.filter(organisation_id=organisation_id).count()
+        for name, organisation_id in organisations.items()
+    }
+    samples = (
+        await demo_sittings.filter(
+            organisation_id=organisations.get(MAIN_ORGANISATION), status=CertificationStatus.UNSELECTED
+        )
+        .order_by("id")
+        .limit(SAMPLE_SIZE * 4)
+        .values_list("test_taker_id", flat=True)
+    )
+    takers = await TestTaker.filter(sittings__external_id__startswith="demo-").distinct().count()
+    return DemoSummary(
+        created=created,
+        organisation_ids=organisations,
+        test_ids=tests,
+        sample_test_taker_ids=list(dict.fromkeys(samples))[:SAMPLE_SIZE],
+        sitting_counts=sitting_counts,
+        test_taker_count=takers,
+    )

@@ -1,0 +1,382 @@
+"""Durable e-mail delivery from the ``outbox_email`` table.
+
+Rows are written (set-based, in the certifying transaction) with
+``subject``/``body`` NULL and ``next_attempt_at`` = creation time. A worker
+picks the due ones, claims each with one conditional UPDATE (a 60 s lease
+on ``next_attempt_at``), renders and stores subject/body once, and hands the
+message to the SMTP server or, without one, writes an ``.eml`` file.
+``sent_at`` set means accepted: the row is never sent again. A failure
+counts an attempt and backs off exponentially (2^attempts s, at most 1 h,
+jittered); after ``outbox_max_attempts`` the row stays with its
+``last_error`` for people to see.
+
+Delivery is at least once: a crash after the server accepted a message and
+before ``sent_at`` is stored sends it again after the lease, with the same
+Message-ID so the receiver can drop the copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+from tortoise.expressions import Q
+
+from models import OutboxEmail
+from resolvers.emails import InvalidAddress, build_message, check_address, compose, message_id_for
+
+log = logging.getLogger(__name__)
+
+BACKOFF_CAP_SECONDS = 3600
+LEASE_SECONDS = 60
+SMTP_TIMEOUT_SECONDS = 10.0
+LAST_ERROR_MAX_LENGTH = 2000
+
+
+class OutboxSettings(Protocol):
+    """What the deliverer reads from the service settings (``gql.settings.Settings`` fits)."""
+
+    smtp_url: str | None
+    smtp_from: str
+    public_url: str
+    outbox_max_attempts: int
+
+    @property
+    def outbox_dir(self) -> Path: ...
+
+
+class DeliveryUnavailable(Exception):
+    """The mail server (or the outbox directory) cannot be reached at all."""
+
+
+class PermanentFailure(Exception):
+    """Retrying cannot help: a bad address, or a 5xx reply from the server."""
+
+
+def backoff_seconds(attempts: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait after the ``attempts``-th failure: ``min(2**attempts, 3600)``, minus up to 10 % jitter.
+
+    The jitter spreads retries of rows that failed together (a server
+    outage) so they do not all come back in the same second.
+    """
+    base = float(min(2 ** max(attempts, 0), BACKOFF_CAP_SECONDS))
+    return base * (rng or random).uniform(0.9, 1.0)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpEndpoint:
+    """Where ``smtp://[user:password@]host[:port]`` (or ``smtps://`` for implicit TLS) points."""
+
+    hostname: str
+    port: int
+    use_tls: bool
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> SmtpEndpoint:
+        """Parse ``url``; raises ``ValueError`` for another scheme or a missing host."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError(f"CERTIFY_SMTP_URL must look like smtp://host:port, got {url!r}")
+        use_tls = parts.scheme == "smtps"
+        return cls(
+            hostname=parts.hostname,
+            port=parts.port or (465 if use_tls else 25),
+            use_tls=use_tls,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+
+class _SmtpTransport:
+    """One SMTP connection, opened on first use and reused until closed."""
+
+    def __init__(self, endpoint: SmtpEndpoint, *, timeout: float):
+        self._endpoint = endpoint
+        self._timeout = timeout
+        self._client: aiosmtplib.SMTP | None = None
+
+    async def send(self, message: EmailMessage, *, row_id: int, sender: str, recipient: str) -> None:
+        client = await self._connected()
+        try:
+            await client.send_message(message, sender=sender, recipients=[recipient])
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            if all(refused.code >= 500 for refused in exc.recipients):
+                raise PermanentFailure(_describe(exc)) from exc
+            raise
+        except aiosmtplib.SMTPResponseException as exc:
+            # aiosmtplib has sent RSET: the connection is usable for the next row.
+            if exc.code >= 500:
+                raise PermanentFailure(_describe(exc)) from exc
+            raise
+        except BaseException:
+            # A timeout or a dropped connection leaves the session in an
+            # unknown state: the next row starts a fresh one.
+            self._discard()
+            raise
+        finally:
+            if self._client is not None and not self._client.is_connected:
+                self._discard()
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            client.close()
+
+    def _discard(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def _connected(self) -> aiosmtplib.SMTP:
+        if self._client is not None and self._client.is_connected:
+            return self._client
+        endpoint = self._endpoint
+        client = aiosmtplib.SMTP(
+            hostname=endpoint.hostname,
+            port=endpoint.port,
+            use_tls=endpoint.use_tls,
+            username=endpoint.username,
+            password=endpoint.password,
+            timeout=self._timeout,
+        )
+        try:
+            await client.connect()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            raise DeliveryUnavailable(
+                f"cannot reach SMTP server {endpoint.hostname}:{endpoint.port}: {_describe(exc)}"
+            ) from exc
+        self._client = client
+        return client
+
+
+class _FileTransport:
+    """Writes each message to ``{outbox_dir}/{row id:08d}.eml`` (temp file, fsync, rename)."""
+
+    def __init__(self, directory: Path):
+        self._directory = directory
+
+    async def send(self, message: EmailMessage, *, row_id: int, sender: str, recipient: str) -> None:
+        try:
+            await asyncio.to_thread(self._write, message.as_bytes(), f"{row_id:08d}.eml")
+        except OSError as exc:
+            raise DeliveryUnavailable(f"cannot write to {self._directory}: {_describe(exc)}") from exc
+
+    async def close(self) -> None:
+        return None
+
+    def _write(self, data: bytes, name: str) -> None:
+        self._directory.mkdir(parents=True, exist_ok=True)
+        fd, temp_path = tempfile.mkstemp(dir=self._directory, prefix=".", suffix=".eml.tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp_path, self._directory / name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp_path)
+            raise
+
+
+class OutboxDeliverer:
+    """Delivers due outbox rows through SMTP (``settings.smtp_url``) or as ``.eml`` files.
+
+    Safe to run in several processes against one PostgreSQL database: a row
+    is only sent by the worker whose conditional claim UPDATE matched it.
+    """
+
+    def __init__(
+        self,
+        settings: OutboxSettings,
+        *,
+        lease_seconds: float = LEASE_SECONDS,
+        smtp_timeout_seconds: float = SMTP_TIMEOUT_SECONDS,
+        rng: random.Random | None = None,
+    ):
+        self._settings = settings
+        self._endpoint = SmtpEndpoint.from_url(settings.smtp_url) if settings.smtp_url else None
+        self._sender_address = check_address(parseaddr(settings.smtp_from)[1])
+        self._lease = timedelta(seconds=lease_seconds)
+        self._timeout = smtp_timeout_seconds
+        self._rng = rng or random.Random()
+        self._wake = asyncio.Event()
+
+    @property
+    def max_attempts(self) -> int:
+        return self._settings.outbox_max_attempts
+
+    def wake(self) -> None:
+        """Ask :func:`run_outbox` to poll now instead of at its next tick (call after commit)."""
+        self._wake.set()
+
+    async def idle(self, *, seconds: float, stop_event: asyncio.Event) -> None:
+        """Wait up to ``seconds``, returning early on :meth:`wake` or when ``stop_event`` is set."""
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop_event.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+        self._wake.clear()
+
+    async def deliver_due(self, limit: int = 200) -> int:
+        """Deliver up to ``limit`` due rows, oldest ``next_attempt_at`` first; return how many were accepted.
+
+        Due: ``sent_at IS NULL``, ``next_attempt_at <= now`` (or NULL) and
+        ``attempts < outbox_max_attempts``. Failures are recorded on their
+        rows, never raised; when the server cannot be reached, every row of
+        the batch records that failure without another connection attempt.
+        Database errors propagate (claimed rows come back after the lease).
+        Raises ``ValueError`` if ``limit < 1``.
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        due = (
+            await OutboxEmail.filter(self._due_filter(_now()))
+            .order_by("next_attempt_at", "id")
+            .limit(limit)
+        )
+        if not due:
+            return 0
+        transport = self._transport()
+        sent = 0
+        unavailable: str | None = None
+        try:
+            for row in due:
+                if not await self._claim(row):
+                    continue
+                if unavailable is not None:
+                    await self._record_failure(row, unavailable)
+                    continue
+                try:
+                    await self._deliver(row, transport)
+                except DeliveryUnavailable as exc:
+                    unavailable = str(exc)
+                    await self._record_failure(row, unavailable)
+                except PermanentFailure as exc:
+                    await self._record_failure(row, f"permanent: {exc}", permanent=True)
+                except Exception as exc:  # noqa: BLE001 - any failure of one row is that row's last_error
+                    await self._record_failure(row, _describe(exc))
+                else:
+                    sent += 1
+        finally:
+            await transport.close()
+        failed = len(due) - sent
+        if failed:
+            log.warning("outbox: %d sent, %d not sent (%s)", sent, failed, unavailable or "see last_error")
+        else:
+            log.info("outbox: %d sent", sent)
+        return sent
+
+    def _transport(self) -> _SmtpTransport | _FileTransport:
+        if self._endpoint is None:
+            return _FileTransport(self._settings.outbox_dir)
+        return _SmtpTransport(self._endpoint, timeout=self._timeout)
+
+    def _due_filter(self, now: datetime) -> Q:
+        return Q(
+            Q(sent_at=None),
+            Q(attempts__lt=self.max_attempts),
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
+        )
+
+    async def _claim(self, row: OutboxEmail) -> bool:
+        # The WHERE clause re-checks "still due": once one worker has moved
+        # next_attempt_at into the future (or set sent_at), another worker's
+        # identical UPDATE matches nothing. On PostgreSQL the second UPDATE
+        # waits for the first's row lock and then re-evaluates the condition.
+        now = _now()
+        lease_until = now + self._lease
+        claimed = await OutboxEmail.filter(Q(id=row.id), self._due_filter(now)).update(next_attempt_at=lease_until)
+        if claimed:
+            row.next_attempt_at = lease_until
+        return bool(claimed)
+
+    async def _deliver(self, row: OutboxEmail, transport: _SmtpTransport | _FileTransport) -> None:
+        recipient = _checked_recipient(row.to_address)
+        if row.subject is None or row.body is None:
+            row.subject, row.body = await compose(row, public_url=self._settings.public_url)
+            await OutboxEmail.filter(id=row.id).update(subject=row.subject, body=row.body)
+        message = _message_for(row, sender=self._settings.smtp_from, recipient=recipient)
+        await transport.send(message, row_id=row.id, sender=self._sender_address, recipient=recipient)
+        row.sent_at = _now()
+        await OutboxEmail.filter(id=row.id, sent_at=None).update(sent_at=row.sent_at)
+
+    async def _record_failure(self, row: OutboxEmail, error: str, *, permanent: bool = False) -> None:
+        attempts = self.max_attempts if permanent else row.attempts + 1
+        retry_at = _now() + timedelta(seconds=backoff_seconds(attempts, self._rng))
+        error = error[:LAST_ERROR_MAX_LENGTH]
+        await OutboxEmail.filter(id=row.id, sent_at=None).update(
+            attempts=attempts, last_error=error, next_attempt_at=retry_at
+        )
+        row.attempts, row.last_error, row.next_attempt_at = attempts, error, retry_at
+        if attempts >= self.max_attempts:
+            log.error("outbox: e-mail %d to %r given up after %d attempts: %s", row.id, row.to_address, attempts, error)
+
+
+def _checked_recipient(address: str) -> str:
+    try:
+        return check_address(address)
+    except InvalidAddress as exc:
+        raise PermanentFailure(str(exc)) from exc
+
+
+def _message_for(row: OutboxEmail, *, sender: str, recipient: str) -> EmailMessage:
+    try:
+        return build_message(
+            sender=sender,
+            to=recipient,
+            subject=row.subject or "",
+            body=row.body or "",
+            message_id=message_id_for(row.id, sender),
+        )
+    except InvalidAddress as exc:
+        raise PermanentFailure(str(exc)) from exc
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+async def run_outbox(deliverer: OutboxDeliverer, *, poll_seconds: float, stop_event: asyncio.Event) -> None:
+    """Deliver due e-mails until ``stop_event`` is set.
+
+    Polls again at once after a batch that sent something, otherwise waits
+    ``poll_seconds`` (or until :meth:`OutboxDeliverer.wake`). Any exception
+    of a batch is logged with its traceback and the loop goes on; only
+    cancellation ends it early.
+    """
+    while not stop_event.is_set():
+        try:
+            sent = await deliverer.deliver_due()
+        except Exception:
+            log.exception("outbox: delivery batch failed; retrying in %.1f s", poll_seconds)
+            sent = 0
+        if sent == 0:
+            await deliverer.idle(seconds=poll_seconds, stop_event=stop_event)
