@@ -41,11 +41,21 @@ class Settings(BaseSettings):
     page_size_default: int = 50
     page_size_max: int = 500
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
-    outbox_max_attempts: int = Field(default=12, ge=1)
+    outbox_max_attempts: int = Field(default=20, ge=1)
     render_concurrency: int = Field(default=2, ge=1, le=16)
     render_max_attempts: int = Field(default=3, ge=1)
     render_enabled: bool = True
+    render_timeout_seconds: float = Field(default=20.0, gt=0)
+    render_retry_seconds: float = Field(default=5.0, gt=0)
+    render_lease_seconds: float = Field(default=120.0, gt=0)
+    render_poll_seconds: float = Field(default=1.0, gt=0)
     websocket_init_timeout_seconds: float = 5.0
+    websocket_send_timeout_seconds: float = Field(default=10.0, gt=0)
+    websocket_ping_seconds: float = Field(default=15.0, gt=0)
+    channel_prefix: str = ""
+    broadcast_timeout_seconds: float = Field(default=2.0, gt=0)
+    subscriber_queue_size: int = Field(default=1000, ge=1)
+    live_query_window_seconds: float = Field(default=0.15, ge=0)
     log_level: str = "INFO"
     migrate_on_start: bool = True
 

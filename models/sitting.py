@@ -9,6 +9,8 @@ from models.enums import CertificationStatus, IneligibilityReason, PhotoCheck
 class Test(Model):
     """A test product: its score scale and the minimum certifiable score (inclusive)."""
 
+    __test__ = False  # not a pytest test class
+
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=200)
     score_max = fields.IntField(default=100)
@@ -22,6 +24,8 @@ class Test(Model):
 
 class TestTaker(Model):
     """A candidate, one per e-mail address (email_key is the case-folded address)."""
+
+    __test__ = False  # not a pytest test class
 
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=200)

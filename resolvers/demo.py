@@ -13,7 +13,7 @@ import random
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from faker import Faker
@@ -86,8 +86,8 @@ class DemoSummary:
     organisation_ids: dict[str, int]
     test_ids: dict[str, int]
     sample_test_taker_ids: list[int]
-    sitting_counts: dict[str, int] = field(default_factory=dict)
-    test_taker_count: int = 0
+    sitting_counts: dict[str, int]  # demo sittings per organisation name
+    test_taker_count: int
 
     @property
     def main_organisation_id(self) -> int:
@@ -104,8 +104,8 @@ class _Person:
 async def seed_demo(*, sittings: int = 6000, seed: int = 2026, now: datetime | None = None) -> DemoSummary:
     """Fill the database with the demo, unless an organisation named ``MAIN_ORGANISATION`` exists.
 
-    ``sittings`` is the main organisation's count (the second gets about
-    8 % more); ``now`` (aware, default the current time) ends the eight
+    ``sittings`` is the main organisation's count (the second organisation
+    gets about 8 % as many); ``now`` (aware, default the current time) ends the eight
     months of sittings. Same ``seed`` and ``now``, same data. Raises
     ``ValueError`` for ``sittings < 1`` or a naive ``now``; a clash with
     existing rows (e-mail or external id) raises the database's

@@ -264,32 +264,29 @@ class OutboxDeliverer:
         if not due:
             return 0
         transport = self._transport()
-        sent = 0
+        sent = failed = 0
         unavailable: str | None = None
         try:
             for row in due:
                 if not await self._claim(row):
-                    continue
+                    continue  # another worker has it
                 if unavailable is not None:
                     await self._record_failure(row, unavailable)
+                    failed += 1
                     continue
                 try:
-                    await self._deliver(row, transport)
+                    if await self._attempt(row, transport):
+                        sent += 1
+                    else:
+                        failed += 1
                 except DeliveryUnavailable as exc:
                     unavailable = str(exc)
-                    await self._record_failure(row, unavailable)
-                except PermanentFailure as exc:
-                    await self._record_failure(row, f"permanent: {exc}", permanent=True)
-                except Exception as exc:  # noqa: BLE001 - any failure of one row is that row's last_error
-                    await self._record_failure(row, _describe(exc))
-                else:
-                    sent += 1
+                    failed += 1
         finally:
             await transport.close()
-        failed = len(due) - sent
         if failed:
-            log.warning("outbox: %d sent, %d not sent (%s)", sent, failed, unavailable or "see last_error")
-        else:
+            log.warning("outbox: %d sent, %d failed (%s)", sent, failed, unavailable or "see last_error")
+        elif sent:
             log.info("outbox: %d sent", sent)
         return sent
 
@@ -313,9 +310,29 @@ class OutboxDeliverer:
         now = _now()
         lease_until = now + self._lease
         claimed = await OutboxEmail.filter(Q(id=row.id), self._due_filter(now)).update(next_attempt_at=lease_until)
-        if claimed:
-            row.next_attempt_at = lease_until
-        return bool(claimed)
+        if not claimed:
+            return False
+        # The list may be stale: another worker may have tried (or rendered) the row since.
+        await row.refresh_from_db(fields=["attempts", "subject", "body"])
+        return True
+
+    async def _attempt(self, row: OutboxEmail, transport: _SmtpTransport | _FileTransport) -> bool:
+        """Deliver one claimed row; True when accepted, else False with the failure recorded on the row.
+
+        Raises :class:`DeliveryUnavailable` (also recorded) when the server cannot be reached.
+        """
+        try:
+            await self._deliver(row, transport)
+        except DeliveryUnavailable as exc:
+            await self._record_failure(row, str(exc))
+            raise
+        except PermanentFailure as exc:
+            await self._record_failure(row, f"permanent: {exc}", permanent=True)
+            return False
+        except Exception as exc:  # noqa: BLE001 - whatever failed, it is this row's last_error
+            await self._record_failure(row, _describe(exc))
+            return False
+        return True
 
     async def _deliver(self, row: OutboxEmail, transport: _SmtpTransport | _FileTransport) -> None:
         recipient = _checked_recipient(row.to_address)

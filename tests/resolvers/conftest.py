@@ -1,0 +1,167 @@
+"""Fixtures for resolver tests: a migrated database with Tortoise initialised, and a real SMTP server.
+
+``db`` runs on every backend of the top-level ``database_url`` fixture
+(SQLite always; PostgreSQL when configured, and always under ``CI=true``).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
+from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+from models import Certificate, Organisation, OutboxEmail, Sitting, Test, TestTaker
+from models.db import migrate, tortoise_config
+from models.enums import CertificateStatus, CertificationStatus, EmailTemplate, PhotoCheck
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[str]:
+    """A migrated, empty database with Tortoise initialised on it; yields its URL.
+
+    The global fallback makes the Tortoise context visible to every task the
+    test starts, not only to this fixture's task.
+    """
+    # Tortoise caches each model's compiled INSERT per connection *name*
+    # ("default") for the whole process; without this, a PostgreSQL test
+    # after a SQLite one would reuse SQLite's "?" placeholders.
+    EXECUTOR_CACHE.clear()
+    await migrate(database_url)
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+    try:
+        yield database_url
+    finally:
+        await Tortoise.close_connections()
+
+
+@dataclass
+class SmtpServer:
+    """A real aiosmtpd server on 127.0.0.1:``port`` (not listening until :meth:`start`).
+
+    ``messages`` holds every accepted envelope; recipients in ``refuse``
+    get ``550 no such user`` at RCPT TO.
+    """
+
+    port: int
+    messages: list[Envelope] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
+    _controller: Controller | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    async def handle_RCPT(self, server, session, envelope: Envelope, address: str, rcpt_options) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope: Envelope) -> str:
+        with self._lock:
+            self.messages.append(envelope)
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A running SMTP server collecting messages."""
+    server = SmtpServer(port=free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_server_down() -> Iterator[SmtpServer]:
+    """An SMTP server on a free port that is not started yet (call ``start()``)."""
+    server = SmtpServer(port=free_port())
+    yield server
+    server.stop()
+
+
+MakeEmail = Callable[..., Awaitable[OutboxEmail]]
+
+
+@pytest.fixture
+def make_email(db) -> MakeEmail:
+    """Factory: a certified sitting with its certificate and one due outbox row for it.
+
+    Keyword arguments: ``name`` (registered name), ``email``, ``template``,
+    ``holder_name``, ``rejection_reason``, ``verification_code``,
+    ``to_address`` (defaults to ``email``), ``score``.
+    """
+    counter = iter(range(1, 1_000_000))
+
+    async def make(
+        *,
+        name: str = "Ada Lovelace",
+        email: str | None = None,
+        template: EmailTemplate = EmailTemplate.CERTIFICATE_READY_TO_CLAIM,
+        holder_name: str | None = None,
+        rejection_reason: str | None = None,
+        verification_code: str | None = None,
+        to_address: str | None = None,
+        score: int = 82,
+    ) -> OutboxEmail:
+        n = next(counter)
+        email = email or f"candidate{n}@example.test"
+        organisation = await Organisation.get_or_create(name="Northwind Language Centre")
+        test = await Test.get_or_create(name="English B2 Academic", defaults={"min_certifiable_score": 60})
+        taker = await TestTaker.create(name=name, email=email, email_key=email.casefold())
+        sitting = await Sitting.create(
+            external_id=f"ext-{uuid.uuid4().hex}",
+            organisation=organisation[0],
+            test_taker=taker,
+            test=test[0],
+            taken_at=datetime(2026, 3, 14, 9, 30, tzinfo=UTC),
+            score=score,
+            photo_check=PhotoCheck.PASSED,
+            status=CertificationStatus.IN_PROGRESS,
+        )
+        status = {
+            EmailTemplate.CERTIFICATE_READY_TO_CLAIM: CertificateStatus.AWAITING_CLAIM,
+            EmailTemplate.CERTIFICATE_ISSUED: CertificateStatus.ISSUED,
+            EmailTemplate.CERTIFICATE_REJECTED: CertificateStatus.REJECTED,
+        }[template]
+        certificate = await Certificate.create(
+            sitting=sitting,
+            status=status,
+            holder_name=holder_name,
+            rejection_reason=rejection_reason,
+            verification_code=verification_code,
+        )
+        return await OutboxEmail.create(
+            to_address=to_address or email,
+            template=template,
+            certificate=certificate,
+            next_attempt_at=datetime.now(UTC),
+        )
+
+    return make
