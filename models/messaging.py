@@ -20,7 +20,7 @@ class Notification(Model):
 
     class Meta:
         table = "notification"
-        indexes = (("test_taker_id", "created_at", "id"),)
+        indexes = (("test_taker_id", "created_at", "id"), ("certificate_id",))
 
 
 class OutboxEmail(Model):
@@ -45,4 +45,4 @@ class OutboxEmail(Model):
 
     class Meta:
         table = "outbox_email"
-        indexes = (("sent_at", "next_attempt_at"),)
+        indexes = (("sent_at", "next_attempt_at"), ("certificate_id",))

@@ -71,4 +71,5 @@ class Sitting(Model):
             ("organisation_id", "taken_at", "id"),
             ("organisation_id", "score", "id"),
             ("certification_batch",),
+            ("test_taker_id",),
         )

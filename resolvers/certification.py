@@ -127,7 +127,7 @@ async def _certify(
             actor=principal.actor,
             using_db=conn,
         )
-        await _open_certificates(conn, batch, now)
+        notified = await _open_certificates(conn, batch, now)
         result = CertificationResult(len(certified), len(certified), balance)
         await IdempotencyRecord.create(
             organisation_id=organisation_id, key=key, request_hash=request_hash, result=asdict(result), using_db=conn
@@ -141,7 +141,6 @@ async def _certify(
             detail={"batch": batch, "sittings": len(certified), "idempotency_key": key},
             using_db=conn,
         )
-        notified = await _notification_recipients(conn, batch)
     events: list[Event] = [
         SittingStatusChanged(organisation_id, pk, previous, CertificationStatus.IN_PROGRESS.value, now)
         for pk, previous in certified
@@ -194,8 +193,11 @@ async def _spend_credits(conn, organisation_id: int, credits: int) -> int:
     return rows[0]["credit_balance"]
 
 
-async def _open_certificates(conn, batch: str, now: datetime) -> None:
-    """INSERT … SELECT one certificate, notification and outbox e-mail per sitting of ``batch``."""
+async def _open_certificates(conn, batch: str, now: datetime) -> list[tuple[int, int]]:
+    """INSERT … SELECT one certificate, notification and outbox e-mail per sitting of ``batch``.
+
+    Returns (test taker id, notification id) per notification opened.
+    """
     stmt = Statement(conn)
     await stmt.run(
         "INSERT INTO certificate (sitting_id, status, render_attempts, created_at, updated_at) "
@@ -203,14 +205,14 @@ async def _open_certificates(conn, batch: str, now: datetime) -> None:
         f"FROM sitting WHERE certification_batch = {stmt.param(batch)}"
     )
     stmt = Statement(conn)
-    await stmt.run(
+    notified = await stmt.fetch(
         "INSERT INTO notification (test_taker_id, kind, title, body, certificate_id, created_at) "
         f"SELECT s.test_taker_id, {stmt.param(NotificationKind.CERTIFICATE_READY_TO_CLAIM.value)}, "
         f"{stmt.param(READY_TITLE)}, "
         f"{stmt.param('Your certificate for ')} || t.name || {stmt.param(' (score ')} || CAST(s.score AS TEXT) || "
         f"{stmt.param(') is ready. Add your name and photo to claim it.')}, c.id, {stmt.param(now)} "
         "FROM sitting s JOIN certificate c ON c.sitting_id = s.id JOIN test t ON t.id = s.test_id "
-        f"WHERE s.certification_batch = {stmt.param(batch)}"
+        f"WHERE s.certification_batch = {stmt.param(batch)} RETURNING test_taker_id, id"
     )
     stmt = Statement(conn)
     await stmt.run(
@@ -220,14 +222,4 @@ async def _open_certificates(conn, batch: str, now: datetime) -> None:
         "FROM sitting s JOIN certificate c ON c.sitting_id = s.id JOIN test_taker tt ON tt.id = s.test_taker_id "
         f"WHERE s.certification_batch = {stmt.param(batch)}"
     )
-
-
-async def _notification_recipients(conn, batch: str) -> list[tuple[int, int]]:
-    """(test taker id, notification id) of the notifications opened for ``batch``."""
-    stmt = Statement(conn)
-    rows = await stmt.fetch(
-        "SELECT n.test_taker_id AS tt, n.id AS nid FROM notification n "
-        "JOIN certificate c ON c.id = n.certificate_id JOIN sitting s ON s.id = c.sitting_id "
-        f"WHERE s.certification_batch = {stmt.param(batch)}"
-    )
-    return [(row["tt"], row["nid"]) for row in rows]
+    return [(row["test_taker_id"], row["id"]) for row in notified]
