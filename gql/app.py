@@ -7,26 +7,35 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from broadcaster import Broadcast
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from tortoise.contrib.starlette import RegisterTortoise
 
 from gql.auth import TokenService
 from gql.context import Context
-from gql.files import FileUrls
+from gql.files import FileUrls, serve_file
 from gql.loaders import Loaders
+from gql.multipart import parse_multipart
 from gql.schema import build_schema
 from gql.settings import Settings
+from gql.verify_page import verify_page
+from gql.websockets import LegacyWSHandler, TransportWSHandler
 from models.db import forget_compiled_statements, migrate, tortoise_config
+from renderer import CertificateRenderer
 from resolvers.errors import Unauthenticated
 from resolvers.outbox import OutboxDeliverer, run_outbox
+from resolvers.rendering import RenderSettings, RenderWorker
+from resolvers.storage import FileStorage, LocalFileStorage
+from subscriptions.hub import Hub
 from subscriptions.publisher import BroadcastPublisher
 
 log = logging.getLogger(__name__)
@@ -39,9 +48,12 @@ class AppState:
     settings: Settings
     tokens: TokenService
     publisher: Any
-    broadcast: Broadcast | None = None
+    hub: Hub | None = None
     file_urls: FileUrls | None = None
     outbox: OutboxDeliverer | None = None
+    storage: FileStorage | None = None
+    renderer: CertificateRenderer | None = None
+    render_worker: RenderWorker | None = None
     background: list[asyncio.Task] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     ready: bool = False
@@ -50,9 +62,33 @@ class AppState:
 class CertifyGraphQL(GraphQL):
     """Strawberry's ASGI view with our context: bearer auth on HTTP, connection_init on websockets."""
 
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
     def __init__(self, state: AppState, **kwargs: Any):
         super().__init__(**kwargs)
         self.state = state
+        self.send_timeout = state.settings.websocket_send_timeout_seconds
+        self.ping_interval = state.settings.websocket_ping_seconds
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Strawberry assumes a JSON object (or batch list); any other JSON value is a 400, not a 500."""
+        value = super().decode_json(data)
+        if not isinstance(value, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object")
+        return value
+
+    async def on_ws_connect(self, context: Context) -> None:
+        """Authenticate a websocket from ``connection_init``'s ``{"Authorization": "Bearer ..."}``; else close 4403."""
+        params = context.connection_params or {}
+        value = params.get("Authorization", params.get("authorization"))
+        if not isinstance(value, str) or not value:
+            raise ConnectionRejectionError({"message": "connection_init must carry Authorization: Bearer <token>"})
+        try:
+            context.principal = self.state.tokens.verify_header(value)
+        except Unauthenticated as error:
+            raise ConnectionRejectionError({"message": str(error)}) from error
+        return None
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         context = Context(state=self.state, loaders=Loaders(), request=request, response=response)
@@ -62,6 +98,10 @@ class CertifyGraphQL(GraphQL):
             except Unauthenticated as error:
                 context.auth_error = error
         return context
+
+    async def parse_multipart(self, request: Any) -> Any:
+        # Strict GraphQL multipart spec: malformed requests are a 400, never a 500.
+        return await parse_multipart(request)
 
 
 async def _health(request: Request) -> Response:
@@ -77,7 +117,9 @@ def create_app(settings: Settings) -> Starlette:
         schema=build_schema(),
         multipart_uploads_enabled=True,
         keep_alive=True,
-        keep_alive_interval=15,
+        keep_alive_interval=settings.websocket_ping_seconds,
+        connection_init_wait_timeout=timedelta(seconds=settings.websocket_init_timeout_seconds),
+        max_subscriptions_per_connection=100,
     )
 
     @asynccontextmanager
@@ -89,9 +131,37 @@ def create_app(settings: Settings) -> Starlette:
             await migrate(settings.database_url)
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(RegisterTortoise(app, config=tortoise_config(settings.database_url)))
-            state.broadcast = await stack.enter_async_context(Broadcast(settings.broadcast_url))
-            state.publisher = BroadcastPublisher(state.broadcast)
+            state.hub = await stack.enter_async_context(
+                Hub(
+                    settings.broadcast_url,
+                    prefix=settings.channel_prefix,
+                    queue_size=settings.subscriber_queue_size,
+                    timeout=settings.broadcast_timeout_seconds,
+                )
+            )
+            state.publisher = BroadcastPublisher(state.hub)
             state.file_urls = FileUrls(settings)
+            state.storage = LocalFileStorage(settings.files_dir)
+            if settings.render_enabled:
+                state.renderer = CertificateRenderer(
+                    chromium_path=settings.chromium_path,
+                    max_concurrency=settings.render_concurrency,
+                    timeout_s=settings.render_timeout_seconds,
+                )
+                await state.renderer.start()
+                stack.push_async_callback(state.renderer.close)
+                state.render_worker = RenderWorker(
+                    renderer=state.renderer,
+                    storage=state.storage,
+                    publisher=state.publisher,
+                    settings=RenderSettings(
+                        public_url=settings.public_url,
+                        max_attempts=settings.render_max_attempts,
+                        retry_seconds=settings.render_retry_seconds,
+                        lease_seconds=max(settings.render_lease_seconds, 2 * settings.render_timeout_seconds),
+                        poll_seconds=settings.render_poll_seconds,
+                    ),
+                )
             state.stop.clear()
             state.outbox = OutboxDeliverer(settings)
             state.background.append(
@@ -100,6 +170,8 @@ def create_app(settings: Settings) -> Starlette:
                     name="certify-outbox",
                 )
             )
+            if state.render_worker is not None:
+                state.background.append(asyncio.create_task(state.render_worker.run(state.stop), name="certify-render"))
             state.ready = True
             try:
                 yield
@@ -114,6 +186,8 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[
             Route("/healthz", _health),
+            Route("/files/{token}", serve_file, methods=["GET"]),
+            Route("/verify/{code}", verify_page, methods=["GET"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],

@@ -41,6 +41,9 @@ def error_code(error: GraphQLError) -> str:
     original = error.original_error
     if isinstance(original, (AccessError, BadArgument)):
         return original.code
+    if isinstance(original, GraphQLError) and not error.path:
+        # graphql-core wraps a variable's failed coercion: "Variable '$x' has invalid value …"
+        return "BAD_USER_INPUT"
     if original is None:
         message = error.message
         if message.startswith("Syntax Error"):

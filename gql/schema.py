@@ -9,9 +9,11 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from gql.certificates import CertificateMutation, CertificateQuery
 from gql.errors import ErrorCodes
 from gql.notifications import NotificationMutation, NotificationQuery
 from gql.platform import PlatformMutation
+from gql.realtime import SharingExecutionContext, StreamErrorCodes, Subscription
 from gql.scalars import DateTimeScalar
 from gql.sittings import SittingMutation, SittingQuery
 from gql.types.certificate import Certificate
@@ -20,8 +22,8 @@ from gql.types.organisation import CreditTransaction, Organisation
 from gql.types.sitting import Sitting, Test, TestTaker
 from gql.viewer import ViewerQuery
 
-Query = merge_types("Query", (ViewerQuery, SittingQuery, NotificationQuery))
-Mutation = merge_types("Mutation", (SittingMutation, PlatformMutation, NotificationMutation))
+Query = merge_types("Query", (ViewerQuery, SittingQuery, NotificationQuery, CertificateQuery))
+Mutation = merge_types("Mutation", (SittingMutation, PlatformMutation, NotificationMutation, CertificateMutation))
 
 
 class CertifySchema(strawberry.Schema):
@@ -36,14 +38,17 @@ def build_schema() -> strawberry.Schema:
     return CertifySchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Organisation, CreditTransaction, Test, TestTaker, Sitting, Certificate, Notification],
         extensions=[
             ErrorCodes,
+            StreamErrorCodes,
             lambda: QueryDepthLimiter(max_depth=12),
             lambda: MaxAliasesLimiter(max_alias_count=200),
             lambda: MaxTokensLimiter(max_token_count=20_000),
         ],
         config=StrawberryConfig(scalar_map={datetime: DateTimeScalar}),
+        execution_context_class=SharingExecutionContext,
     )
 
 

@@ -69,11 +69,27 @@ def decode_cursor(cursor: str) -> tuple[Any, int]:
             raise ValueError(cursor)
         if tag == "dt":
             value = datetime.fromisoformat(value)
+            if value.tzinfo is None:
+                raise ValueError(cursor)
         elif value is not None and not isinstance(value, (int, float, str)):
             raise ValueError(cursor)
         return value, pk
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadArgument(f"malformed cursor {cursor!r}") from exc
+
+
+def _sort_type(model: Any, path: str) -> type:
+    """The Python type of the model field at ``path`` (e.g. ``"test_taker__name"`` → str)."""
+    *relations, name = path.split("__")
+    for relation in relations:
+        model = model._meta.fields_map[relation].related_model
+    return model._meta.fields_map[name].field_type
+
+
+def _check_sort_value(value: Any, expected: type, cursor: str) -> None:
+    """A cursor made for another ordering would compare unlike values (a 500 on PostgreSQL)."""
+    if isinstance(value, bool) or not isinstance(value, expected):
+        raise BadArgument(f"cursor {cursor!r} does not belong to this ordering")
 
 
 def _value_of(row: Any, path: str) -> Any:
@@ -91,12 +107,14 @@ async def paginate(queryset: QuerySet[T], key: SortKey, *, first: int | None, af
     """Fetch the page of ``queryset`` after cursor ``after`` (two queries: count and page).
 
     Raises:
-        BadArgument: ``first`` outside 1–500 or a malformed ``after``.
+        BadArgument: ``first`` outside 1–500, or an ``after`` that is malformed or
+            was made for another ordering.
     """
     size = page_size(first)
     total = await queryset.count()
     if after is not None:
         value, pk = decode_cursor(after)
+        _check_sort_value(value, _sort_type(queryset.model, key.field), after)
         queryset = queryset.filter(_after(key, value, pk))
     prefix = "-" if key.descending else ""
     ordered = queryset.order_by(f"{prefix}{key.field}", f"{prefix}id").limit(size + 1)

@@ -188,15 +188,20 @@ def _update_existing(
             f"sitting {index}: externalId {row.external_id!r} belongs to another organisation, test or test taker",
             [*field, "externalId"],
         )
-    same = (sitting.score, sitting.photo_check, sitting.taken_at) == (row.score, row.photo_check, row.taken_at)
-    if same:
+    facts = (
+        ("score", sitting.score, row.score),
+        ("photoCheck", sitting.photo_check, row.photo_check),
+        ("takenAt", sitting.taken_at, row.taken_at),
+    )
+    changed = [name for name, old, new in facts if old != new]
+    if not changed:
         return None
     status = CertificationStatus(sitting.status)
     if status in FROZEN:
         raise DomainError(
             ErrorCode.INVALID_TRANSITION,
             f"sitting {index}: a {status} sitting's facts are frozen",
-            [*field, "score"],
+            [*field, changed[0]],
         )
     sitting.score, sitting.photo_check, sitting.taken_at = row.score, row.photo_check, row.taken_at
     sitting.ineligibility_reason = reason

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tortoise.expressions import Q
-from tortoise.functions import Avg, Count
+from tortoise.expressions import Q, Subquery
+from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 
 from models import Certificate, Sitting
@@ -59,7 +59,7 @@ def visible_sittings(principal: Principal) -> QuerySet[Sitting]:
         case Role.TEST_TAKER:
             return Sitting.filter(test_taker_id=principal.test_taker_id)
         case Role.SECURITY_REVIEWER:
-            return Sitting.filter(id__in=Certificate.filter(submitted_at__isnull=False).values_list("sitting_id", flat=True))
+            return Sitting.filter(id__in=Subquery(Certificate.filter(submitted_at__isnull=False).values("sitting_id")))
     return Sitting.filter(id=-1)
 
 
@@ -131,16 +131,22 @@ class SittingStats:
 
 
 async def sitting_stats(*, principal: Principal, spec: SittingFilter | None = None) -> SittingStats:
-    """Aggregate the visible sittings matching ``spec`` in two grouped queries."""
+    """Aggregate the visible sittings matching ``spec`` in one grouped query.
+
+    The mean is computed from exact per-status sums: the ORM's ``Avg`` on an
+    integer column returns an integer.
+    """
     queryset = apply_filter(visible_sittings(principal), spec)
-    rows = await queryset.annotate(n=Count("id")).group_by("status").values("status", "n")
+    grouped = queryset.annotate(n=Count("id"), score_sum=Sum("score")).group_by("status")
+    rows = await grouped.values("status", "n", "score_sum")
     by_status = {status: 0 for status in CertificationStatus}
+    score_sum = 0
     for row in rows:
         by_status[CertificationStatus(row["status"])] = row["n"]
-    average = await apply_filter(visible_sittings(principal), spec).annotate(avg=Avg("score")).first().values("avg")
-    avg_value = average["avg"] if average else None
+        score_sum += row["score_sum"] or 0
+    total = sum(by_status.values())
     return SittingStats(
-        total=sum(by_status.values()),
+        total=total,
         by_status=by_status,
-        average_score=round(float(avg_value), 2) if avg_value is not None else None,
+        average_score=round(score_sum / total, 2) if total else None,
     )

@@ -5,6 +5,7 @@ Objects outside these sets are NOT_FOUND / ``null``, never revealed.
 
 from __future__ import annotations
 
+from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
 
 from models import Certificate, CreditTransaction, Notification, Organisation, Sitting, Test, TestTaker
@@ -22,7 +23,7 @@ def visible_certificates(principal: Principal) -> QuerySet[Certificate]:
         return Certificate.filter(submitted_at__isnull=False)
     if principal.role is Role.PLATFORM_ADMIN:
         return Certificate.all()
-    return Certificate.filter(sitting_id__in=visible_sittings(principal).values_list("id", flat=True))
+    return Certificate.filter(sitting_id__in=Subquery(visible_sittings(principal).values("id")))
 
 
 def visible_organisations(principal: Principal) -> QuerySet[Organisation]:
@@ -30,7 +31,7 @@ def visible_organisations(principal: Principal) -> QuerySet[Organisation]:
         return Organisation.all()
     if principal.organisation_id is not None:
         return Organisation.filter(id=principal.organisation_id)
-    return Organisation.filter(id__in=visible_sittings(principal).values_list("organisation_id", flat=True))
+    return Organisation.filter(id__in=Subquery(visible_sittings(principal).values("organisation_id")))
 
 
 def visible_test_takers(principal: Principal) -> QuerySet[TestTaker]:
@@ -38,7 +39,7 @@ def visible_test_takers(principal: Principal) -> QuerySet[TestTaker]:
         return TestTaker.all()
     if principal.role is Role.TEST_TAKER:
         return TestTaker.filter(id=principal.test_taker_id)
-    return TestTaker.filter(id__in=visible_sittings(principal).values_list("test_taker_id", flat=True))
+    return TestTaker.filter(id__in=Subquery(visible_sittings(principal).values("test_taker_id")))
 
 
 def visible_notifications(principal: Principal) -> QuerySet[Notification]:

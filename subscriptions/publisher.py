@@ -1,4 +1,4 @@
-"""Publishing committed events through broadcaster, batched per channel."""
+"""Publishing committed events through the hub, batched per channel."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 
-from broadcaster import Broadcast
-
 from subscriptions.channels import channels_of, encode
 from subscriptions.events import Event
+from subscriptions.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -20,10 +19,13 @@ class BroadcastPublisher:
     """Sends events to their channels, at most 1,000 per message; never raises (best-effort).
 
     Call only after the transaction that produced the events has committed.
+    When the backend is down, each channel fails fast (the hub's timeout, 2 s
+    by default; at once when the connection is refused) and is logged; the
+    commit stands.
     """
 
-    def __init__(self, broadcast: Broadcast):
-        self._broadcast = broadcast
+    def __init__(self, hub: Hub):
+        self._hub = hub
 
     async def publish(self, events: Sequence[Event]) -> None:
         by_channel: dict[str, list[Event]] = defaultdict(list)
@@ -31,8 +33,8 @@ class BroadcastPublisher:
             for channel in channels_of(event):
                 by_channel[channel].append(event)
         for channel, batch in by_channel.items():
-            for start in range(0, len(batch), BATCH):
-                try:
-                    await self._broadcast.publish(channel, encode(batch[start : start + BATCH]))
-                except Exception:  # noqa: BLE001 - events are best-effort; the commit stands
-                    log.warning("could not publish %d events to %s", len(batch), channel, exc_info=True)
+            try:
+                for start in range(0, len(batch), BATCH):
+                    await self._hub.publish(channel, encode(batch[start : start + BATCH]))
+            except Exception as exc:  # noqa: BLE001 - events are best-effort; the commit stands
+                log.warning("could not publish %d events to %s: %r", len(batch), channel, exc)

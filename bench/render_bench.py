@@ -1,0 +1,192 @@
+"""Certificate rendering throughput with a warm Chromium, with injected failures.
+
+For each concurrency level: one warm ``CertificateRenderer``, then ``--runs``
+runs of ``--n`` certificates (the real portrait, names in many scripts). Every
+``--fail-every``-th render is a forced failure, alternately a render with a
+5 ms time limit (must raise ``RenderError``) and a render that starts by
+SIGKILLing the browser (must succeed after one relaunch). Throughput is
+successful renders per wall-clock second; the table shows the median of the
+runs. After ``close()`` no Chromium process seen during the runs may survive.
+
+    .venv/bin/python bench/render_bench.py --n 200 --runs 3 --concurrency 2 3 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from renderer import CertificateData, CertificateRenderer, RenderError
+from renderer.chromium import live_pids
+
+PORTRAIT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "portrait.jpg"
+NAMES = (
+    "Zoë Nguyễn", "محمد عبد الله", "דוד כהן", "王小明", "김민준", "Ana 🎓",
+    "Ана-Мария Иванова", "मीरा शर्मा", "Siobhán O’Connor", "Jean-Luc Picard",
+    "María Fernanda Alejandra Guadalupe de los Santos Villanueva y Rodríguez-Ortega",
+    "Nguyễn Thị Minh Khai",
+)  # fmt: skip
+
+
+@dataclass
+class Run:
+    """Counts and timings of one run of ``n`` renders."""
+
+    seconds: float = 0.0
+    ok: int = 0
+    timeouts: int = 0
+    recovered_kills: int = 0
+    unexpected: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def throughput(self) -> float:
+        return self.ok / self.seconds
+
+
+def certificate(index: int, photo: bytes) -> CertificateData:
+    code = f"BENCH-{index:05d}"
+    return CertificateData(
+        holder_name=NAMES[index % len(NAMES)],
+        photo=photo,
+        test_name="GraphQL API Design — Professional",
+        score=60 + index % 40,
+        level=("B1", "B2", "C1", None)[index % 4],
+        taken_at=datetime(2026, 3, 14, 9, 30, tzinfo=UTC),
+        issued_at=datetime(2026, 4, 2, 16, 5, tzinfo=UTC),
+        organisation_name="Northwind Language Centre",
+        verification_code=code,
+        verification_url=f"https://certify.example.test/verify/{code}",
+    )
+
+
+async def one(renderer: CertificateRenderer, index: int, photo: bytes, fail_every: int, run: Run) -> None:
+    data = certificate(index, photo)
+    fault = None
+    if fail_every and index % fail_every == fail_every - 1:
+        fault = "timeout" if (index // fail_every) % 2 == 0 else "kill"
+    started = time.perf_counter()
+    try:
+        if fault == "kill" and renderer.browser_pid:
+            os.kill(renderer.browser_pid, signal.SIGKILL)
+        await renderer.render(data, timeout_s=0.005 if fault == "timeout" else None)
+    except RenderError as exc:
+        if fault == "timeout":
+            run.timeouts += 1
+        else:
+            run.unexpected.append(f"{index}: {exc}")
+        return
+    if fault == "timeout":
+        run.unexpected.append(f"{index}: a 5 ms render succeeded")
+        return
+    run.ok += 1
+    run.recovered_kills += fault == "kill"
+    run.latencies.append(time.perf_counter() - started)
+
+
+async def measure(renderer: CertificateRenderer, n: int, fail_every: int, photo: bytes, seen: set[int]) -> Run:
+    run = Run()
+    slots = asyncio.Semaphore(renderer.max_concurrency)  # start renders in order, as slots free up
+
+    async def slotted(index: int) -> None:
+        try:
+            seen.update(renderer.process_ids())
+            await one(renderer, index, photo, fail_every, run)
+        finally:
+            slots.release()
+
+    started = time.perf_counter()
+    tasks = []
+    for index in range(n):
+        await slots.acquire()
+        tasks.append(asyncio.create_task(slotted(index)))
+    await asyncio.gather(*tasks)
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+async def bench_level(concurrency: int, args: argparse.Namespace, photo: bytes) -> dict[str, object]:
+    seen: set[int] = set()
+    cpu_before = _cpu_seconds()
+    renderer = CertificateRenderer(max_concurrency=concurrency, timeout_s=20.0)
+    await renderer.start()
+    load_before = os.getloadavg()[0]
+    try:
+        await renderer.render(certificate(0, photo))  # warm-up, not timed
+        runs = [await measure(renderer, args.n, args.fail_every, photo, seen) for _ in range(args.runs)]
+        open_contexts = renderer.open_contexts()
+        seen.update(renderer.process_ids())
+    finally:
+        await renderer.close()
+    # Chromium and the Playwright driver are reaped by the time close() returns,
+    # so their CPU time is in our children's; it includes launches and warm-up.
+    cpu = _cpu_seconds() - cpu_before
+    latencies = sorted(t for run in runs for t in run.latencies)
+    return {
+        "concurrency": concurrency,
+        "throughputs": [run.throughput for run in runs],
+        "median": statistics.median(run.throughput for run in runs),
+        "ok": sum(run.ok for run in runs),
+        "timeouts": sum(run.timeouts for run in runs),
+        "kills": sum(run.recovered_kills for run in runs),
+        "unexpected": [u for run in runs for u in run.unexpected],
+        "launches": renderer.launches,
+        "p50": latencies[len(latencies) // 2],
+        "p95": latencies[int(len(latencies) * 0.95)],
+        "open_contexts": open_contexts,
+        "leftover": len(live_pids(seen)),
+        "seen": len(seen),
+        "load": (load_before, os.getloadavg()[0]),
+        "cpu_per_render": cpu / (1 + sum(run.ok + run.timeouts for run in runs)),
+    }
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def print_table(rows: list[dict[str, object]], args: argparse.Namespace) -> None:
+    print(f"\nN={args.n} per run, {args.runs} runs, every {args.fail_every}th render a forced failure\n")
+    print("| concurrency | runs (renders/s) | median renders/s | ok | forced timeouts → RenderError "
+          "| kills → recovered | unexpected | launches | p50 / p95 latency s | open contexts | "
+          "Chromium pids seen / left after close | CPU s per render | load avg 1 min before → after |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        runs = ", ".join(f"{t:.1f}" for t in row["throughputs"])
+        print(
+            f"| {row['concurrency']} | {runs} | **{row['median']:.1f}** | {row['ok']} | {row['timeouts']} "
+            f"| {row['kills']} | {len(row['unexpected'])} | {row['launches']} "
+            f"| {row['p50']:.2f} / {row['p95']:.2f} | {row['open_contexts']} "
+            f"| {row['seen']} / {row['leftover']} | {row['cpu_per_render']:.2f} "
+            f"| {row['load'][0]:.1f} → {row['load'][1]:.1f} |"
+        )
+    for row in rows:
+        for problem in row["unexpected"]:
+            print(f"unexpected at concurrency {row['concurrency']}: {problem}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[2, 3, 4])
+    parser.add_argument("--fail-every", type=int, default=20)
+    args = parser.parse_args()
+    photo = PORTRAIT.read_bytes()
+    print(f"{os.cpu_count()} CPUs")
+    rows = [await bench_level(c, args, photo) for c in args.concurrency]
+    print_table(rows, args)
+    if any(row["leftover"] or row["unexpected"] or row["open_contexts"] for row in rows):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

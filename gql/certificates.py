@@ -1,0 +1,104 @@
+"""Certificates area: claim, the review queue, approve / reject, and public verification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+from gql.context import Info
+from gql.errors import as_payload
+from gql.ids import decode_id
+from gql.types.certificate import Certificate, CertificateConnection, CertificateVerification
+from gql.types.inputs import ApproveCertificateInput, ClaimCertificateInput, RejectCertificateInput
+from gql.types.payloads import CertificatePayload
+from models import Certificate as CertificateRow
+from resolvers import claims, review
+from resolvers.errors import DomainError, ErrorCode
+from resolvers.verification import verify_certificate
+
+
+def _done(row: CertificateRow) -> CertificatePayload:
+    return CertificatePayload(certificate=Certificate.from_model(row), errors=[])
+
+
+def _failed(errors) -> CertificatePayload:
+    return CertificatePayload(certificate=None, errors=errors)
+
+
+async def read_upload(upload: Any, limit: int) -> bytes:
+    """Up to ``limit + 1`` bytes of an uploaded file (enough to tell it is too large).
+
+    Raises:
+        DomainError: INVALID_PHOTO when ``upload`` is not a file part.
+    """
+    if not hasattr(upload, "read"):
+        raise DomainError(ErrorCode.INVALID_PHOTO, "send the photo as a file upload", ["input", "photo"])
+    return await upload.read(limit + 1)
+
+
+@strawberry.type
+class CertificateQuery:
+    @strawberry.field(description="Claims waiting for review, oldest first, and approved certificates whose "
+                      "rendering failed (security reviewers and platform admins).")
+    async def review_queue(self, info: Info, first: int | None = None, after: str | None = None) -> CertificateConnection:
+        page = await review.review_queue(principal=info.context.require_principal(), first=first, after=after)
+        return CertificateConnection.from_page(page)
+
+    @strawberry.field(description="Public: no authentication needed.")
+    async def verify_certificate(self, code: str) -> CertificateVerification:
+        result = await verify_certificate(code=code)
+        return CertificateVerification(
+            valid=result.valid,
+            holder_name=result.holder_name,
+            test_name=result.test_name,
+            score=result.score,
+            organisation_name=result.organisation_name,
+            issued_at=result.issued_at,
+        )
+
+
+@strawberry.type
+class CertificateMutation:
+    @strawberry.mutation(description="The test taker submits the name to print and a photo (multipart upload).")
+    async def claim_certificate(self, info: Info, input: ClaimCertificateInput) -> CertificatePayload:
+        principal = info.context.require_principal()
+
+        async def work() -> CertificateRow:
+            photo = await read_upload(input.photo, claims.PHOTO_MAX_BYTES)
+            return await claims.claim_certificate(
+                principal=principal,
+                sitting_id=decode_id(input.sitting_id, "Sitting"),
+                holder_name=input.holder_name,
+                photo=photo,
+                storage=info.context.state.storage,
+                publisher=info.context.publisher,
+            )
+
+        return await as_payload(work(), ok=_done, failed=_failed)
+
+    @strawberry.mutation
+    async def approve_certificate(self, info: Info, input: ApproveCertificateInput) -> CertificatePayload:
+        principal = info.context.require_principal()
+        payload = await as_payload(
+            review.approve_certificate(
+                principal=principal,
+                certificate_id=decode_id(input.certificate_id, "Certificate"),
+                publisher=info.context.publisher,
+            ),
+            ok=_done,
+            failed=_failed,
+        )
+        if not payload.errors and info.context.state.render_worker is not None:
+            info.context.state.render_worker.wake()
+        return payload
+
+    @strawberry.mutation
+    async def reject_certificate(self, info: Info, input: RejectCertificateInput) -> CertificatePayload:
+        work = review.reject_certificate(
+            principal=info.context.require_principal(),
+            certificate_id=decode_id(input.certificate_id, "Certificate"),
+            reason=input.reason,
+            publisher=info.context.publisher,
+        )
+        return await as_payload(work, ok=_done, failed=_failed)

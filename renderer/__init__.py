@@ -1,0 +1,24 @@
+"""Certificate rendering: a Jinja2 template printed by a warm headless Chromium.
+
+Never imports the API layer, the models or the resolvers (STYLE.md, "The rooms").
+"""
+
+from renderer.browser import (
+    CertificateRenderer,
+    RenderError,
+    RenderedCertificate,
+    render_certificate,
+)
+from renderer.chromium import ChromiumNotFound, find_chromium
+from renderer.template import CertificateData, render_html
+
+__all__ = [
+    "CertificateData",
+    "CertificateRenderer",
+    "ChromiumNotFound",
+    "RenderError",
+    "RenderedCertificate",
+    "find_chromium",
+    "render_certificate",
+    "render_html",
+]

@@ -1,0 +1,122 @@
+"""The certificate as HTML: data in, a self-contained A4 landscape page out.
+
+Everything the page needs is inline (photo and QR code as ``data:`` URLs,
+system Noto fonts by family name), because the browser that prints it has
+JavaScript disabled and aborts every network request (DESIGN.md, "Rendering").
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+
+import qrcode
+import qrcode.image.svg
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+PHOTO_MIMES = frozenset({"image/jpeg", "image/png"})
+
+MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)
+
+# (largest display width, CSS class); a wide (CJK) character counts as 2.
+# Sizes are chosen so the widest case, 100 CJK characters, takes three lines
+# of the name box at the smallest size (see certificate.html.j2).
+NAME_SIZES = ((24, "name-xl"), (40, "name-l"), (64, "name-m"), (110, "name-s"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertificateData:
+    """What a certificate shows.
+
+    Keyword-only. ``holder_name`` is expected to have passed
+    ``resolvers.holder.normalise_holder_name``; the template escapes it
+    regardless. ``photo`` is the sanitised photo, bytes of type ``photo_mime``
+    (``image/jpeg`` or ``image/png``). ``score`` is printed as given, on the
+    test's own scale. Datetimes are shown as dates in UTC (naive ones are
+    taken as UTC).
+
+    Raises:
+        ValueError: ``photo_mime`` is not JPEG or PNG, or ``photo`` is empty.
+    """
+
+    holder_name: str
+    photo: bytes
+    photo_mime: str = "image/jpeg"
+    test_name: str
+    score: int
+    level: str | None
+    taken_at: datetime
+    issued_at: datetime
+    organisation_name: str
+    verification_code: str
+    verification_url: str
+
+    def __post_init__(self) -> None:
+        if self.photo_mime not in PHOTO_MIMES:
+            raise ValueError(f"photo_mime must be one of {sorted(PHOTO_MIMES)}")
+        if not self.photo:
+            raise ValueError("photo is empty")
+
+
+def render_html(data: CertificateData) -> str:
+    """Return the certificate as one HTML document (UTF-8 text, ~100 kB with a photo)."""
+    return _environment().get_template("certificate.html.j2").render(
+        data=data,
+        name_class=name_size_class(data.holder_name),
+        photo_url=_data_url(data.photo_mime, data.photo),
+        qr_url=_data_url("image/svg+xml", qr_svg(data.verification_url)),
+        taken_on=format_date(data.taken_at),
+        issued_on=format_date(data.issued_at),
+    )
+
+
+def name_size_class(name: str) -> str:
+    """CSS class that sizes the holder name so it fits the name box.
+
+    JavaScript is off in the printing browser, so the fit is decided here from
+    the display width: one per character, two for East Asian wide/fullwidth.
+    """
+    width = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in name)
+    for limit, css_class in NAME_SIZES:
+        if width <= limit:
+            return css_class
+    return "name-xs"
+
+
+def qr_svg(url: str) -> bytes:
+    """A QR code (error correction M, 4-module quiet zone) for ``url`` as SVG bytes."""
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=4)
+    code.add_data(url)
+    code.make(fit=True)
+    image = code.make_image(image_factory=qrcode.image.svg.SvgPathFillImage)
+    out = io.BytesIO()
+    image.save(out)
+    return out.getvalue()
+
+
+def format_date(moment: datetime) -> str:
+    """``29 November 2025``: English month names whatever the process locale, in UTC."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}"
+
+
+def _data_url(mime: str, payload: bytes) -> str:
+    return f"data:{mime};base64,{base64.b64encode(payload).decode('ascii')}"
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("renderer", "templates"),
+        autoescape=select_autoescape(["html", "j2"], default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )

@@ -1,0 +1,194 @@
+"""Checks on what a test taker submits for their certificate: name and photo.
+
+Pure functions; they raise :class:`DomainError` with ``INVALID_NAME`` or
+``INVALID_PHOTO`` and the input field at fault.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import unicodedata
+from dataclasses import dataclass
+from typing import NoReturn
+
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from resolvers.errors import DomainError, ErrorCode
+
+NAME_FIELD = ("input", "holderName")
+PHOTO_FIELD = ("input", "photo")
+MAX_NAME_LENGTH = 100
+MARKUP_CHARACTERS = frozenset('<>&"`{}\\')
+REFUSED_CATEGORIES = {
+    "Cc": "a line break, tab or other control character",
+    "Cf": "an invisible formatting character",
+    "Cn": "an unassigned code point",
+    "Co": "a private-use character",
+    "Cs": "a lone surrogate",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+}
+ZWNJ, ZWJ = "\u200c", "\u200d"
+PHOTO_FORMATS = ("JPEG", "PNG")
+JPEG_QUALITY = 90
+
+
+@dataclass(frozen=True, slots=True)
+class SanitisedPhoto:
+    """A photo safe to store and print: baseline JPEG, no metadata, upright, RGB; size in pixels."""
+
+    jpeg: bytes
+    width: int
+    height: int
+
+
+def normalise_holder_name(raw: str) -> str:
+    """Return the name as it will be printed: NFC, trimmed, single spaces, 1–100 code points.
+
+    Any script and emoji are allowed, as are apostrophes, hyphens and periods.
+    Refused: control characters (CR, LF, tab...), line/paragraph separators,
+    unassigned, private-use and surrogate code points, the markup characters
+    ``< > & " ` { } \\``, a name without any letter, and invisible formatting
+    characters (category Cf: bidi overrides/embeddings/isolates, zero-width
+    space, word joiner, BOM...). The certificate isolates the name's direction
+    itself, so bidi controls are never needed. The one exception is a joiner
+    inside a sequence, where it changes what is drawn: U+200D ZERO WIDTH JOINER
+    between two symbols (emoji ZWJ sequences such as 👩‍🎓), and U+200C/U+200D
+    between two letters or marks of a script beyond Latin, Greek and Cyrillic
+    (Persian, Indic scripts). Anywhere else a joiner would only make two
+    identical-looking names differ, so it is refused. "Unassigned" follows
+    Python's ``unicodedata`` (Unicode 14.0 on Python 3.11): emoji added
+    later are refused until Python is upgraded.
+
+    Raises:
+        DomainError: ``INVALID_NAME`` on ``("input", "holderName")``, saying what is wrong.
+    """
+    name = unicodedata.normalize("NFC", raw)
+    for index, char in enumerate(name):
+        _check_name_character(name, index, char)
+    # Only Zs spaces are left after the checks above; str.split() splits on all of them.
+    name = " ".join(name.split())
+    if not name:
+        _refuse_name("Enter the name to print on the certificate.")
+    if len(name) > MAX_NAME_LENGTH:
+        _refuse_name(f"The name is {len(name)} characters long; at most {MAX_NAME_LENGTH} are allowed.")
+    if not any(unicodedata.category(c).startswith("L") for c in name):
+        _refuse_name("The name must contain at least one letter.")
+    return name
+
+
+def sanitise_photo(
+    data: bytes,
+    *,
+    max_bytes: int = 10 * 1024 * 1024,
+    max_pixels: int = 40_000_000,
+    min_side: int = 300,
+) -> SanitisedPhoto:
+    """Check an uploaded photo and re-encode it as a clean JPEG.
+
+    The format is sniffed from the bytes (JPEG or PNG only; a filename or a
+    declared content type is never trusted). Pixel count and size are checked
+    from the header before any pixel is decoded. The EXIF orientation is
+    applied, an embedded colour profile is converted to sRGB, transparency is
+    flattened on white, and the result is re-encoded (quality 90) with no
+    EXIF, ICC profile or other metadata.
+
+    Args:
+        data: the uploaded bytes; at most ``max_bytes``.
+        max_pixels: largest width x height accepted.
+        min_side: smallest width and height accepted, in pixels.
+
+    Raises:
+        DomainError: ``INVALID_PHOTO`` on ``("input", "photo")``: empty, too
+            large, not a JPEG/PNG, too many or too few pixels, truncated or corrupt.
+    """
+    if not data:
+        _refuse_photo("The photo is empty.")
+    if len(data) > max_bytes:
+        _refuse_photo(f"The photo is {len(data)} bytes; at most {max_bytes} are allowed.")
+    try:
+        # Image.open reads the header only; pixels are decoded by load(), after
+        # our own limits. Pillow's global guard (MAX_IMAGE_PIXELS) may still
+        # raise DecompressionBombError, or a warning that a "-W error" filter
+        # turns into an exception: both are refusals. The warning filters are
+        # left alone: they are process-wide and this runs in worker threads.
+        with Image.open(io.BytesIO(data), formats=PHOTO_FORMATS) as image:
+            _check_header(image, max_pixels=max_pixels, min_side=min_side)
+            image.load()
+            clean = _to_srgb(ImageOps.exif_transpose(image))
+    except UnidentifiedImageError:
+        _refuse_photo("The photo must be a JPEG or PNG image.")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        _refuse_photo(f"The photo has too many pixels; at most {max_pixels} are allowed.")
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error):
+        _refuse_photo("The photo is truncated or corrupt.")
+    out = io.BytesIO()
+    clean.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    return SanitisedPhoto(jpeg=out.getvalue(), width=clean.width, height=clean.height)
+
+
+def _check_name_character(name: str, index: int, char: str) -> None:
+    if char in MARKUP_CHARACTERS:
+        _refuse_name(f"The name may not contain the character {char}.")
+    category = unicodedata.category(char)
+    if category in REFUSED_CATEGORIES and not _is_joining(name, index):
+        described = unicodedata.name(char, "")
+        _refuse_name(
+            f"The name contains {REFUSED_CATEGORIES[category]} "
+            f"(U+{ord(char):04X}{' ' + described if described else ''})."
+        )
+
+
+def _is_joining(name: str, index: int) -> bool:
+    """A ZWJ/ZWNJ that shapes its neighbours (see ``normalise_holder_name``)."""
+    char = name[index]
+    if char not in (ZWNJ, ZWJ) or index == 0 or index == len(name) - 1:
+        return False
+    before, after = name[index - 1], name[index + 1]
+    kinds = unicodedata.category(before)[0] + unicodedata.category(after)[0]
+    if char == ZWJ and kinds in ("SS", "MS"):  # emoji, or emoji + variation selector
+        return True
+    # Below U+0530 (Latin, Greek, Cyrillic) a joiner changes nothing that is drawn.
+    return kinds in ("LL", "ML") and min(ord(before), ord(after)) >= 0x0530
+
+
+def _check_header(image: Image.Image, *, max_pixels: int, min_side: int) -> None:
+    if image.format not in PHOTO_FORMATS:
+        _refuse_photo("The photo must be a JPEG or PNG image.")
+    width, height = image.size
+    if width * height > max_pixels:
+        _refuse_photo(
+            f"The photo is {width}×{height} pixels; at most {max_pixels} pixels are allowed."
+        )
+    if min(width, height) < min_side:
+        _refuse_photo(
+            f"The photo is {width}×{height} pixels; each side must be at least {min_side}."
+        )
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    icc = image.info.get("icc_profile")
+    if icc and image.mode in ("RGB", "RGBA", "CMYK"):
+        mode = "RGB" if image.mode == "CMYK" else image.mode
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            image = ImageCms.profileToProfile(
+                image, source, ImageCms.createProfile("sRGB"), outputMode=mode
+            )
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # a broken profile: keep the pixels as they are
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, "white")
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return image.convert("RGB")
+
+
+def _refuse_name(message: str) -> NoReturn:
+    raise DomainError(ErrorCode.INVALID_NAME, message, field=NAME_FIELD)
+
+
+def _refuse_photo(message: str) -> NoReturn:
+    raise DomainError(ErrorCode.INVALID_PHOTO, message, field=PHOTO_FIELD)

@@ -1,0 +1,157 @@
+"""Realtime reads: the scoped event streams behind the GraphQL subscriptions.
+
+Who may subscribe to what (DESIGN.md, "Who sees what" and "API contract"):
+sitting statuses, live sittings and credits for an organisation's admins and
+analysts (their organisation's channel only); notifications for the test taker
+they belong to; the review queue for security reviewers and platform admins.
+Anyone else: :class:`Forbidden`. Every event is checked again against the
+database with the same scopes as the queries before it is sent.
+
+Event streams also yield ``memo``: a dict common to every local subscriber
+that receives the same message, for work the caller wants done once per
+process (see :mod:`gql.realtime`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+from models import Certificate, Notification, Sitting
+from models.enums import Role
+from resolvers.pagination import Page
+from resolvers.principal import Principal
+from resolvers.sittings import SittingFilter, SittingOrder, apply_filter, list_sittings, visible_sittings
+from resolvers.visibility import visible_certificates, visible_notifications
+from subscriptions.channels import REVIEW_QUEUE, organisation_channel, test_taker_channel
+from subscriptions.events import (
+    CreditBalanceChanged,
+    NotificationCreated,
+    ReviewQueueChanged,
+    SittingsRecorded,
+    SittingStatusChanged,
+)
+from subscriptions.hub import Hub
+from subscriptions.streams import bursts, shared, typed_messages
+
+ORGANISATION_READERS = (Role.ORG_ADMIN, Role.ANALYST)
+REVIEW_READERS = (Role.SECURITY_REVIEWER, Role.PLATFORM_ADMIN)
+PAGE_CHANGES = (SittingStatusChanged, SittingsRecorded, ReviewQueueChanged)
+LIVE_WINDOW_SECONDS = 0.15
+
+
+async def sitting_status_changes(
+    *, principal: Principal, spec: SittingFilter | None, hub: Hub
+) -> AsyncIterator[tuple[SittingStatusChanged, Sitting, dict[Any, Any]]]:
+    """Each status change of a visible sitting matching ``spec`` as it is after the change, with its row and memo.
+
+    The status criterion is checked against the event's new status, the other
+    criteria against the row; one query per message serves every local
+    subscriber with the same organisation and filter.
+
+    Raises:
+        Forbidden: not an org admin or analyst.
+        BadArgument: a malformed filter.
+        StreamInterrupted: the event stream broke (resubscribe).
+    """
+    organisation_id = principal.require_organisation(*ORGANISATION_READERS)
+    facts = dataclasses.replace(spec, status=None) if spec is not None else None
+    apply_filter(Sitting.all(), spec)
+    statuses = set(spec.status) if spec is not None and spec.status is not None else None
+    async with hub.subscribe(organisation_channel(organisation_id)) as subscription:
+        async for message, changes in typed_messages(subscription, SittingStatusChanged):
+            ids = [change.sitting_id for change in changes]
+
+            async def matching(ids=ids) -> dict[int, Sitting]:
+                rows = await apply_filter(visible_sittings(principal), facts).filter(id__in=ids)
+                return {row.id: row for row in rows}
+
+            rows = await shared(message, ("sitting-status", organisation_id, facts), matching)
+            for change in changes:
+                row = rows.get(change.sitting_id)
+                if row is not None and (statuses is None or change.status in statuses):
+                    yield change, row, message.shared
+
+
+async def live_sitting_pages(
+    *,
+    principal: Principal,
+    spec: SittingFilter | None,
+    order: SittingOrder | None,
+    first: int | None,
+    hub: Hub,
+    window: float = LIVE_WINDOW_SECONDS,
+) -> AsyncIterator[Page[Sitting]]:
+    """The page at once, then the fresh page after each burst of changes in the organisation.
+
+    Changes are coalesced over ``window`` seconds; a change during a re-read
+    causes one more, so the last page pushed is the final state.
+
+    Raises:
+        Forbidden: not an org admin or analyst.
+        BadArgument: bad filter or ``first``.
+        StreamInterrupted: the event stream broke (resubscribe).
+    """
+    organisation_id = principal.require_organisation(*ORGANISATION_READERS)
+    async with hub.subscribe(organisation_channel(organisation_id)) as subscription:
+        yield await list_sittings(principal=principal, spec=spec, order=order, first=first)
+        async for _ in bursts(subscription, PAGE_CHANGES, window):
+            yield await list_sittings(principal=principal, spec=spec, order=order, first=first)
+
+
+async def credit_balance_changes(
+    *, principal: Principal, hub: Hub
+) -> AsyncIterator[tuple[CreditBalanceChanged, dict[Any, Any]]]:
+    """Each change of the principal's organisation's credit balance, with the message's memo.
+
+    Raises:
+        Forbidden: not an org admin or analyst.
+        StreamInterrupted: the event stream broke (resubscribe).
+    """
+    organisation_id = principal.require_organisation(*ORGANISATION_READERS)
+    async with hub.subscribe(organisation_channel(organisation_id)) as subscription:
+        async for message, changes in typed_messages(subscription, CreditBalanceChanged):
+            for change in changes:
+                if change.organisation_id == organisation_id:
+                    yield change, message.shared
+
+
+async def notifications_received(*, principal: Principal, hub: Hub) -> AsyncIterator[Notification]:
+    """Each notification created for the principal (a test taker), oldest first.
+
+    Raises:
+        Forbidden: not a test taker.
+        StreamInterrupted: the event stream broke (resubscribe).
+    """
+    test_taker_id = principal.require_test_taker()
+    async with hub.subscribe(test_taker_channel(test_taker_id)) as subscription:
+        async for _, created in typed_messages(subscription, NotificationCreated):
+            ids = [event.notification_id for event in created if event.test_taker_id == test_taker_id]
+            rows = {row.id: row for row in await visible_notifications(principal).filter(id__in=ids)}
+            for pk in ids:
+                if pk in rows:
+                    yield rows[pk]
+
+
+async def review_queue_changes(
+    *, principal: Principal, hub: Hub
+) -> AsyncIterator[tuple[ReviewQueueChanged, Certificate, dict[Any, Any]]]:
+    """Each certificate entering or leaving the review queue, with its row and memo.
+
+    Raises:
+        Forbidden: not a security reviewer or platform admin.
+        StreamInterrupted: the event stream broke (resubscribe).
+    """
+    principal.require(*REVIEW_READERS)
+    async with hub.subscribe(REVIEW_QUEUE) as subscription:
+        async for message, changes in typed_messages(subscription, ReviewQueueChanged):
+            ids = [change.certificate_id for change in changes]
+
+            async def visible(ids=ids) -> dict[int, Certificate]:
+                return {row.id: row for row in await visible_certificates(principal).filter(id__in=ids)}
+
+            rows = await shared(message, ("review-queue", principal.role), visible)
+            for change in changes:
+                if change.certificate_id in rows:
+                    yield change, rows[change.certificate_id], message.shared

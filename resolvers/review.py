@@ -1,0 +1,223 @@
+"""Security review of claimed certificates: the queue, approve and reject.
+
+Rules: DESIGN.md, "Certificate status" and "Who sees what". Approving gives
+the certificate its verification code and queues a durable render
+(:mod:`resolvers.rendering`); rejecting records the reason and tells the test
+taker (in-app and e-mail), who may claim again.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+
+from models import AuditEvent, Certificate, Notification, OutboxEmail, Sitting, TestTaker
+from models.enums import CertificateStatus, EmailTemplate, NotificationKind, Role
+from models.transitions import TransitionError, ensure_transition
+from resolvers.errors import DomainError, ErrorCode
+from resolvers.pagination import Page, SortKey, paginate
+from resolvers.principal import Principal
+from resolvers.sql import transaction
+from subscriptions.events import Event, NotificationCreated, Publisher, ReviewQueueChanged
+
+QUEUE_READERS = (Role.SECURITY_REVIEWER, Role.PLATFORM_ADMIN)
+REASON_MAX_LENGTH = 1000
+# Crockford's base32 alphabet: no I, L, O or U, so a code read aloud or typed is unambiguous.
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_GROUPS, CODE_GROUP_LENGTH = 4, 4  # 16 symbols = 80 random bits
+CODE_ATTEMPTS = 5
+REJECTED_TITLE = "Your certificate claim needs changes"
+
+
+def new_verification_code() -> str:
+    """A random public code such as ``7K3M-Q9XD-2HVT-R8BN`` (80 bits from ``secrets``)."""
+    symbols = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_GROUPS * CODE_GROUP_LENGTH))
+    return "-".join(symbols[i : i + CODE_GROUP_LENGTH] for i in range(0, len(symbols), CODE_GROUP_LENGTH))
+
+
+def in_review_queue() -> Q:
+    """Claims waiting for a decision, and approved certificates whose render failed for good."""
+    return Q(status=CertificateStatus.UNDER_REVIEW) | Q(
+        status=CertificateStatus.APPROVED, render_error__isnull=False, render_next_at__isnull=True
+    )
+
+
+async def review_queue(*, principal: Principal, first: int | None, after: str | None) -> Page[Certificate]:
+    """The review queue, oldest submission first.
+
+    Raises:
+        Forbidden: not a security reviewer or platform admin.
+        BadArgument: ``first`` outside 1–500 or a malformed cursor.
+    """
+    principal.require(*QUEUE_READERS)
+    return await paginate(Certificate.filter(in_review_queue()), SortKey("submitted_at"), first=first, after=after)
+
+
+async def approve_certificate(*, principal: Principal, certificate_id: int | None, publisher: Publisher) -> Certificate:
+    """Approve a claim: APPROVED, a fresh verification code, and a render queued now.
+
+    Approving an APPROVED certificate whose render failed after its last
+    retry queues the render again (and clears ``render_error``); that is the
+    "retry when asked" of DESIGN.md, not a status transition.
+
+    Raises:
+        Forbidden: not a security reviewer.
+        DomainError: NOT_FOUND, INVALID_TRANSITION (not UNDER_REVIEW).
+    """
+    principal.require(Role.SECURITY_REVIEWER)
+    certificate = await _reviewable(certificate_id)
+    now = datetime.now(UTC)
+    if _render_given_up(certificate):
+        await _requeue_render(principal, certificate, now)
+        return await Certificate.get(id=certificate.id)
+    _ensure(certificate.status, CertificateStatus.APPROVED)
+    for attempt in range(CODE_ATTEMPTS):
+        try:
+            await _approve(principal, certificate, new_verification_code(), now)
+            break
+        except IntegrityError:
+            # Two approvals drew the same code (p ≈ 2^-80): draw again.
+            if attempt == CODE_ATTEMPTS - 1:
+                raise
+    sitting = await Sitting.get(id=certificate.sitting_id)
+    await publisher.publish([ReviewQueueChanged(certificate.id, sitting.organisation_id, "APPROVED", now)])
+    return await Certificate.get(id=certificate.id)
+
+
+async def reject_certificate(
+    *, principal: Principal, certificate_id: int | None, reason: str, publisher: Publisher
+) -> Certificate:
+    """Reject a claim with ``reason`` (1–1000 characters); notify the test taker in-app and by e-mail.
+
+    Raises:
+        Forbidden: not a security reviewer.
+        DomainError: NOT_FOUND, INVALID_INPUT (empty or too long reason),
+            INVALID_TRANSITION (not UNDER_REVIEW).
+    """
+    principal.require(Role.SECURITY_REVIEWER)
+    certificate = await _reviewable(certificate_id)
+    _ensure(certificate.status, CertificateStatus.REJECTED)
+    reason = reason.strip()
+    if not reason or len(reason) > REASON_MAX_LENGTH:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"give a reason of 1–{REASON_MAX_LENGTH} characters", ["input", "reason"]
+        )
+    sitting = await Sitting.get(id=certificate.sitting_id).select_related("test")
+    test_taker = await TestTaker.get(id=sitting.test_taker_id)
+    now = datetime.now(UTC)
+    async with transaction() as conn:
+        updated = await Certificate.filter(id=certificate.id, status=CertificateStatus.UNDER_REVIEW).using_db(
+            conn
+        ).update(
+            status=CertificateStatus.REJECTED,
+            rejection_reason=reason,
+            reviewed_at=now,
+            reviewed_by=principal.actor,
+            updated_at=now,
+        )
+        if not updated:
+            raise await _lost_race(certificate.id, CertificateStatus.REJECTED)
+        notification = await Notification.create(
+            test_taker_id=test_taker.id,
+            kind=NotificationKind.CERTIFICATE_REJECTED,
+            title=REJECTED_TITLE,
+            body=f"Your claim for the {sitting.test.name} certificate was not approved: {reason} "
+            "You can correct your name or photo and submit it again.",
+            certificate_id=certificate.id,
+            using_db=conn,
+        )
+        await OutboxEmail.create(
+            to_address=test_taker.email,
+            template=EmailTemplate.CERTIFICATE_REJECTED,
+            certificate_id=certificate.id,
+            next_attempt_at=now,
+            using_db=conn,
+        )
+        await _audit(principal, certificate.id, "reject_certificate", {"reason": reason}, conn)
+    events: list[Event] = [
+        ReviewQueueChanged(certificate.id, sitting.organisation_id, "REJECTED", now),
+        NotificationCreated(test_taker.id, notification.id, now),
+    ]
+    await publisher.publish(events)
+    return await Certificate.get(id=certificate.id)
+
+
+async def _reviewable(certificate_id: int | None) -> Certificate:
+    """A submitted certificate (reviewers see every claimed one); NOT_FOUND otherwise."""
+    certificate = None
+    if certificate_id is not None:
+        certificate = await Certificate.get_or_none(id=certificate_id, submitted_at__isnull=False)
+    if certificate is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "no such certificate", ["input", "certificateId"])
+    return certificate
+
+
+def _render_given_up(certificate: Certificate) -> bool:
+    return (
+        certificate.status == CertificateStatus.APPROVED
+        and certificate.render_error is not None
+        and certificate.render_next_at is None
+    )
+
+
+def _ensure(current: str, target: CertificateStatus) -> None:
+    try:
+        ensure_transition(CertificateStatus(current), target)
+    except TransitionError as error:
+        raise DomainError(
+            ErrorCode.INVALID_TRANSITION,
+            f"a certificate that is {current} cannot become {target}",
+            ["input", "certificateId"],
+        ) from error
+
+
+async def _lost_race(certificate_id: int, target: CertificateStatus) -> DomainError:
+    current = await Certificate.get(id=certificate_id)
+    try:
+        _ensure(current.status, target)
+    except DomainError as error:
+        return error
+    return DomainError(ErrorCode.INVALID_TRANSITION, "the certificate changed meanwhile; try again", ["input", "certificateId"])
+
+
+async def _approve(principal: Principal, certificate: Certificate, code: str, now: datetime) -> None:
+    async with transaction() as conn:
+        updated = await Certificate.filter(id=certificate.id, status=CertificateStatus.UNDER_REVIEW).using_db(
+            conn
+        ).update(
+            status=CertificateStatus.APPROVED,
+            reviewed_at=now,
+            reviewed_by=principal.actor,
+            rejection_reason=None,
+            verification_code=code,
+            render_attempts=0,
+            render_next_at=now,
+            render_error=None,
+            updated_at=now,
+        )
+        if not updated:
+            raise await _lost_race(certificate.id, CertificateStatus.APPROVED)
+        await _audit(principal, certificate.id, "approve_certificate", {"verification_code": code}, conn)
+
+
+async def _requeue_render(principal: Principal, certificate: Certificate, now: datetime) -> None:
+    async with transaction() as conn:
+        await Certificate.filter(
+            id=certificate.id, status=CertificateStatus.APPROVED, render_next_at__isnull=True
+        ).using_db(conn).update(render_attempts=0, render_next_at=now, render_error=None, updated_at=now)
+        await _audit(principal, certificate.id, "retry_render", {"render_error": certificate.render_error}, conn)
+
+
+async def _audit(principal: Principal, certificate_id: int, action: str, detail: dict, conn) -> None:
+    await AuditEvent.create(
+        actor=principal.actor,
+        actor_role=principal.role.value,
+        action=action,
+        object_type="Certificate",
+        object_id=str(certificate_id),
+        detail=detail,
+        using_db=conn,
+    )

@@ -1,0 +1,71 @@
+"""Public verification of a certificate by its code: no authentication, nothing private.
+
+Shows holder name, test, score, organisation and issue date of an ISSUED
+certificate, and nothing at all (``valid`` False) for any other code —
+never the photo or an e-mail address.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from models import Certificate
+from models.enums import CertificateStatus
+
+CODE_SHAPE = re.compile(r"^[0-9A-Z-]{1,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """What anyone may learn from a verification code."""
+
+    valid: bool
+    verification_code: str | None = None
+    holder_name: str | None = None
+    test_name: str | None = None
+    score: int | None = None
+    level: str | None = None
+    organisation_name: str | None = None
+    issued_at: datetime | None = None
+
+
+INVALID = Verification(valid=False)
+
+
+def level_for(score: int, cefr_mapping: dict | None) -> str | None:
+    """The highest level whose minimum score ``score`` reaches, from ``{"B2": 60, ...}``; None without a mapping."""
+    if not cefr_mapping:
+        return None
+    reached = [(minimum, level) for level, minimum in cefr_mapping.items() if isinstance(minimum, int) and score >= minimum]
+    return max(reached)[1] if reached else None
+
+
+def normalise_code(code: str) -> str | None:
+    """``code`` as stored (trimmed, upper case), or None when it cannot be a code."""
+    cleaned = code.strip().upper() if isinstance(code, str) else ""
+    return cleaned if CODE_SHAPE.fullmatch(cleaned) else None
+
+
+async def verify_certificate(*, code: str) -> Verification:
+    """The public facts of the ISSUED certificate with ``code``; ``INVALID`` for any other code."""
+    cleaned = normalise_code(code)
+    if cleaned is None:
+        return INVALID
+    certificate = await Certificate.get_or_none(
+        verification_code=cleaned, status=CertificateStatus.ISSUED
+    ).select_related("sitting__test", "sitting__organisation")
+    if certificate is None:
+        return INVALID
+    sitting = certificate.sitting
+    return Verification(
+        valid=True,
+        verification_code=certificate.verification_code,
+        holder_name=certificate.holder_name,
+        test_name=sitting.test.name,
+        score=sitting.score,
+        level=level_for(sitting.score, sitting.test.cefr_mapping),
+        organisation_name=sitting.organisation.name,
+        issued_at=certificate.issued_at,
+    )

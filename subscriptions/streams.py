@@ -1,0 +1,55 @@
+"""Building blocks of the subscription generators: typed events, bursts, work shared per message.
+
+The generators themselves (scoping, filters, queries) are in
+:mod:`resolvers.realtime`; they hold ``async with hub.subscribe(channel)`` for
+exactly as long as the subscription lives, so a cancelled or closed
+subscription releases its channel at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from typing import TypeVar
+
+from subscriptions.hub import Message, Subscription
+
+E = TypeVar("E")
+T = TypeVar("T")
+
+
+def events_of(message: Message, kind: type[E] | tuple[type, ...]) -> list[E]:
+    """The events of ``message`` that are instances of ``kind``, in publication order."""
+    return [event for event in message.events if isinstance(event, kind)]
+
+
+async def typed_messages(subscription: Subscription, kind: type[E] | tuple[type, ...]) -> AsyncIterator[tuple[Message, list[E]]]:
+    """Each message with at least one ``kind`` event, with those events. Raises StreamInterrupted when the stream ends."""
+    while True:
+        message = await subscription.get()
+        events = events_of(message, kind)
+        if events:
+            yield message, events
+
+
+async def bursts(subscription: Subscription, kind: tuple[type, ...], window: float) -> AsyncIterator[None]:
+    """Once per burst of ``kind`` events: after the first, wait ``window`` seconds and absorb the rest.
+
+    Events arriving while the consumer works start the next burst, so the last
+    change is always followed by one more yield (no stale final state).
+    """
+    async for _ in typed_messages(subscription, kind):
+        await asyncio.sleep(window)
+        while subscription.get_nowait() is not None:
+            pass
+        yield
+
+
+async def shared(message: Message, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+    """``compute()`` once per ``(message, key)`` for all local subscribers; a cancelled waiter does not cancel it."""
+    task = message.shared.get(key)
+    if task is None:
+        task = asyncio.ensure_future(compute())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        message.shared[key] = task
+    return await asyncio.shield(task)

@@ -1,0 +1,194 @@
+"""Printing certificates with a real headless Chromium (no mocks).
+
+Text is read back from the PDF with poppler's ``pdftotext``; see
+``certificate_samples.pdf_text`` for which mode suits which script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import signal
+import unicodedata
+
+import pytest
+from certificate_samples import SAMPLE, certificate, new_renderer, pdf_text, started
+from PIL import Image
+from pypdf import PdfReader
+
+from renderer import RenderError, render_certificate
+from renderer.chromium import live_pids, process_tree
+from resolvers.holder import normalise_holder_name
+
+LONG_NAME = (
+    "María Fernanda Alejandra Guadalupe de los Santos Villanueva "
+    "y Rodríguez-Ortega da Silva O’Neill-Peña"
+)
+MARKUP_NAME = '<img src="http://127.0.0.1:9/x.png">'
+
+pytestmark = pytest.mark.chromium
+
+
+def test_the_long_name_is_exactly_100_characters():
+    assert len(LONG_NAME) == 100
+
+
+@pytest.mark.parametrize(
+    ("raw_name", "raw_mode"),
+    [
+        ("Zoë Nguyễn", False),
+        ("محمد عبد الله", False),  # reading order gives RTL text in logical order
+        ("דוד כהן", False),
+        ("王小明", False),
+        ("김민준", False),
+        ("Ana 🎓", True),  # the emoji is a Type 3 glyph; only drawing order keeps it in its line
+        (LONG_NAME, False),
+    ],
+)
+async def test_any_script_prints_exactly_on_one_page(renderer, raw_name, raw_mode):
+    # given a name as the claim stores it
+    name = normalise_holder_name(raw_name)
+
+    # when
+    rendered = await renderer.render(certificate(holder_name=name))
+
+    # then
+    assert len(PdfReader(io.BytesIO(rendered.pdf)).pages) == 1
+    text = unicodedata.normalize("NFC", pdf_text(rendered.pdf, raw=raw_mode))
+    assert name in text
+    assert SAMPLE.verification_code in text
+    assert rendered.requests_blocked == 0
+
+
+async def test_the_outputs_are_an_a4_landscape_pdf_and_a_96_dpi_png(renderer):
+    rendered = await render_certificate(renderer, SAMPLE)
+
+    page = PdfReader(io.BytesIO(rendered.pdf)).pages[0]
+    width_mm, height_mm = (float(v) * 25.4 / 72 for v in page.mediabox.upper_right)
+    assert (round(width_mm), round(height_mm)) == (297, 210)
+    assert Image.open(io.BytesIO(rendered.png)).size == (1123, 794)
+    assert rendered.pdf_sha256 == hashlib.sha256(rendered.pdf).hexdigest()
+    text = pdf_text(rendered.pdf)
+    for expected in ("GraphQL API Design — Professional", "87", "B2", "14 March 2026", "2 April 2026",
+                     "Northwind Language Centre", SAMPLE.verification_url):
+        assert expected in text
+
+
+async def test_markup_in_a_name_prints_literally_and_fetches_nothing(renderer):
+    # given a name that bypassed validation
+    data = certificate(holder_name=MARKUP_NAME)
+
+    # when
+    rendered = await renderer.render(data)
+
+    # then
+    assert MARKUP_NAME in pdf_text(rendered.pdf)
+    assert rendered.requests_blocked == 0
+
+
+async def test_a_page_that_asks_for_the_network_gets_its_requests_aborted_and_counted(renderer):
+    html = (
+        '<!DOCTYPE html><html><body><p>Offline</p>'
+        '<img src="http://127.0.0.1:9/x">'
+        '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">'
+        "</body></html>"
+    )
+
+    rendered = await renderer.render_page(html)
+
+    assert rendered.requests_blocked == 1
+    assert "Offline" in pdf_text(rendered.pdf)
+
+
+async def test_a_killed_browser_is_relaunched_once_for_the_next_renders(renderer):
+    # given Chromium dies between renders
+    await renderer.render(SAMPLE)
+    dead = renderer.process_ids()
+    os.kill(renderer.browser_pid, signal.SIGKILL)
+
+    # when several renders arrive at once
+    results = await asyncio.gather(*(renderer.render(SAMPLE) for _ in range(3)))
+
+    # then they all succeed on one new browser
+    assert all(len(PdfReader(io.BytesIO(r.pdf)).pages) == 1 for r in results)
+    assert renderer.launches == 2
+    assert renderer.browser_pid not in dead
+    assert not live_pids(dead)
+
+
+async def test_a_browser_that_dies_during_a_render_is_relaunched_and_the_render_retried(renderer):
+    await renderer.render(SAMPLE)
+    pid = renderer.browser_pid
+
+    async def kill_soon() -> None:
+        await asyncio.sleep(0.02)
+        os.kill(pid, signal.SIGKILL)
+
+    rendered, _ = await asyncio.gather(renderer.render(SAMPLE), kill_soon())
+
+    assert len(PdfReader(io.BytesIO(rendered.pdf)).pages) == 1
+    assert renderer.launches == 2
+
+
+async def test_a_killed_playwright_driver_is_restarted(renderer):
+    await renderer.render(SAMPLE)
+    old_chromium = renderer.process_ids()
+    me = os.getpid()
+    drivers = [pid for pid in process_tree(me) if pid != me and b"node" in _cmdline(pid)]
+    assert drivers
+    for pid in drivers:
+        os.kill(pid, signal.SIGKILL)
+
+    rendered = await renderer.render(SAMPLE)
+
+    assert len(PdfReader(io.BytesIO(rendered.pdf)).pages) == 1
+    assert renderer.launches == 2
+    assert not live_pids(old_chromium)
+
+
+async def test_a_render_that_times_out_raises_and_leaves_no_context_open(renderer):
+    with pytest.raises(RenderError, match="longer than"):
+        await renderer.render(SAMPLE, timeout_s=0.01)
+
+    assert renderer.open_contexts() == 0
+    assert (await renderer.render(SAMPLE)).requests_blocked == 0
+
+
+async def test_concurrency_is_bounded(renderer):
+    opened = 0
+
+    async def watch() -> None:
+        nonlocal opened
+        while True:
+            opened = max(opened, renderer.open_contexts())
+            await asyncio.sleep(0.005)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await asyncio.gather(*(renderer.render(SAMPLE) for _ in range(6)))
+    finally:
+        watcher.cancel()
+    assert 1 <= opened <= renderer.max_concurrency
+
+
+async def test_close_leaves_no_chromium_process_and_refuses_further_renders():
+    renderer = await started(new_renderer())
+    await renderer.render(SAMPLE)
+    pids = renderer.process_ids()
+    assert renderer.browser_pid in pids and len(pids) > 1
+
+    await renderer.close()
+
+    assert not live_pids(pids)
+    with pytest.raises(RenderError, match="not running"):
+        await renderer.render(SAMPLE)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            return file.read()
+    except OSError:
+        return b""

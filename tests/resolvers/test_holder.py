@@ -1,0 +1,203 @@
+"""The holder's name and photo checks (pure functions, no database)."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from resolvers.errors import DomainError, ErrorCode
+from resolvers.holder import normalise_holder_name, sanitise_photo
+
+PORTRAIT = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "portrait.jpg"
+GPS_IFD = 0x8825
+ORIENTATION = 0x0112
+
+
+def blank_png(width: int, height: int) -> bytes:
+    """A valid one-colour 1-bit PNG built row by row: 20000×20000 px is ~60 kB and no pixel buffer."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte + packed bits
+    packer = zlib.compressobj()
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def encoded(image: Image.Image, image_format: str = "JPEG", **options: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=image_format, **options)
+    return out.getvalue()
+
+
+def refused(call, *args, **kwargs) -> DomainError:
+    with pytest.raises(DomainError) as caught:
+        call(*args, **kwargs)
+    return caught.value
+
+
+# --- names -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Zoë Nguyễn",
+        "محمد عبد الله",
+        "דוד כהן",
+        "王小明",
+        "김민준",
+        "Ана-Мария Иванова",
+        "मीरा शर्मा",
+        "O'Neill-Smith Jr.",
+        "D’Angelo",
+        "Ana 🎓",
+        "a" * 100,
+    ],
+)
+def test_names_in_any_script_are_accepted_unchanged(name):
+    assert normalise_holder_name(name) == name
+
+
+def test_the_name_is_nfc_normalised_and_its_spaces_tidied():
+    decomposed = "  Zoe\u0308 \u00a0 Nguye\u0302\u0303n\u3000 "
+
+    assert normalise_holder_name(decomposed) == "Zoë Nguyễn"
+
+
+def test_length_is_counted_in_code_points_after_normalisation():
+    # 200 code points as sent (e + combining acute), 100 once composed
+    assert normalise_holder_name("e\u0301" * 100) == "é" * 100
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "👩\u200d🎓 Ana",  # emoji ZWJ sequence
+        "علی\u200cرضا",  # Persian zero-width non-joiner inside a word
+    ],
+)
+def test_joiners_that_shape_a_sequence_are_kept(name):
+    assert normalise_holder_name(name) == name
+
+
+@pytest.mark.parametrize(
+    ("name", "in_message"),
+    [
+        ("Eve\r\nBcc: x@example.test", "control character (U+000D)"),
+        ("Ana\tMaria", "U+0009"),
+        ('<img src="file:///etc/passwd">', "character <"),
+        ("Tom & Jerry", "character &"),
+        ("{{ name }}", "character {"),
+        ("Ana\u202eairam", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+        ("\u2067Ana\u2069", "U+2067"),
+        ("An\u200ba", "U+200B ZERO WIDTH SPACE"),
+        ("A\u200dna", "U+200D"),  # a joiner between Latin letters draws nothing
+        ("\ufeffAna", "U+FEFF"),
+        ("Ana\u2028Maria", "line separator"),
+        ("Ana\ue000", "private-use"),
+        ("Ana\u0378", "unassigned"),
+        ("Ana\ud800", "surrogate"),
+        ("", "Enter the name"),
+        ("   ", "Enter the name"),
+        ("a" * 101, "101 characters"),
+        ("12345", "at least one letter"),
+        ("🎓", "at least one letter"),
+    ],
+)
+def test_unsafe_or_empty_names_are_refused(name, in_message):
+    error = refused(normalise_holder_name, name)
+
+    assert error.code == ErrorCode.INVALID_NAME
+    assert error.field == ["input", "holderName"]
+    assert in_message in error.message
+
+
+# --- photos ------------------------------------------------------------------
+
+
+def test_the_portrait_comes_back_as_a_clean_jpeg_of_the_same_size():
+    photo = sanitise_photo(PORTRAIT.read_bytes())
+
+    image = Image.open(io.BytesIO(photo.jpeg))
+    assert image.format == "JPEG"
+    assert (photo.width, photo.height) == image.size == (512, 512)
+    assert image.mode == "RGB"
+    assert not image.getexif()
+    assert "exif" not in image.info and "icc_profile" not in image.info
+
+
+def test_exif_gps_data_is_removed():
+    # given a JPEG carrying a location
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    exif.get_ifd(GPS_IFD).update({1: "N", 2: (48.0, 51.0, 29.0), 3: "E", 4: (2.0, 17.0, 40.0)})
+    original = encoded(Image.open(PORTRAIT), exif=exif.tobytes())
+    assert Image.open(io.BytesIO(original)).getexif().get_ifd(GPS_IFD)
+
+    # when
+    photo = sanitise_photo(original)
+
+    # then
+    cleaned = Image.open(io.BytesIO(photo.jpeg))
+    assert not cleaned.getexif()
+    assert b"Exif" not in photo.jpeg and b"PhoneMaker" not in photo.jpeg
+
+
+def test_the_exif_orientation_is_applied():
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6  # rotate 90° clockwise to display
+    sideways = encoded(Image.new("RGB", (400, 300), "navy"), exif=exif.tobytes())
+
+    photo = sanitise_photo(sideways)
+
+    assert (photo.width, photo.height) == (300, 400)
+
+
+def test_transparency_is_flattened_on_white():
+    transparent = encoded(Image.new("RGBA", (320, 320), (255, 0, 0, 0)), "PNG")
+
+    photo = sanitise_photo(transparent)
+
+    assert Image.open(io.BytesIO(photo.jpeg)).getpixel((160, 160)) >= (250, 250, 250)
+
+
+def test_a_png_built_like_the_bomb_below_but_small_is_a_valid_photo():
+    photo = sanitise_photo(blank_png(400, 300))
+
+    assert (photo.width, photo.height) == (400, 300)
+
+
+@pytest.mark.parametrize(
+    ("data", "in_message"),
+    [
+        pytest.param(b"", "empty", id="empty"),
+        pytest.param(b"Jane Doe\nnot a photo\n", "JPEG or PNG", id="text"),
+        pytest.param(b"<!DOCTYPE html><html><body><img src=x></body></html>", "JPEG or PNG", id="html"),
+        pytest.param(encoded(Image.new("RGB", (100, 100), "grey")), "at least 300", id="100x100"),
+        pytest.param(blank_png(20_000, 20_000), "pixels", id="20000x20000-png"),
+        pytest.param(blank_png(8_000, 6_000), "at most 40000000 pixels", id="48-megapixel-png"),
+        pytest.param(encoded(Image.new("RGB", (400, 400)), "GIF"), "JPEG or PNG", id="gif"),
+        pytest.param(PORTRAIT.read_bytes()[:6_000], "truncated or corrupt", id="truncated-jpeg"),
+    ],
+)
+def test_photos_that_are_not_usable_images_are_refused(data, in_message):
+    error = refused(sanitise_photo, data)
+
+    assert error.code == ErrorCode.INVALID_PHOTO
+    assert error.field == ["input", "photo"]
+    assert in_message in error.message
+
+
+def test_a_photo_over_the_byte_limit_is_refused_before_decoding():
+    error = refused(sanitise_photo, PORTRAIT.read_bytes(), max_bytes=1_000)
+
+    assert error.code == ErrorCode.INVALID_PHOTO
+    assert "at most 1000 are allowed" in error.message

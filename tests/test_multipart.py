@@ -1,0 +1,117 @@
+"""Malformed GraphQL multipart requests get a 400 at once, never a 500 or a hang (gql/multipart.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from certificate_flow import CLAIM, certified_candidates, portrait
+
+from models import Certificate
+
+
+def operations(variables: dict | None = None) -> str:
+    if variables is None:
+        variables = {"input": {"sittingId": "U2l0dGluZzox", "holderName": "Zoë", "photo": None}}
+    return json.dumps({"query": CLAIM, "variables": variables})
+
+
+PHOTO = {"0": ("portrait.jpg", b"\xff\xd8\xff\xe0 not really", "image/jpeg")}
+MAP = json.dumps({"0": ["variables.input.photo"]})
+
+MALFORMED = {
+    "no map": ({"operations": operations()}, PHOTO),
+    "map pointing to a missing part": ({"operations": operations(), "map": json.dumps({"1": ["variables.input.photo"]})}, PHOTO),
+    "path into a missing variable": ({"operations": operations(), "map": json.dumps({"0": ["variables.nothing.photo"]})}, PHOTO),
+    "path into missing variables": (
+        {"operations": json.dumps({"query": CLAIM}), "map": MAP},
+        PHOTO,
+    ),
+    "path to a missing key": ({"operations": operations(), "map": json.dumps({"0": ["variables.input.picture"]})}, PHOTO),
+    "path outside variables": ({"operations": operations(), "map": json.dumps({"0": ["query"]})}, PHOTO),
+    "path through a string": ({"operations": operations(), "map": json.dumps({"0": ["variables.input.holderName.x"]})}, PHOTO),
+    "path to a non-null value": ({"operations": operations(), "map": json.dumps({"0": ["variables.input.holderName"]})}, PHOTO),
+    "list index out of range": (
+        {"operations": operations({"files": [None]}), "map": json.dumps({"0": ["variables.files.3"]})},
+        PHOTO,
+    ),
+    "list index not a number": (
+        {"operations": operations({"files": [None]}), "map": json.dumps({"0": ["variables.files.x"]})},
+        PHOTO,
+    ),
+    "map is not json": ({"operations": operations(), "map": "{not json"}, PHOTO),
+    "map is a list": ({"operations": operations(), "map": json.dumps([["variables.input.photo"]])}, PHOTO),
+    "map entry is not a list": ({"operations": operations(), "map": json.dumps({"0": "variables.input.photo"})}, PHOTO),
+    "map names a text field": ({"operations": operations(), "map": MAP, "0": "just text"}, {}),
+    "no operations": ({"map": MAP}, PHOTO),
+    "operations is not json": ({"operations": "{oops", "map": MAP}, PHOTO),
+    "operations is a number": ({"operations": "42", "map": MAP}, PHOTO),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+async def test_a_malformed_multipart_request_is_a_quick_400(sqlite_server, case):
+    # given a certified sitting (a well-formed claim would change it)
+    _, [candidate] = await certified_candidates(sqlite_server)
+    data, files = MALFORMED[case]
+    if "operations" in data:
+        data = {**data, "operations": data["operations"].replace("U2l0dGluZzox", candidate.sitting_id)}
+
+    # when the malformed request is sent
+    started = time.monotonic()
+    response = await sqlite_server.http.post(
+        "/graphql",
+        data=data,
+        files=files or {"unused": ("empty.txt", b"", "text/plain")},
+        headers={"Authorization": f"Bearer {candidate.client.token}"},
+        timeout=5,
+    )
+
+    # then a 400 within a second, and nothing changed
+    assert response.status_code == 400, response.text
+    assert time.monotonic() - started < 1.0
+    assert (await Certificate.get(id=candidate.certificate_pk)).status == "AWAITING_CLAIM"
+
+
+async def test_a_body_that_is_not_multipart_at_all_is_a_400(sqlite_server):
+    response = await sqlite_server.http.post(
+        "/graphql",
+        content=b"--xyz\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{}",  # never terminated
+        headers={"Content-Type": "multipart/form-data; boundary=xyz"},
+        timeout=5,
+    )
+    assert response.status_code == 400
+
+
+async def test_a_well_formed_claim_still_works_and_places_the_file(sqlite_server):
+    # given a certified sitting
+    _, [candidate] = await certified_candidates(sqlite_server)
+
+    # when the claim follows the spec exactly
+    response = await sqlite_server.http.post(
+        "/graphql",
+        data={"operations": operations({"input": {"sittingId": candidate.sitting_id, "holderName": "Zoë", "photo": None}}), "map": MAP},
+        files={"0": ("portrait.jpg", portrait(), "image/jpeg")},
+        headers={"Authorization": f"Bearer {candidate.client.token}"},
+    )
+
+    # then
+    assert response.status_code == 200
+    assert response.json()["data"]["claimCertificate"]["errors"] == []
+    assert response.json()["data"]["claimCertificate"]["certificate"]["status"] == "UNDER_REVIEW"
+
+
+async def test_a_photo_sent_as_json_instead_of_a_file_is_invalid_photo(sqlite_server):
+    # given a certified sitting
+    _, [candidate] = await certified_candidates(sqlite_server)
+
+    # when the Upload variable is a plain string in a JSON request
+    variables = {"input": {"sittingId": candidate.sitting_id, "holderName": "Zoë", "photo": "aGVsbG8="}}
+    body = await candidate.client.post(CLAIM, variables)
+
+    # then nothing is stored
+    assert body["data"]["claimCertificate"]["errors"] == [
+        {"code": "INVALID_PHOTO", "message": "send the photo as a file upload", "field": ["input", "photo"]}
+    ]
+    assert (await Certificate.get(id=candidate.certificate_pk)).status == "AWAITING_CLAIM"

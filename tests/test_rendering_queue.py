@@ -1,0 +1,222 @@
+"""The durable render queue with real Chromium (resolvers/rendering.py): issue, retry, give up, survive restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from certificate_flow import (
+    APPROVE,
+    REVIEW_QUEUE,
+    approve,
+    certificate_as,
+    certified_candidates,
+    claim_ok,
+    live_server,
+    make_settings,
+    path_of,
+    pdf_pages,
+    pdf_text,
+    rendering_server,
+    reviewer,
+    wait_for,
+    wait_for_status,
+)
+
+from models import AuditEvent, Certificate, Notification, OutboxEmail, Sitting
+from renderer import CertificateRenderer
+from resolvers.rendering import RenderSettings, RenderWorker
+from resolvers.storage import LocalFileStorage
+from subscriptions.events import NullPublisher
+
+LONG_NAME = "María Alejandra Guadalupe de los Santos Villanueva y Rodríguez Ortega da Silva Pereira O'Neill Cruz."
+NAMES = [
+    ("Zoë Nguyễn", False),
+    ("محمد عبد الله", False),  # pdftotext's reading order gives right-to-left text in logical order
+    ("דוד כהן", False),
+    ("王小明", False),
+    ("김민준", False),
+    ("Ana 🎓", True),  # the colour emoji is a Type 3 glyph: only drawing order keeps it on its line
+    (LONG_NAME, False),
+]
+
+
+@pytest.mark.parametrize(("name", "raw"), NAMES)
+async def test_the_issued_pdf_has_one_page_with_the_exact_name_and_code(tmp_path, sqlite_url, name, raw):
+    async with rendering_server(tmp_path, sqlite_url) as server:
+        # given an approved claim with the name
+        world, [candidate] = await certified_candidates(server)
+        await claim_ok(server, candidate, name)
+        code = (await approve(server, candidate))["verificationCode"]
+
+        # when Chromium has rendered it
+        issued = await wait_for_status(server, candidate, "ISSUED")
+
+        # then the PDF, fetched through its signed URL, is one page with the name exactly and the code
+        pdf = (await server.http.get(path_of(issued["pdfUrl"]))).content
+        assert pdf_pages(pdf) == 1
+        text = pdf_text(pdf, raw=raw)
+        assert name in text
+        assert code in text
+        assert "Acme Languages" in text
+
+
+async def test_an_approval_just_before_a_stop_is_rendered_after_the_next_start(tmp_path, database_url):
+    # given a server without a renderer where a claim is approved, then the server stops
+    async with live_server(make_settings(tmp_path, database_url)) as server:
+        _, [candidate] = await certified_candidates(server)
+        await claim_ok(server, candidate, "Zoë Nguyễn")
+        await approve(server, candidate)
+        assert (await certificate_as(candidate.client, candidate))["status"] == "APPROVED"
+        token = candidate.client.token
+
+    # when a server with a renderer starts on the same database and data dir
+    async with rendering_server(tmp_path, database_url) as server:
+        candidate.client = server.client(token)
+
+        # then the pending render is done: ISSUED, sitting CERTIFIED, test taker told in-app and by e-mail
+        issued = await wait_for_status(server, candidate, "ISSUED")
+        assert issued["sitting"]["status"] == "CERTIFIED"
+        assert (await server.http.get(path_of(issued["pdfUrl"]))).status_code == 200
+        assert await Notification.filter(test_taker_id=candidate.test_taker_pk, kind="CERTIFICATE_ISSUED").count() == 1
+        assert await OutboxEmail.filter(certificate_id=candidate.certificate_pk, template="CERTIFICATE_ISSUED").count() == 1
+
+
+async def test_a_render_interrupted_by_a_stop_is_handed_back_and_done_after_the_restart(tmp_path, sqlite_url):
+    # given a rendering server that stops right after an approval (possibly mid-render)
+    async with rendering_server(tmp_path, sqlite_url) as server:
+        _, [candidate] = await certified_candidates(server)
+        await claim_ok(server, candidate)
+        await approve(server, candidate)
+        token = candidate.client.token
+
+    # when it starts again
+    async with rendering_server(tmp_path, sqlite_url) as server:
+        candidate.client = server.client(token)
+
+        # then it is issued well before a 120 s lease could end, after exactly one counted attempt
+        await wait_for_status(server, candidate, "ISSUED", timeout=30)
+        assert (await Certificate.get(id=candidate.certificate_pk)).render_attempts == 1
+        assert await AuditEvent.filter(action="issue_certificate").count() == 1
+
+
+async def test_a_render_that_keeps_failing_is_given_up_visibly_and_retried_when_asked(tmp_path, database_url, caplog):
+    async with rendering_server(tmp_path, database_url, render_max_attempts=2, render_retry_seconds=0.05) as server:
+        # given an approved claim whose stored photo has gone missing
+        _, [candidate] = await certified_candidates(server)
+        await claim_ok(server, candidate)
+        row = await Certificate.get(id=candidate.certificate_pk)
+        photo = server.settings.files_dir / row.photo_key
+        kept = photo.read_bytes()
+        photo.unlink()
+        with caplog.at_level(logging.WARNING, logger="resolvers.rendering"):
+            await approve(server, candidate)
+
+            # when every attempt fails
+            failed = await wait_for(lambda: _given_up(candidate.certificate_pk))
+
+        # then the certificate stays APPROVED with renderError, after exactly two attempts, and says why
+        assert (failed.status, failed.render_attempts, failed.render_next_at) == ("APPROVED", 2, None)
+        node = await certificate_as(reviewer(server), candidate)
+        assert node["status"] == "APPROVED"
+        assert node["renderError"] == f"StoredFileMissing: no file is stored under {row.photo_key}"
+        assert node["pdfUrl"] is None
+        # and reviewers see it in their queue, and the logs say so
+        queue = (await reviewer(server).data(REVIEW_QUEUE))["reviewQueue"]
+        assert [(e["node"]["id"], e["node"]["renderError"]) for e in queue["edges"]] == [
+            (candidate.certificate_id, node["renderError"])
+        ]
+        assert any(r.levelname == "ERROR" and "given up after 2 attempts" in r.getMessage() for r in caplog.records)
+        assert (await Sitting.get(id=candidate.sitting_pk)).status == "IN_PROGRESS"
+
+        # when the photo is back and a reviewer approves again
+        photo.write_bytes(kept)
+        retried = (await reviewer(server).data(APPROVE, {"id": candidate.certificate_id}))["approveCertificate"]
+        assert retried["errors"] == []
+        assert retried["certificate"]["renderError"] is None
+
+        # then it is rendered and issued, and leaves the queue
+        issued = await wait_for_status(server, candidate, "ISSUED")
+        assert issued["renderError"] is None
+        assert (await reviewer(server).data(REVIEW_QUEUE))["reviewQueue"]["totalCount"] == 0
+
+
+async def test_a_render_given_up_is_queued_again_on_the_next_start(tmp_path, sqlite_url):
+    # given a certificate whose render timed out on every attempt
+    async with rendering_server(
+        tmp_path, sqlite_url, render_max_attempts=2, render_retry_seconds=0.05, render_timeout_seconds=0.001
+    ) as server:
+        _, [candidate] = await certified_candidates(server)
+        await claim_ok(server, candidate)
+        await approve(server, candidate)
+        failed = await wait_for(lambda: _given_up(candidate.certificate_pk))
+        assert failed.render_error == "RenderError: rendering took longer than 0.001 s"
+        token = candidate.client.token
+
+    # when the server starts again with a sane timeout
+    async with rendering_server(tmp_path, sqlite_url) as server:
+        candidate.client = server.client(token)
+
+        # then the render is retried and succeeds
+        issued = await wait_for_status(server, candidate, "ISSUED")
+        assert issued["renderError"] is None
+        assert (await Certificate.get(id=candidate.certificate_pk)).render_attempts == 1
+
+
+async def test_many_concurrent_issues_get_unique_codes_from_one_warm_browser(tmp_path, sqlite_url):
+    async with rendering_server(tmp_path, sqlite_url) as server:
+        # given twelve claims
+        _, candidates = await certified_candidates(server, 12)
+        for n, candidate in enumerate(candidates):
+            await claim_ok(server, candidate, f"Holder Number {n}")
+
+        # when all are approved at once
+        await asyncio.gather(*(approve(server, candidate) for candidate in candidates))
+        issued = [await wait_for_status(server, candidate, "ISSUED") for candidate in candidates]
+
+        # then twelve distinct codes and PDFs, each printing its own holder and code, from one Chromium launch
+        codes = [c["verificationCode"] for c in issued]
+        assert len(set(codes)) == 12
+        hashes = await Certificate.all().values_list("pdf_sha256", flat=True)
+        assert len(set(hashes)) == 12
+        for n, certificate in enumerate(issued):
+            text = pdf_text((await server.http.get(path_of(certificate["pdfUrl"]))).content)
+            assert f"Holder Number {n}" in text and codes[n] in text
+        assert server.state.renderer.launches == 1
+        assert await Sitting.filter(status="CERTIFIED").count() == 12
+
+
+async def test_two_workers_never_render_the_same_certificate(tmp_path, database_url):
+    # given six approved certificates on a server that does not render itself
+    async with live_server(make_settings(tmp_path, database_url)) as server:
+        _, candidates = await certified_candidates(server, 6)
+        for candidate in candidates:
+            await claim_ok(server, candidate)
+            await approve(server, candidate)
+
+        # when two workers (as in two processes) pick from the queue at the same moment
+        storage = LocalFileStorage(server.settings.files_dir)
+        async with CertificateRenderer(max_concurrency=2) as renderer:
+            workers = [
+                RenderWorker(
+                    renderer=renderer,
+                    storage=storage,
+                    publisher=NullPublisher(),
+                    settings=RenderSettings(public_url=server.settings.public_url, batch_size=10),
+                )
+                for _ in range(2)
+            ]
+            claimed = await asyncio.gather(*(worker.render_due() for worker in workers))
+
+        # then every certificate was rendered exactly once
+        assert sum(claimed) == 6
+        assert await Certificate.filter(status="ISSUED").count() == 6
+        assert await AuditEvent.filter(action="issue_certificate").count() == 6
+        assert await Notification.filter(kind="CERTIFICATE_ISSUED").count() == 6
+        assert set(await Certificate.all().values_list("render_attempts", flat=True)) == {1}
+
+
+async def _given_up(certificate_pk: int) -> Certificate | None:
+    row = await Certificate.get(id=certificate_pk)
+    return row if row.render_error is not None and row.render_next_at is None else None
