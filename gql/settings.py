@@ -79,12 +79,14 @@ class Settings(BaseSettings):
 
     @property
     def uses_dev_secret(self) -> bool:
-        return self.jwt_public_key is None and self.jwt_secret == DEV_JWT_SECRET
+        """True when the built-in secret is in use: it signs file URLs even when tokens are RS256."""
+        return self.jwt_secret == DEV_JWT_SECRET
 
     def warn_if_insecure(self) -> None:
         """Log loudly when the built-in development JWT secret is in use."""
         if self.uses_dev_secret:
             log.warning(
                 "CERTIFY_JWT_SECRET is not set: using the built-in development secret. "
-                "Anyone can mint tokens for this server. Set CERTIFY_JWT_SECRET in production."
+                "Anyone can mint tokens (HS256) and file URLs for this server. "
+                "Set CERTIFY_JWT_SECRET in production."
             )

@@ -293,15 +293,22 @@ class Hub:
                     self._fan_out(event.channel, event.message)
             except Exception as exc:  # noqa: BLE001 - reconnect below
                 log.warning("event stream from %s lost: %r", self._url, exc)
+                self._interrupt()
             finally:
                 self._up.clear()
                 self._backend = None
                 self._subscribed.clear()
                 await self._dispose(backend)
-            self.interruptions += 1
-            for subscribers in self._local.values():
-                for subscription in list(subscribers):
-                    subscription.end(StreamInterrupted(INTERRUPTED))
+
+    def _interrupt(self) -> None:
+        """Mark the backend down and end every open subscription (they resubscribe)."""
+        self._up.clear()
+        self._backend = None
+        self._subscribed.clear()
+        self.interruptions += 1
+        for subscribers in self._local.values():
+            for subscription in list(subscribers):
+                subscription.end(StreamInterrupted(INTERRUPTED))
 
     @staticmethod
     async def _dispose(backend: BroadcastBackend) -> None:

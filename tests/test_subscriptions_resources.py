@@ -13,7 +13,6 @@ from support import admin_of
 from websockets.exceptions import ConnectionClosed
 from ws_client import ws_connect, ws_session
 
-from models.enums import Role
 
 STATUS_CHANGED = "subscription { sittingStatusChanged { status sitting { id } } }"
 LIVE_SITTINGS = "subscription($first: Int) { liveSittings(first: $first) { totalCount edges { node { id } } } }"
