@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -43,6 +43,7 @@ def build_schema() -> strawberry.Schema:
         extensions=[
             ErrorCodes,
             StreamErrorCodes,
+            lambda: ParserCache(maxsize=256),  # thousands of identical subscriptions share one parsed document
             lambda: QueryDepthLimiter(max_depth=12),
             lambda: MaxAliasesLimiter(max_alias_count=200),
             lambda: MaxTokensLimiter(max_token_count=20_000),

@@ -45,7 +45,8 @@ class _Deadlines:
 
     async def send_message(self, message: Any) -> None:
         try:
-            await asyncio.wait_for(self.websocket.send_json(message), self.send_timeout)
+            async with asyncio.timeout(self.send_timeout):
+                await self.websocket.send_json(message)
         except TimeoutError:
             self._drop()
             await asyncio.Future()  # wait to be cancelled by the connection's shutdown

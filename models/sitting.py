@@ -1,5 +1,7 @@
 """Tests, test takers and their sittings."""
 
+import unicodedata
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -22,8 +24,22 @@ class Test(Model):
         table = "test"
 
 
+def fold(text: str) -> str:
+    """Unicode case folding, NFC-normalised: the form searches compare."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+
+
+def test_taker_search_key(name: str, email: str) -> str:
+    """Folded name and e-mail joined by a newline: a search matches either the same way
+    on every database (SQLite's LIKE folds ASCII only)."""
+    return f"{fold(name)}\n{fold(email)}"
+
+
 class TestTaker(Model):
-    """A candidate, one per e-mail address (email_key is the case-folded address)."""
+    """A candidate, one per e-mail address (email_key is the case-folded address).
+
+    search_key is what the sittings filter's search matches (see test_taker_search_key).
+    """
 
     __test__ = False  # not a pytest test class
 
@@ -31,11 +47,19 @@ class TestTaker(Model):
     name = fields.CharField(max_length=200)
     email = fields.CharField(max_length=320)
     email_key = fields.CharField(max_length=320, unique=True)
+    search_key = fields.CharField(max_length=600, null=True)
     locale = fields.CharField(max_length=20, default="en")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "test_taker"
+
+    @classmethod
+    def for_person(cls, *, name: str, email: str, locale: str = "en") -> "TestTaker":
+        """An unsaved test taker with its derived keys (email_key, search_key) filled in."""
+        return cls(
+            name=name, email=email, email_key=email.casefold(), search_key=test_taker_search_key(name, email), locale=locale
+        )
 
 
 class Sitting(Model):

@@ -182,7 +182,7 @@ async def _create_test_takers(people: Sequence[_Person]) -> list[int]:
     """Insert ``people``; return their ids in the same order."""
     for batch in chunks(people, BATCH_SIZE):
         await TestTaker.bulk_create(
-            [TestTaker(name=p.name, email=p.email, email_key=p.email.casefold(), locale=p.locale) for p in batch]
+            [TestTaker.for_person(name=p.name, email=p.email, locale=p.locale) for p in batch]
         )
     ids: dict[str, int] = {}
     # bulk_create does not report ids; read them back by the unique key.

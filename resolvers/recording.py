@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from email_validator import EmailNotValidError, validate_email
+from tortoise.exceptions import IntegrityError
 
 from models import AuditEvent, Organisation, Sitting, Test, TestTaker
 from models.enums import CertificationStatus, IneligibilityReason, PhotoCheck, Role
@@ -21,6 +22,7 @@ from resolvers.sql import chunks, transaction
 from subscriptions.events import Event, Publisher, SittingsRecorded, SittingStatusChanged
 
 MAX_ROWS = 1000
+CONFLICT_ATTEMPTS = 3
 FROZEN = frozenset({CertificationStatus.IN_PROGRESS, CertificationStatus.CERTIFIED})
 
 
@@ -94,6 +96,23 @@ async def record_sittings(*, principal: Principal, rows: Sequence[SittingRecord]
     principal.require(Role.PLATFORM_ADMIN)
     if not rows or len(rows) > MAX_ROWS:
         raise DomainError(ErrorCode.INVALID_INPUT, f"give 1–{MAX_ROWS} sittings per call", ["sittings"])
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            result, events = await _record(principal, rows)
+            break
+        except IntegrityError:
+            # A concurrent call inserted the same e-mail or externalId first; the
+            # rolled-back batch is simply recomputed against what now exists.
+            if attempt == CONFLICT_ATTEMPTS:
+                raise DomainError(
+                    ErrorCode.INVALID_INPUT, "concurrent recordings of the same sittings conflicted; retry", ["sittings"]
+                ) from None
+    await publisher.publish(events)
+    return result
+
+
+async def _record(principal: Principal, rows: Sequence[SittingRecord]) -> tuple[RecordResult, list[Event]]:
+    """One all-or-nothing attempt of :func:`record_sittings`; returns its result and events."""
     now = datetime.now(UTC)
     events: list[Event] = []
     touched_organisations: set[int] = set()
@@ -165,8 +184,7 @@ async def record_sittings(*, principal: Principal, rows: Sequence[SittingRecord]
                 using_db=conn,
             )
     events.extend(SittingsRecorded(org, now) for org in sorted(touched_organisations))
-    await publisher.publish(events)
-    return RecordResult(recorded, unchanged)
+    return RecordResult(recorded, unchanged), events
 
 
 def _update_existing(
@@ -226,7 +244,7 @@ async def _test_takers(conn, people: list[tuple[str, str]]) -> dict[str, TestTak
         for part in chunks(list(wanted))
         for t in await TestTaker.filter(email_key__in=part).using_db(conn)
     }
-    missing = [TestTaker(name=n, email=e, email_key=k) for k, (n, e) in wanted.items() if k not in found]
+    missing = [TestTaker.for_person(name=n, email=e) for k, (n, e) in wanted.items() if k not in found]
     for part in chunks(missing, 500):
         await TestTaker.bulk_create(part, using_db=conn)
     if missing:

@@ -10,6 +10,7 @@ from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 
 from models import Certificate, Sitting
+from models.sitting import fold
 from models.enums import CertificationStatus, Role
 from resolvers.errors import BadArgument
 from resolvers.pagination import Page, SortKey, paginate
@@ -90,8 +91,7 @@ def apply_filter(queryset: QuerySet[Sitting], spec: SittingFilter | None) -> Que
     if spec.taken_before is not None:
         queryset = queryset.filter(taken_at__lt=spec.taken_before)
     if spec.search is not None and spec.search.strip():
-        needle = spec.search.strip()
-        queryset = queryset.filter(Q(test_taker__name__icontains=needle) | Q(test_taker__email__icontains=needle))
+        queryset = queryset.filter(test_taker__search_key__contains=fold(spec.search.strip()))
     return queryset
 
 

@@ -117,3 +117,33 @@ async def test_concurrent_confirmations_with_different_keys_certify_once(server)
     assert sorted(p["certifiedCount"] for p in payloads) == [0, 0, 0, 0, 3]
     assert sorted(e["code"] for p in payloads for e in p["errors"]) == ["NOTHING_SELECTED"] * 4
     assert await balance(world.organisation_pk) == await ledger_sum(world.organisation_pk) == 7
+
+
+RECORD_SITTINGS_ROWS = """
+mutation($rows: [RecordSittingInput!]!) {
+  recordSittings(input: {sittings: $rows}) { recordedCount unchangedCount errors { code message } }
+}
+"""
+
+
+async def test_concurrent_recordings_of_one_new_test_taker(server):
+    # given an organisation and a test, and a candidate nobody has recorded yet
+    from builders import sitting_row
+
+    from models import TestTaker
+
+    world = await build_world(server.platform(), sittings=0, credits=0)
+    token = server.token(Role.PLATFORM_ADMIN, subject="platform")
+    rows = [
+        [sitting_row(world.organisation_id, world.test_id, n, prefix=f"race{n}", email="New.Person@example.com")]
+        for n in range(6)
+    ]
+    async with AsyncExitStack() as stack:
+        callers = await clients(server, stack, token, len(rows))
+
+        # when six platform calls record sittings of that candidate at the same time
+        results = await asyncio.gather(*(c.data(RECORD_SITTINGS_ROWS, {"rows": r}) for c, r in zip(callers, rows)))
+
+    # then every call recorded its sitting, and there is exactly one test taker for the address
+    assert [r["recordSittings"] for r in results] == [{"recordedCount": 1, "unchangedCount": 0, "errors": []}] * 6
+    assert await TestTaker.filter(email_key="new.person@example.com").count() == 1

@@ -346,16 +346,12 @@ async def test_contradictory_filter_is_bad_user_input(sqlite_server, spec):
     assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
 
 
-async def test_search_folds_case_beyond_ascii(server, request):
+async def test_search_folds_case_beyond_ascii(server):
     # given the scene, with "Chloé Durand"
-    if server.settings.database_url.startswith("sqlite"):
-        request.applymarker(
-            pytest.mark.xfail(strict=True, reason="SQLite's LIKE folds ASCII only; needs a case-folded search column")
-        )
     scene = await build_scene(server)
 
     # when the admin searches in capitals with an accent
     data = await scene.admin.data(SITTINGS, {"filter": {"search": "CHLOÉ"}})
 
-    # then the sitting is found, as on PostgreSQL
+    # then the sitting is found, on every backend
     assert names(data["sittings"]) == [CHLOE]

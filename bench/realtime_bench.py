@@ -1,0 +1,286 @@
+"""Fan-out benchmark: one certification reaching 2,000 websocket subscribers of one organisation.
+
+Usage:
+    .venv/bin/python bench/realtime_bench.py --backend memory [--subscribers 2000] [--rounds 20]
+    .venv/bin/python bench/realtime_bench.py --backend redis --workers 2 \\
+        --postgres postgres://postgres@127.0.0.1:5432 --redis redis://127.0.0.1:6379
+
+Starts the real server with ``certify serve`` (memory://: one process on a
+SQLite file; redis: ``--workers N`` sharing a fresh PostgreSQL database,
+dropped afterwards, and Redis under a unique channel prefix), seeds one
+organisation through the API, opens ``--subscribers`` graphql-transport-ws
+connections (spread over ``--client-processes`` client processes so the
+client is not the bottleneck), each subscribed to ``sittingStatusChanged``,
+then certifies one sitting per round. Latency of a delivery = its arrival
+time at the client minus the time the client that sent the mutation had
+read the mutation's response (both wall-clock on this machine; negative when
+the event beat the HTTP response). Memory per idle subscriber = growth of
+the server processes' RSS between before connecting and after every
+subscription is registered, divided by the number of subscribers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+import websockets
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gql.auth import TokenService  # noqa: E402
+from gql.settings import Settings  # noqa: E402
+from models.enums import Role  # noqa: E402
+
+SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
+SUBSCRIPTION = "subscription { sittingStatusChanged { previousStatus status at sitting { id status } } }"
+CERTIFY = """
+mutation($ids: [ID!]!, $key: String!) {
+  certifySittings(input: {selection: {ids: $ids}, idempotencyKey: $key}) { certifiedCount errors { code } }
+}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_kib(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def server_pids(root: int) -> list[int]:
+    """The serving processes: the root and its descendants (uvicorn workers)."""
+    pids, frontier = [root], [root]
+    while frontier:
+        pid = frontier.pop()
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except FileNotFoundError:
+            continue
+        for child in map(int, children):
+            pids.append(child)
+            frontier.append(child)
+    return pids
+
+
+async def graphql(http: httpx.AsyncClient, token: str, query: str, variables: dict | None = None) -> dict:
+    response = await http.post("/graphql", json={"query": query, "variables": variables or {}},
+                               headers={"Authorization": f"Bearer {token}"})
+    body = response.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+async def seed(http: httpx.AsyncClient, tokens: TokenService, rounds: int) -> tuple[str, list[str]]:
+    """One organisation with ``rounds`` eligible sittings; returns its admin token and the sitting ids."""
+    platform = tokens.mint(role=Role.PLATFORM_ADMIN, subject="bench")
+    org = (await graphql(http, platform, 'mutation { createOrganisation(input: {name: "Bench School"}) { organisation { id } } }'))[
+        "createOrganisation"]["organisation"]["id"]
+    test = (await graphql(http, platform, 'mutation { createTest(input: {name: "Bench English", minCertifiableScore: 50}) { test { id } } }'))[
+        "createTest"]["test"]["id"]
+    await graphql(http, platform, "mutation($org: ID!) { purchaseCredits(input: {organisationId: $org, credits: 1000, reference: \"bench\"}) { errors { code } } }", {"org": org})
+    rows = [
+        {"externalId": f"bench-{n}", "organisationId": org, "testId": test, "testTakerEmail": f"bench{n}@example.com",
+         "testTakerName": f"Bench {n}", "takenAt": f"2026-10-01T09:{n // 60:02d}:{n % 60:02d}+00:00", "score": 80, "photoCheck": "PASSED"}
+        for n in range(rounds)
+    ]
+    await graphql(http, platform, "mutation($rows: [RecordSittingInput!]!) { recordSittings(input: {sittings: $rows}) { recordedCount } }", {"rows": rows})
+    admin = tokens.mint(role=Role.ORG_ADMIN, subject="bench-admin", organisation_gid=org)
+    page = await graphql(http, admin, "{ sittings(first: 500, orderBy: {field: TAKEN_AT, direction: ASC}) { edges { node { id } } } }")
+    return admin, [edge["node"]["id"] for edge in page["sittings"]["edges"]]
+
+
+def client_process(url: str, token: str, count: int, rounds: int, ready, results, go) -> None:
+    """Open ``count`` subscriptions; report ready; record arrival times (ns) of each sitting's event."""
+
+    async def one(arrivals: dict[str, list[int]], opened: asyncio.Event, done: asyncio.Event) -> None:
+        async with websockets.connect(url, subprotocols=["graphql-transport-ws"], open_timeout=60,
+                                      ping_interval=None, compression=None) as ws:
+            await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}}))
+            opened.set()
+            seen = 0
+            while seen < rounds:
+                raw = await ws.recv()
+                at = time.time_ns()
+                message = json.loads(raw)
+                if message["type"] == "ping":
+                    await ws.send('{"type": "pong"}')
+                    continue
+                if message["type"] != "next":
+                    continue
+                arrivals.setdefault(message["payload"]["data"]["sittingStatusChanged"]["sitting"]["id"], []).append(at)
+                seen += 1
+            await done.wait()
+
+    async def main() -> None:
+        arrivals: dict[str, list[int]] = {}
+        done = asyncio.Event()
+        tasks, opened = [], []
+        for start in range(0, count, 50):
+            batch = [asyncio.Event() for _ in range(min(50, count - start))]
+            tasks += [asyncio.create_task(one(arrivals, event, done)) for event in batch]
+            opened += batch
+            await asyncio.gather(*(event.wait() for event in batch))
+        ready.put(count)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, go.wait)
+        try:
+            async with asyncio.timeout(rounds * 5 + 30):
+                while sum(map(len, arrivals.values())) < count * rounds:
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            pass
+        done.set()
+        results.put(arrivals)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+async def run(args: argparse.Namespace) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix="certify-rt-bench-"))
+    port = free_port()
+    env = {**os.environ, "CERTIFY_JWT_SECRET": SECRET, "CERTIFY_DATA_DIR": str(workdir), "CERTIFY_RENDER_ENABLED": "false",
+           "CERTIFY_LOG_LEVEL": "warning"}
+    database = None
+    if args.backend == "redis":
+        database = f"certify_rtbench_{uuid.uuid4().hex[:10]}"
+        admin = await asyncpg.connect(f"{args.postgres}/postgres")
+        await admin.execute(f'CREATE DATABASE "{database}"')
+        await admin.close()
+        env.update(CERTIFY_DATABASE_URL=f"{args.postgres}/{database}", CERTIFY_BROADCAST_URL=args.redis,
+                   CERTIFY_CHANNEL_PREFIX=f"bench-{uuid.uuid4().hex[:8]}:")
+    else:
+        env.update(CERTIFY_BROADCAST_URL="memory://")
+    command = [str(ROOT / ".venv" / "bin" / "certify"), "serve", "--port", str(port), "--workers", str(args.workers)]
+    server = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
+    tokens = TokenService(Settings(jwt_secret=SECRET, data_dir=workdir))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            async with asyncio.timeout(60):
+                while True:
+                    try:
+                        if (await http.get("/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.2)
+            admin_token, sittings = await seed(http, tokens, args.rounds)
+            await asyncio.sleep(2)
+            rss_before = rss_kib(server_pids(server.pid))
+
+            ctx = multiprocessing.get_context("spawn")
+            ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+            share = [args.subscribers // args.client_processes + (i < args.subscribers % args.client_processes)
+                     for i in range(args.client_processes)]
+            url = f"ws://127.0.0.1:{port}/graphql"
+            procs = [ctx.Process(target=client_process, args=(url, admin_token, n, args.rounds, ready, results, go)) for n in share]
+            started = time.monotonic()
+            for proc in procs:
+                proc.start()
+            for _ in procs:
+                await asyncio.get_running_loop().run_in_executor(None, ready.get)
+            connect_seconds = time.monotonic() - started
+            await asyncio.sleep(3)  # let every subscription register with the hub
+            rss_idle = rss_kib(server_pids(server.pid))
+            go.set()
+
+            responded: dict[str, int] = {}
+            for n, sitting in enumerate(sittings):
+                result = await graphql(http, admin_token, CERTIFY, {"ids": [sitting], "key": f"bench-{n}"})
+                responded[sitting] = time.time_ns()
+                assert result["certifySittings"]["certifiedCount"] == 1, result
+                await asyncio.sleep(args.pause)
+
+            arrivals: dict[str, list[int]] = {}
+            for _ in procs:
+                part = await asyncio.get_running_loop().run_in_executor(None, results.get)
+                for key, values in part.items():
+                    arrivals.setdefault(key, []).extend(values)
+            for proc in procs:
+                proc.join(30)
+
+        latencies = [(at - responded[key]) / 1e6 for key, values in arrivals.items() for at in values]
+        last_per_round = [max(values) - responded[key] for key, values in arrivals.items()]
+        delivered = len(latencies)
+        return {
+            "backend": args.backend,
+            "workers": args.workers,
+            "subscribers": args.subscribers,
+            "rounds": args.rounds,
+            "delivered": delivered,
+            "expected": args.subscribers * args.rounds,
+            "latency_ms_median": round(statistics.median(latencies), 1),
+            "latency_ms_p99": round(percentile(latencies, 0.99), 1),
+            "latency_ms_max": round(max(latencies), 1),
+            "last_delivery_per_round_ms_median": round(statistics.median(last_per_round) / 1e6, 1),
+            "connect_seconds": round(connect_seconds, 1),
+            "rss_kib_before": rss_before,
+            "rss_kib_idle": rss_idle,
+            "kib_per_idle_subscriber": round((rss_idle - rss_before) / args.subscribers, 1),
+        }
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        shutil.rmtree(workdir, ignore_errors=True)
+        if database is not None:
+            admin = await asyncpg.connect(f"{args.postgres}/postgres")
+            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=["memory", "redis"], default="memory")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--subscribers", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--pause", type=float, default=1.0, help="seconds between certifications")
+    parser.add_argument("--client-processes", type=int, default=4)
+    parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args)), indent=2))
+
+
+if __name__ == "__main__":
+    main()
