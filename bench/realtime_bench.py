@@ -237,7 +237,7 @@ async def run(args: argparse.Namespace) -> dict:
                 proc.join(30)
 
         latencies = [(at - responded[key]) / 1e6 for key, values in arrivals.items() for at in values]
-        last_per_round = [max(values) - responded[key] for key, values in arrivals.items()]
+        last_per_round = [max(arrivals[key]) - responded[key] for key in sittings if key in arrivals]
         delivered = len(latencies)
         return {
             "backend": args.backend,
@@ -250,6 +250,8 @@ async def run(args: argparse.Namespace) -> dict:
             "latency_ms_p99": round(percentile(latencies, 0.99), 1),
             "latency_ms_max": round(max(latencies), 1),
             "last_delivery_per_round_ms_median": round(statistics.median(last_per_round) / 1e6, 1),
+            "last_delivery_per_round_ms": [round(v / 1e6) for v in last_per_round],
+            "load_average_1m": round(os.getloadavg()[0], 1),
             "connect_seconds": round(connect_seconds, 1),
             "rss_kib_before": rss_before,
             "rss_kib_idle": rss_idle,

@@ -41,6 +41,8 @@ from subscriptions.publisher import BroadcastPublisher
 
 log = logging.getLogger(__name__)
 
+MAX_JSON_BYTES = 1024 * 1024  # a GraphQL document with its variables; uploads go through multipart
+
 
 @dataclass
 class AppState:
@@ -74,7 +76,13 @@ class CertifyGraphQL(GraphQL):
 
     def decode_json(self, data: str | bytes) -> object:
         """Strawberry assumes a JSON object (or batch list); any other JSON value is a 400, not a 500."""
-        value = super().decode_json(data)
+        if len(data) > MAX_JSON_BYTES:
+            raise HTTPException(413, f"the request body is larger than {MAX_JSON_BYTES} bytes")
+        try:
+            value = super().decode_json(data)
+        except (UnicodeDecodeError, RecursionError, ValueError) as error:
+            # Not UTF-8 (or compressed), nested past the parser's limit, or an integer too long to read.
+            raise HTTPException(400, "Unable to parse request body as JSON") from error
         if not isinstance(value, dict | list):
             raise HTTPException(400, "The request body must be a JSON object")
         return value

@@ -46,11 +46,19 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
     from gql.ids import decode_id
 
     role = Role(args.role)
-    if role in (Role.ORG_ADMIN, Role.ANALYST) and (args.org is None or decode_id(args.org, "Organisation") is None):
-        print(f"certify token: --org GLOBAL_ID (an Organisation ID) is required for {role.value}", file=sys.stderr)
-        return 2
-    if role is Role.TEST_TAKER and (args.test_taker is None or decode_id(args.test_taker, "TestTaker") is None):
-        print("certify token: --test-taker GLOBAL_ID (a TestTaker ID) is required for test_taker", file=sys.stderr)
+    problem = None
+    if args.ttl <= 0:
+        problem = "--ttl must be a positive number of seconds"
+    elif role in (Role.ORG_ADMIN, Role.ANALYST) and args.org is None:
+        problem = f"--org GLOBAL_ID (an Organisation ID) is required for {role.value}"
+    elif args.org is not None and decode_id(args.org, "Organisation") is None:
+        problem = f"--org {args.org!r} is not an Organisation ID"
+    elif role is Role.TEST_TAKER and args.test_taker is None:
+        problem = "--test-taker GLOBAL_ID (a TestTaker ID) is required for test_taker"
+    elif args.test_taker is not None and decode_id(args.test_taker, "TestTaker") is None:
+        problem = f"--test-taker {args.test_taker!r} is not a TestTaker ID"
+    if problem:
+        print(f"certify token: {problem}", file=sys.stderr)
         return 2
     token = TokenService(settings).mint(
         role=role,

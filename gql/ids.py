@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
 
 from resolvers.errors import DomainError, ErrorCode
+from resolvers.global_ids import MAX_PK, from_global_id, to_global_id
 
-
-def to_global_id(type_name: str, pk: int) -> str:
-    """Encode ``(type_name, pk)`` as an opaque ID, e.g. ``("Sitting", 7)`` → ``"U2l0dGluZzo3"``."""
-    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
-
-
-def from_global_id(global_id: str) -> tuple[str, int] | None:
-    """Decode an ID to ``(type_name, pk)``; ``None`` when it is malformed."""
-    if not isinstance(global_id, str) or not 0 < len(global_id) <= 200:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(global_id + "=" * (-len(global_id) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    type_name, sep, pk = raw.partition(":")
-    if not sep or not pk.isascii() or not pk.isdigit() or len(pk) > 18:
-        return None
-    return type_name, int(pk)
+__all__ = ["MAX_PK", "decode_id", "from_global_id", "require_id", "to_global_id"]
 
 
 def decode_id(global_id: str, type_name: str) -> int | None:

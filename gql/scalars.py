@@ -21,7 +21,10 @@ def parse_datetime(value: object) -> datetime:
         raise ValueError(f"DateTime {value!r} is not ISO 8601") from exc
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError(f"DateTime {value!r} has no UTC offset")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(f"DateTime {value!r} is out of range in UTC") from exc
 
 
 def serialize_datetime(value: datetime) -> str:

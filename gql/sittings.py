@@ -30,16 +30,17 @@ def _selection_failed(errors) -> SelectionPayload:
     return SelectionPayload(changed_count=0, errors=errors)
 
 
-def _certification_failed(errors) -> ConfirmCertificationPayload:
-    return ConfirmCertificationPayload(certified_count=0, credits_spent=0, credit_balance=0, errors=errors)
+def _certification_failed(info: Info):
+    def failed(errors) -> ConfirmCertificationPayload:
+        organisation_id = info.context.require_principal().organisation_id
+        return ConfirmCertificationPayload(certified_count=0, credits_spent=0, errors=errors, organisation_id=organisation_id)
+
+    return failed
 
 
 def _certified(result: certification.CertificationResult) -> ConfirmCertificationPayload:
     return ConfirmCertificationPayload(
-        certified_count=result.certified_count,
-        credits_spent=result.credits_spent,
-        credit_balance=result.credit_balance,
-        errors=[],
+        certified_count=result.certified_count, credits_spent=result.credits_spent, errors=[], balance=result.credit_balance
     )
 
 
@@ -98,7 +99,7 @@ class SittingMutation:
             idempotency_key=input.idempotency_key,
             publisher=info.context.publisher,
         )
-        return await as_payload(work, ok=_certified, failed=_certification_failed)
+        return await as_payload(work, ok=_certified, failed=_certification_failed(info))
 
     @strawberry.mutation(description="Select and confirm in one step.")
     async def certify_sittings(self, info: Info, input: CertifySittingsInput) -> ConfirmCertificationPayload:
@@ -108,4 +109,4 @@ class SittingMutation:
             idempotency_key=input.idempotency_key,
             publisher=info.context.publisher,
         )
-        return await as_payload(work, ok=_certified, failed=_certification_failed)
+        return await as_payload(work, ok=_certified, failed=_certification_failed(info))

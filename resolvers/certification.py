@@ -28,6 +28,7 @@ from resolvers.errors import DomainError, ErrorCode
 from resolvers.principal import Principal
 from resolvers.selection import Selection, target_queryset
 from resolvers.sql import Statement, lock_organisation, transaction
+from resolvers.text import has_control_characters
 from subscriptions.events import CreditBalanceChanged, Event, NotificationCreated, Publisher, SittingStatusChanged
 
 READY_TITLE = "Your certificate is ready to claim"
@@ -95,9 +96,11 @@ async def _certify(
     publisher: Publisher,
 ) -> CertificationResult:
     organisation_id = principal.require_organisation(Role.ORG_ADMIN)
-    key = idempotency_key.strip()
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise DomainError(ErrorCode.INVALID_INPUT, "idempotencyKey must be 1–200 characters", ["input", "idempotencyKey"])
+    key = idempotency_key
+    if not key.strip() or len(key) > MAX_KEY_LENGTH or has_control_characters(key):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "idempotencyKey must be 1–200 printable characters", ["input", "idempotencyKey"]
+        )
     request_hash = _request_hash(request)
     now = datetime.now(UTC)
     batch = uuid.uuid4().hex

@@ -10,6 +10,7 @@ from resolvers.errors import DomainError, ErrorCode
 from resolvers.pagination import Page, SortKey, paginate
 from resolvers.principal import Principal
 from resolvers.sql import Statement, lock_organisation, transaction
+from resolvers.text import has_control_characters
 from subscriptions.events import CreditBalanceChanged, Publisher
 
 MAX_PURCHASE = 1_000_000
@@ -28,8 +29,8 @@ async def purchase_credits(
     reference = reference.strip()
     if not 1 <= credits <= MAX_PURCHASE:
         raise DomainError(ErrorCode.INVALID_INPUT, f"credits must be 1–{MAX_PURCHASE:,}", ["input", "credits"])
-    if not reference or len(reference) > 200:
-        raise DomainError(ErrorCode.INVALID_INPUT, "reference must be 1–200 characters", ["input", "reference"])
+    if not reference or len(reference) > 200 or has_control_characters(reference):
+        raise DomainError(ErrorCode.INVALID_INPUT, "reference must be 1–200 printable characters", ["input", "reference"])
     now = datetime.now(UTC)
     async with transaction() as conn:
         if organisation_id is None or not await lock_organisation(conn, organisation_id):

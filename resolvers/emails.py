@@ -23,6 +23,7 @@ from jinja2 import Environment, StrictUndefined, Template
 
 from models import Certificate, OutboxEmail
 from models.enums import EmailTemplate
+from resolvers.global_ids import to_global_id
 
 SUBJECT_MAX_LENGTH = 300  # OutboxEmail.subject is a CharField(300)
 
@@ -227,10 +228,11 @@ def _template_values(certificate: Certificate, template: EmailTemplate, *, publi
 
 def _link(certificate: Certificate, template: EmailTemplate, *, public_url: str) -> str:
     # /verify/{code} is served by this service (DESIGN.md, "Operational
-    # contract"); the claim page belongs to the web/mobile client.
+    # contract"); /claim/{certificate ID} is the deep link the web and mobile
+    # clients open to build the certificate (the ID is the API's global ID).
     if template is EmailTemplate.CERTIFICATE_ISSUED and certificate.verification_code:
         return f"{public_url}/verify/{certificate.verification_code}"
-    return f"{public_url}/certificates/{certificate.id}/claim"
+    return f"{public_url}/claim/{to_global_id('Certificate', certificate.id)}"
 
 
 @cache

@@ -65,7 +65,9 @@ def decode_cursor(cursor: str) -> tuple[Any, int]:
     """Inverse of :func:`encode_cursor`. Raises :class:`BadArgument` for anything malformed."""
     try:
         (tag, value), pk = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if not isinstance(pk, int) or tag not in ("dt", "v"):
+        if not isinstance(pk, int) or not 0 < pk < 2**31 or tag not in ("dt", "v"):
+            raise ValueError(cursor)
+        if isinstance(value, int) and not -(2**31) <= value < 2**31:
             raise ValueError(cursor)
         if tag == "dt":
             value = datetime.fromisoformat(value)

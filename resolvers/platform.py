@@ -52,6 +52,8 @@ async def create_test(*, principal: Principal, name: str, min_certifiable_score:
     """
     principal.require(Role.PLATFORM_ADMIN)
     clean = clean_label(name, ["input", "name"])
+    if not 1 <= score_max <= 1_000_000:
+        raise DomainError(ErrorCode.INVALID_INPUT, "scoreMax must be 1–1,000,000", ["input", "scoreMax"])
     if not 0 <= min_certifiable_score <= score_max:
         raise DomainError(
             ErrorCode.INVALID_INPUT, f"minCertifiableScore must be 0–{score_max}", ["input", "minCertifiableScore"]

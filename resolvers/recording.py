@@ -19,6 +19,7 @@ from models.enums import CertificationStatus, IneligibilityReason, PhotoCheck, R
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.principal import Principal
 from resolvers.sql import chunks, transaction
+from resolvers.text import has_control_characters
 from subscriptions.events import Event, Publisher, SittingsRecorded, SittingStatusChanged
 
 MAX_ROWS = 1000
@@ -63,8 +64,8 @@ def _clean_row(index: int, row: SittingRecord, tests: dict[int, Test], organisat
         return DomainError(code, f"sitting {index}: {message}", ["sittings", str(index), name])
 
     external_id = row.external_id.strip()
-    if not external_id or len(external_id) > 200:
-        raise fail(ErrorCode.INVALID_INPUT, "externalId must be 1–200 characters", "externalId")
+    if not external_id or len(external_id) > 200 or has_control_characters(external_id):
+        raise fail(ErrorCode.INVALID_INPUT, "externalId must be 1–200 printable characters", "externalId")
     if row.organisation_id not in organisations:
         raise fail(ErrorCode.NOT_FOUND, "no such organisation", "organisationId")
     test = tests.get(row.test_id or -1)
@@ -80,7 +81,8 @@ def _clean_row(index: int, row: SittingRecord, tests: dict[int, Test], organisat
     if not name or len(name) > 200 or any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
         raise fail(ErrorCode.INVALID_INPUT, "testTakerName must be 1–200 printable characters", "testTakerName")
     try:
-        email = validate_email(row.test_taker_email.strip(), check_deliverability=False).normalized
+        # allow_smtputf8=False: the outbox speaks plain SMTP, so a non-ASCII local part could never be delivered.
+        email = validate_email(row.test_taker_email.strip(), check_deliverability=False, allow_smtputf8=False).normalized
     except EmailNotValidError as exc:
         raise fail(ErrorCode.INVALID_INPUT, f"testTakerEmail is not valid: {exc}", "testTakerEmail") from exc
     return external_id, name, email

@@ -16,7 +16,7 @@ from tortoise.queryset import QuerySet
 from models import Sitting
 from models.enums import CertificationStatus, Role
 from models.transitions import can_transition, sources_of
-from resolvers.errors import DomainError, ErrorCode
+from resolvers.errors import BadArgument, DomainError, ErrorCode
 from resolvers.principal import Principal
 from resolvers.sittings import SittingFilter, apply_filter
 from resolvers.sql import Statement, lock_organisation, transaction
@@ -36,7 +36,7 @@ class Selection:
     def fingerprint(self) -> object:
         """A JSON-able canonical form, for idempotency request hashes."""
         if self.ids is not None:
-            return {"ids": sorted({i for i in self.ids if i is not None})}
+            return {"ids": sorted({i if i is not None else -1 for i in self.ids})}
         if self.filter is not None:
             spec = self.filter
             return {
@@ -117,7 +117,10 @@ async def target_queryset(organisation_id: int, selection: Selection, target: Ce
         ids = await check_ids(organisation_id, selection.ids, target, ["input", "ids"])
         return base.filter(id__in=ids)
     if selection.filter is not None:
-        return apply_filter(base, selection.filter)
+        try:
+            return apply_filter(base, selection.filter)
+        except BadArgument as error:
+            raise DomainError(ErrorCode.INVALID_INPUT, str(error), ["input", "filter"]) from error
     return base
 
 

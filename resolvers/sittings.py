@@ -15,13 +15,17 @@ from models.enums import CertificationStatus, Role
 from resolvers.errors import BadArgument
 from resolvers.pagination import Page, SortKey, paginate
 from resolvers.principal import Principal
+from resolvers.text import has_control_characters
+
+MALFORMED_ID = -1
+MAX_SEARCH_LENGTH = 200
 
 
 @dataclass(frozen=True, slots=True)
 class SittingFilter:
     """The contract's ``SittingFilter`` with IDs already decoded to primary keys.
 
-    ``test_id`` is -1 when the client named an ID that is not a Test (matches nothing).
+    ``test_id`` is MALFORMED_ID (-1) when the client named an ID that is not a Test ID.
     """
 
     status: tuple[CertificationStatus, ...] | None = None
@@ -68,7 +72,8 @@ def apply_filter(queryset: QuerySet[Sitting], spec: SittingFilter | None) -> Que
     """Narrow ``queryset`` by ``spec``; every given criterion must hold.
 
     Raises:
-        BadArgument: an empty status list, ``scoreMin > scoreMax`` or ``takenAfter > takenBefore``.
+        BadArgument: an empty status list, ``scoreMin > scoreMax``, ``takenAfter > takenBefore``,
+            a malformed testId, or a search longer than 200 characters or holding control characters.
     """
     if spec is None:
         return queryset
@@ -76,6 +81,8 @@ def apply_filter(queryset: QuerySet[Sitting], spec: SittingFilter | None) -> Que
         if not spec.status:
             raise BadArgument("filter.status must name at least one status")
         queryset = queryset.filter(status__in=list(spec.status))
+    if spec.test_id == MALFORMED_ID:
+        raise BadArgument("filter.testId is not a Test ID")
     if spec.test_id is not None:
         queryset = queryset.filter(test_id=spec.test_id)
     if spec.score_min is not None and spec.score_max is not None and spec.score_min > spec.score_max:
@@ -91,7 +98,10 @@ def apply_filter(queryset: QuerySet[Sitting], spec: SittingFilter | None) -> Que
     if spec.taken_before is not None:
         queryset = queryset.filter(taken_at__lt=spec.taken_before)
     if spec.search is not None and spec.search.strip():
-        queryset = queryset.filter(test_taker__search_key__contains=fold(spec.search.strip()))
+        needle = spec.search.strip()
+        if len(needle) > MAX_SEARCH_LENGTH or has_control_characters(needle):
+            raise BadArgument(f"filter.search must be at most {MAX_SEARCH_LENGTH} printable characters")
+        queryset = queryset.filter(test_taker__search_key__contains=fold(needle))
     return queryset
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
 
-from models import Certificate, CreditTransaction, Notification, Organisation, Sitting, Test, TestTaker
+from models import Certificate, CreditTransaction, Notification, Organisation, Test, TestTaker
 from models.enums import Role
 from resolvers.errors import Forbidden
 from resolvers.principal import Principal

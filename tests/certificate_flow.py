@@ -8,11 +8,9 @@ GraphQL multipart request spec would; PDFs are read back with poppler's
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import io
 import json
 import subprocess
-import sys
 import time
 import unicodedata
 from collections.abc import AsyncIterator
@@ -23,6 +21,8 @@ from pathlib import Path
 from builders import build_world
 from PIL import Image
 from pypdf import PdfReader
+
+from harness import PORTRAIT, live_server, make_settings
 
 from gql.ids import decode_id, to_global_id
 from models import Certificate, Sitting
@@ -73,26 +73,7 @@ query($code: String!) {
 BIDI_EMBEDDINGS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e"))
 
 
-def _load_harness():
-    """tests/conftest.py as a module of its own name.
 
-    Several directories have a ``conftest.py``, so ``import conftest`` gives
-    whichever pytest imported last; load this directory's by path instead.
-    """
-    path = Path(__file__).with_name("conftest.py")
-    spec = importlib.util.spec_from_file_location("certify_tests_harness", path)
-    module = sys.modules.get(spec.name)
-    if module is None:
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-_harness = _load_harness()
-PORTRAIT = _harness.PORTRAIT
-live_server = _harness.live_server
-make_settings = _harness.make_settings
 
 
 @dataclass

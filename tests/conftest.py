@@ -1,74 +1,12 @@
-"""Shared fixtures: a fresh database per test and the real app served by uvicorn over real HTTP.
-
-Backends: SQLite always; PostgreSQL when ``CERTIFY_TEST_POSTGRES_URL`` is set
-(default ``postgres://postgres@127.0.0.1:5432`` under ``CI=true``). Tests that
-need PostgreSQL or Redis skip locally when the server is absent, and fail
-under ``CI=true``.
-"""
+"""Fixtures over the harness (tests/harness.py): databases per backend and live servers."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
-import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-import asyncpg
-import httpx
 import pytest
-import uvicorn
 
-from gql.app import create_app
-from gql.auth import TokenService
-from gql.ids import to_global_id
-from gql.settings import Settings
-from models.enums import Role
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-PORTRAIT = SHARED_DATA / "portrait.jpg"
-POSTGRES_ROOT = os.environ.get("CERTIFY_TEST_POSTGRES_URL") or ("postgres://postgres@127.0.0.1:5432" if IN_CI else None)
-REDIS_URL = os.environ.get("CERTIFY_TEST_REDIS_URL") or ("redis://127.0.0.1:6379" if IN_CI else None)
-TEST_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
-
-
-def unavailable(what: str) -> None:
-    """Skip locally, fail under CI=true: CI must run every backend."""
-    if IN_CI:
-        pytest.fail(f"{what} is required under CI=true")
-    pytest.skip(f"{what} not configured")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@asynccontextmanager
-async def postgres_database() -> AsyncIterator[str]:
-    """Create a throwaway database on the shared PostgreSQL server; drop it afterwards."""
-    if POSTGRES_ROOT is None:
-        unavailable("PostgreSQL (CERTIFY_TEST_POSTGRES_URL)")
-    name = f"certify_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(f"{POSTGRES_ROOT}/postgres")
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield f"{POSTGRES_ROOT}/{name}"
-    finally:
-        admin = await asyncpg.connect(f"{POSTGRES_ROOT}/postgres")
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+from harness import LiveServer, live_server, make_settings, postgres_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -85,108 +23,6 @@ async def database_url(request, tmp_path) -> AsyncIterator[str]:
 async def sqlite_url(tmp_path) -> str:
     """A fresh SQLite database URL, for tests whose subject is not the database."""
     return f"sqlite://{tmp_path / 'certify.sqlite3'}"
-
-
-def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
-    """Settings for a test server: own data dir and DB, fast outbox, known secret."""
-    values: dict[str, Any] = {
-        "data_dir": tmp_path / "data",
-        "database_url": database_url,
-        "jwt_secret": TEST_SECRET,
-        "outbox_poll_seconds": 0.1,
-        "render_enabled": False,
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-@dataclass
-class GraphQLClient:
-    """A GraphQL client over real HTTP; ``token`` goes in the Authorization header."""
-
-    http: httpx.AsyncClient
-    token: str | None = None
-
-    async def post(self, query: str, variables: dict | None = None, token: str | None = None) -> dict:
-        token = token if token is not None else self.token
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    async def data(self, query: str, variables: dict | None = None, token: str | None = None) -> dict:
-        """Execute and assert there are no GraphQL errors; return ``data``."""
-        body = await self.post(query, variables, token)
-        assert "errors" not in body, body
-        return body["data"]
-
-    def as_(self, token: str | None) -> GraphQLClient:
-        return GraphQLClient(self.http, token)
-
-
-@dataclass
-class LiveServer:
-    """A uvicorn server running the real app on 127.0.0.1:port in this event loop."""
-
-    settings: Settings
-    port: int
-    app: Any
-    server: uvicorn.Server
-    http: httpx.AsyncClient
-    tokens: TokenService = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.tokens = TokenService(self.settings)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/graphql"
-
-    @property
-    def state(self):
-        return self.app.state.certify
-
-    def token(self, role: Role, *, org: int | None = None, test_taker: int | None = None, subject: str | None = None, ttl: int = 3600) -> str:
-        return self.tokens.mint(
-            role=role,
-            subject=subject or f"{role.value}-user",
-            organisation_gid=to_global_id("Organisation", org) if org is not None else None,
-            test_taker_gid=to_global_id("TestTaker", test_taker) if test_taker is not None else None,
-            ttl_seconds=ttl,
-        )
-
-    def client(self, token: str | None = None) -> GraphQLClient:
-        return GraphQLClient(self.http, token)
-
-    def platform(self) -> GraphQLClient:
-        return self.client(self.token(Role.PLATFORM_ADMIN, subject="platform"))
-
-
-@asynccontextmanager
-async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
-    """Serve ``create_app(settings)`` with uvicorn on a free port until the block ends."""
-    app = create_app(settings)
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="websockets-sansio")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(400):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.025)
-    if not server.started:
-        await task
-        raise RuntimeError("server did not start")
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-        try:
-            yield LiveServer(settings, port, app, server, http)
-        finally:
-            server.should_exit = True
-            await asyncio.wait_for(task, 30)
 
 
 @pytest.fixture

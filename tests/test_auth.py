@@ -257,7 +257,7 @@ async def test_another_organisations_objects_are_not_found(server):
     assert unselected["unselectSittings"]["errors"][0]["code"] == "NOT_FOUND"
     assert certified["certifySittings"] == {
         "certifiedCount": 0,
-        "creditBalance": 0,
+        "creditBalance": 5,
         "errors": [{"code": "NOT_FOUND", "field": ["input", "ids", "0"]}],
     }
     assert await snapshot(decode_id(scene.organisation, "Organisation")) == before

@@ -7,7 +7,7 @@ import time
 import jwt
 import pytest
 from builders import RECORD_SITTINGS, build_world, sitting_row
-from conftest import TEST_SECRET
+from harness import TEST_SECRET
 from support import admin_of, sitting_nodes, snapshot
 
 from gql.ids import to_global_id
@@ -132,8 +132,11 @@ async def test_unknown_or_malformed_node_ids_are_null(sqlite_server, value):
         (b"[1, 2]", "application/json"),
         (b"{}", "application/json"),
         (b'"x"', "application/json"),
+        (b"\xff", "application/json"),
+        (b"[" * 100_000, "application/json"),
+        (b'{"query": "{ viewer { subject } }", "variables": {"x": ' + b"9" * 5000 + b"}}", "application/json"),
     ],
-    ids=["empty", "broken json", "not json", "a list", "no query", "a string"],
+    ids=["empty", "broken json", "not json", "a list", "no query", "a string", "not utf-8", "too deep", "huge int"],
 )
 async def test_bad_http_bodies_are_400(sqlite_server, content, content_type):
     # given a running server and a valid token
@@ -209,3 +212,67 @@ async def test_datetime_outputs_carry_utc_offset(server):
     assert [node["takenAt"] for node in nodes] == ["2026-10-01T09:00:00+00:00", "2026-10-01T09:00:00+00:00"]
     assert nodes[0]["selectedAt"].endswith("+00:00") and nodes[0]["certifiedAt"] is None
     assert nodes[1]["certifiedAt"].endswith("+00:00") and nodes[1]["selectedAt"] is None
+
+
+BIG_ID = to_global_id("Sitting", 2**31)
+SEARCH = "query($search: String) { sittings(filter: {search: $search}) { totalCount } }"
+SELECT_IDS = "mutation($ids: [ID!]) { selectSittings(input: {ids: $ids}) { changedCount errors { code field } } }"
+CONFIRM = """
+mutation($key: String!) { confirmCertification(input: {idempotencyKey: $key}) { certifiedCount errors { code field } } }
+"""
+PURCHASE = """
+mutation($org: ID!, $ref: String!) {
+  purchaseCredits(input: {organisationId: $org, credits: 1, reference: $ref}) { organisation { id } errors { code field } }
+}
+"""
+TEST_FILTER = "query($test: ID) { sittings(filter: {testId: $test}) { totalCount } }"
+AFTER_SCORE = 'query($after: String) { sittings(orderBy: {field: SCORE, direction: ASC}, after: $after) { totalCount } }'
+
+
+async def test_out_of_range_values_are_clear_errors_on_every_backend(server):
+    # given a world, and values no database column can hold or no search should take
+    world = await build_world(server.platform(), sittings=2)
+    admin = admin_of(server, world)
+    platform = server.platform()
+    before = await snapshot(world.organisation_pk)
+    huge_cursor = "W1sidiIsIDEwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDBdLCAxXQ=="  # [["v", 10**30], 1]
+
+    # when they are sent
+    node = await admin.post(NODE, {"id": BIG_ID})
+    selected = await admin.data(SELECT_IDS, {"ids": [BIG_ID]})
+    nul_search = await admin.post(SEARCH, {"search": "a\u0000b"})
+    long_search = await admin.post(SEARCH, {"search": "x" * 100_000})
+    nul_key = await admin.data(CONFIRM, {"key": "k\u0000"})
+    nul_reference = await platform.data(PURCHASE, {"org": world.organisation_id, "ref": "pay\u0000"})
+    malformed_test = await admin.post(TEST_FILTER, {"test": "zzz"})
+    cursor = await admin.post(AFTER_SCORE, {"after": huge_cursor})
+    overflow = await admin.post('{ sittings(filter: {takenAfter: "0001-01-01T00:00:00+14:00"}) { totalCount } }')
+
+    # then each is a precise error, never an internal one, and nothing changed
+    assert node == {"data": {"node": None}}
+    assert selected["selectSittings"] == {"changedCount": 0, "errors": [{"code": "NOT_FOUND", "field": ["input", "ids", "0"]}]}
+    for body in (nul_search, long_search, malformed_test, cursor, overflow):
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body
+    assert nul_key["confirmCertification"]["errors"] == [{"code": "INVALID_INPUT", "field": ["input", "idempotencyKey"]}]
+    assert nul_reference["purchaseCredits"] == {
+        "organisation": None,
+        "errors": [{"code": "INVALID_INPUT", "field": ["input", "reference"]}],
+    }
+    assert await snapshot(world.organisation_pk) == before
+
+
+async def test_an_address_that_plain_smtp_cannot_deliver_is_refused(sqlite_server):
+    # given a world
+    world = await build_world(sqlite_server.platform(), sittings=0)
+    row = sitting_row(world.organisation_id, world.test_id, 1, email="用户@example.com")
+
+    # when the platform records a sitting for an address with a non-ASCII local part
+    result = await sitting_row_result(sqlite_server, row)
+
+    # then the row is refused, naming the field, so no e-mail can be lost later
+    assert result["recordedCount"] == 0
+    assert [(e["code"], e["field"]) for e in result["errors"]] == [("INVALID_INPUT", ["sittings", "0", "testTakerEmail"])]
+
+
+async def sitting_row_result(server, row: dict) -> dict:
+    return (await server.platform().data(RECORD_SITTINGS, {"rows": [row]}))["recordSittings"]

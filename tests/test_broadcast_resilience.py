@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from builders import PURCHASE_CREDITS, build_world
-from conftest import free_port, live_server, make_settings, unavailable
+from harness import free_port, live_server, make_settings, unavailable
 from redis import asyncio as redis
 from support import admin_of, balance
 from ws_client import ws_session

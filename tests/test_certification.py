@@ -70,8 +70,9 @@ def ok(count: int, balance: int) -> dict:
     return {"certifiedCount": count, "creditsSpent": count, "creditBalance": balance, "errors": []}
 
 
-def failed(code: str, field: list[str]) -> dict:
-    return {"certifiedCount": 0, "creditsSpent": 0, "creditBalance": 0, "errors": [(code, field)]}
+def failed(code: str, field: list[str], balance: int) -> dict:
+    """A refused call: nothing certified or spent, and the unchanged ``balance`` reported."""
+    return {"certifiedCount": 0, "creditsSpent": 0, "creditBalance": balance, "errors": [(code, field)]}
 
 
 def compact(payload: dict) -> dict:
@@ -136,9 +137,9 @@ async def test_insufficient_credits_changes_nothing(server):
     certified = await certify(admin, {"all": True}, "k2")
 
     # then both fail with INSUFFICIENT_CREDITS and nothing changed anywhere
-    assert compact(confirmed) == failed("INSUFFICIENT_CREDITS", ["input"])
+    assert compact(confirmed) == failed("INSUFFICIENT_CREDITS", ["input"], 2)
     assert confirmed["errors"][0]["message"] == "certifying 3 sittings needs 3 credits; the balance is 2"
-    assert compact(certified) == failed("INSUFFICIENT_CREDITS", ["input"])
+    assert compact(certified) == failed("INSUFFICIENT_CREDITS", ["input"], 2)
     assert await snapshot(world.organisation_pk) == before
     assert before.statuses == {sitting_pk(i): s for i, s in zip(ids, [S, S, S, U, U], strict=True)}
     assert await AuditEvent.filter(action="certify").count() == 0
@@ -154,8 +155,8 @@ async def test_nothing_selected(server):
     certified = await certify(admin, {"filter": {"scoreMax": 50}}, "k2")
 
     # then both are NOTHING_SELECTED and nothing changed
-    assert compact(confirmed) == failed("NOTHING_SELECTED", ["input"])
-    assert compact(certified) == failed("NOTHING_SELECTED", ["input"])
+    assert compact(confirmed) == failed("NOTHING_SELECTED", ["input"], 10)
+    assert compact(certified) == failed("NOTHING_SELECTED", ["input"], 10)
     assert await snapshot(world.organisation_pk) == before
 
 
@@ -175,10 +176,10 @@ async def test_bad_ids_fail_the_whole_certification(server):
 
     # then each fails naming index 1, and nothing changed
     assert results == {
-        "ineligible": failed("NOT_ELIGIBLE", ["input", "ids", "1"]),
-        "certified": failed("INVALID_TRANSITION", ["input", "ids", "1"]),
-        "foreign": failed("NOT_FOUND", ["input", "ids", "1"]),
-        "malformed": failed("NOT_FOUND", ["input", "ids", "1"]),
+        "ineligible": failed("NOT_ELIGIBLE", ["input", "ids", "1"], 9),
+        "certified": failed("INVALID_TRANSITION", ["input", "ids", "1"], 9),
+        "foreign": failed("NOT_FOUND", ["input", "ids", "1"], 9),
+        "malformed": failed("NOT_FOUND", ["input", "ids", "1"], 9),
     }
     assert await snapshot(world.organisation_pk) == before
 
@@ -213,8 +214,8 @@ async def test_an_idempotency_key_for_a_different_request_is_refused(server):
     same = await certify(admin, {"ids": [ids[0], ids[0]]}, "K")
 
     # then the different requests are IDEMPOTENCY_KEY_REUSED, the same one is replayed, nothing changed
-    assert compact(other_ids) == failed("IDEMPOTENCY_KEY_REUSED", ["input", "idempotencyKey"])
-    assert compact(other_operation) == failed("IDEMPOTENCY_KEY_REUSED", ["input", "idempotencyKey"])
+    assert compact(other_ids) == failed("IDEMPOTENCY_KEY_REUSED", ["input", "idempotencyKey"], 9)
+    assert compact(other_operation) == failed("IDEMPOTENCY_KEY_REUSED", ["input", "idempotencyKey"], 9)
     assert same == ok(1, 9)
     assert await snapshot(world.organisation_pk) == before
 
@@ -230,7 +231,7 @@ async def test_a_failed_call_does_not_consume_its_key(server):
     retried = await confirm(admin, "K")
 
     # then the retry certifies
-    assert compact(refused) == failed("INSUFFICIENT_CREDITS", ["input"])
+    assert compact(refused) == failed("INSUFFICIENT_CREDITS", ["input"], 1)
     assert retried == ok(2, 4)
 
 
@@ -263,8 +264,8 @@ async def test_blank_or_long_idempotency_key_is_invalid(sqlite_server):
     long = await confirm(admin, "k" * 201)
 
     # then both are INVALID_INPUT
-    assert compact(blank) == failed("INVALID_INPUT", ["input", "idempotencyKey"])
-    assert compact(long) == failed("INVALID_INPUT", ["input", "idempotencyKey"])
+    assert compact(blank) == failed("INVALID_INPUT", ["input", "idempotencyKey"], 10)
+    assert compact(long) == failed("INVALID_INPUT", ["input", "idempotencyKey"], 10)
 
 
 async def test_each_certified_sitting_gets_a_certificate_a_notification_and_an_email(server):

@@ -8,7 +8,7 @@ from contextlib import AsyncExitStack
 
 import httpx
 from builders import PURCHASE_CREDITS, build_world
-from conftest import GraphQLClient
+from harness import GraphQLClient
 from support import admin_of, balance, ledger_sum, sitting_nodes, snapshot
 
 from models import CreditTransaction

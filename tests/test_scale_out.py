@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from builders import PURCHASE_CREDITS, build_world
-from conftest import REDIS_URL, TEST_SECRET, GraphQLClient, free_port, postgres_database, unavailable
+from harness import REDIS_URL, TEST_SECRET, GraphQLClient, free_port, postgres_database, unavailable
 from ws_client import ws_session
 
 from gql.auth import TokenService

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 from builders import RECORD_SITTINGS, build_world, sitting_row
-from conftest import live_server, make_settings
+from harness import live_server, make_settings
 from support import admin_of
 from websockets.exceptions import ConnectionClosed
 from ws_client import ws_connect, ws_session

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from builders import PURCHASE_CREDITS, build_world
-from conftest import live_server, make_settings
+from harness import live_server, make_settings
 from support import admin_of
 from ws_client import LEGACY_WS, TRANSPORT_WS, ws_connect, ws_session
 

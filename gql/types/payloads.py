@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
+from gql.context import Info
+
 from gql.types.certificate import Certificate
 from gql.types.common import UserError
 from gql.types.organisation import Organisation
@@ -20,8 +22,16 @@ class SelectionPayload:
 class ConfirmCertificationPayload:
     certified_count: int
     credits_spent: int
-    credit_balance: int
     errors: list[UserError]
+    balance: strawberry.Private[int | None] = None
+    organisation_id: strawberry.Private[int | None] = None
+
+    @strawberry.field(description="The organisation's balance after the call (unchanged when it failed).")
+    async def credit_balance(self, info: Info) -> int:
+        if self.balance is not None:
+            return self.balance
+        row = await info.context.loaders.organisation_by_id.load(self.organisation_id) if self.organisation_id else None
+        return row.credit_balance if row is not None else 0
 
 
 @strawberry.type

@@ -155,10 +155,10 @@ class SittingFilter:
     )
 
     def to_spec(self) -> sitting_rules.SittingFilter:
-        """Decode IDs; an ID that is not a Test matches nothing."""
+        """Decode IDs; an ID that is not a Test ID becomes MALFORMED_ID (refused by the filter rules)."""
         test_id = None
         if self.test_id is not None:
-            test_id = decode_id(self.test_id, "Test") or -1
+            test_id = decode_id(self.test_id, "Test") or sitting_rules.MALFORMED_ID
         return sitting_rules.SittingFilter(
             status=tuple(self.status) if self.status is not None else None,
             test_id=test_id,

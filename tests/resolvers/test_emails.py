@@ -10,6 +10,7 @@ import pytest
 
 from models import OutboxEmail
 from models.enums import EmailTemplate
+from resolvers.global_ids import to_global_id
 from resolvers.emails import (
     InvalidAddress,
     build_message,
@@ -46,7 +47,7 @@ async def test_ready_to_claim_names_the_test_taker_test_score_organisation_and_c
     assert "Hello Zoë Ångström," in body
     assert "Northwind Language Centre" in body
     assert "score 82 / 100, taken on 2026-03-14" in body
-    assert f"{PUBLIC_URL}/certificates/{row.certificate_id}/claim" in body
+    assert f"{PUBLIC_URL}/claim/{to_global_id('Certificate', row.certificate_id)}" in body
 
 
 async def test_issued_prefers_the_holder_name_and_links_to_the_public_verification_page(make_email):
@@ -77,7 +78,7 @@ async def test_rejected_gives_the_reviewers_reason(make_email):
 
     assert "needs changes" in subject
     assert "The photo does not show your face clearly." in body
-    assert f"{PUBLIC_URL}/certificates/{row.certificate_id}/claim" in body
+    assert f"{PUBLIC_URL}/claim/{to_global_id('Certificate', row.certificate_id)}" in body
 
 
 async def test_a_row_without_a_certificate_cannot_be_composed(db):
