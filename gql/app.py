@@ -29,7 +29,7 @@ from gql.multipart import parse_multipart
 from gql.schema import build_schema
 from gql.settings import Settings
 from gql.verify_page import verify_page
-from gql.websockets import LegacyWSHandler, TransportWSHandler
+from gql.websockets import LegacyWSHandler, TransportWSHandler, WebSocketAdapter
 from models.db import forget_compiled_statements, migrate, tortoise_config
 from renderer import CertificateRenderer
 from resolvers.errors import Unauthenticated
@@ -67,6 +67,7 @@ class CertifyGraphQL(GraphQL):
 
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
+    websocket_adapter_class = WebSocketAdapter
 
     def __init__(self, state: AppState, **kwargs: Any):
         super().__init__(**kwargs)

@@ -16,11 +16,15 @@ graphql-transport-ws also gets server ``ping`` messages every
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from contextlib import suppress
 from typing import Any
 
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UnsetType
@@ -29,6 +33,31 @@ log = logging.getLogger(__name__)
 
 SLOW_CLIENT_CODE = 1008
 SLOW_CLIENT_REASON = "client stopped reading"
+
+
+class WebSocketAdapter(ASGIWebSocketAdapter):
+    """Reads protocol messages as JSON objects, independently of how the view decodes HTTP bodies.
+
+    Anything that is not a JSON object counts as "not JSON" (graphql-transport-ws
+    closes with 4400; legacy graphql-ws ignores it).
+    """
+
+    async def iter_json(self, *, ignore_parsing_errors: bool = False):
+        try:
+            while self.ws.application_state != WebSocketState.DISCONNECTED:
+                text = await self.ws.receive_text()
+                try:
+                    message = json.loads(text)
+                except ValueError:
+                    message = None
+                if isinstance(message, dict):
+                    yield message
+                elif not ignore_parsing_errors:
+                    raise NonJsonMessageReceived
+        except KeyError as exc:
+            raise NonTextMessageReceived from exc
+        except WebSocketDisconnect:
+            pass
 
 
 class _Deadlines:

@@ -64,7 +64,12 @@ async def test_silence_after_connecting_closes_4408_within_the_init_timeout(sqli
 
 @pytest.mark.parametrize(
     "message",
-    ["this is not json", "{}", '{"type": "subscribe", "payload": {"query": "subscription { creditBalanceChanged { delta } }"}}'],
+    [
+        "this is not json",
+        "{}",
+        "[1, 2]",
+        '{"type": "subscribe", "payload": {"query": "subscription { creditBalanceChanged { delta } }"}}',
+    ],
 )
 async def test_a_malformed_message_closes_4400_and_others_are_still_served(sqlite_server, message):
     # given a healthy subscriber on another connection
