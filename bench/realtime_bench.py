@@ -219,6 +219,13 @@ async def run(args: argparse.Namespace) -> dict:
             connect_seconds = time.monotonic() - started
             await asyncio.sleep(3)  # let every subscription register with the hub
             rss_idle = rss_kib(server_pids(server.pid))
+            profiler = None
+            if args.py_spy:
+                profiler = subprocess.Popen(
+                    [str(ROOT / ".venv" / "bin" / "py-spy"), "record", "--format", "raw", "--rate", "200", "--nonblocking",
+                     "--output", args.py_spy, "--subprocesses", "--pid", str(server.pid)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                await asyncio.sleep(1)
             go.set()
 
             responded: dict[str, int] = {}
@@ -235,6 +242,9 @@ async def run(args: argparse.Namespace) -> dict:
                     arrivals.setdefault(key, []).extend(values)
             for proc in procs:
                 proc.join(30)
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait(30)
 
         latencies = [(at - responded[key]) / 1e6 for key, values in arrivals.items() for at in values]
         last_per_round = [max(arrivals[key]) - responded[key] for key in sittings if key in arrivals]
@@ -280,6 +290,7 @@ def main() -> None:
     parser.add_argument("--client-processes", type=int, default=4)
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
+    parser.add_argument("--py-spy", metavar="FILE", help="record the server with py-spy during the rounds (collapsed stacks)")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2))
 

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from renderer import CertificateData, CertificateRenderer, RenderError
-from renderer.chromium import live_pids
+from renderer.chromium import Process, still_running
 
 PORTRAIT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "portrait.jpg"
 NAMES = (
@@ -91,13 +91,13 @@ async def one(renderer: CertificateRenderer, index: int, photo: bytes, fail_ever
     run.latencies.append(time.perf_counter() - started)
 
 
-async def measure(renderer: CertificateRenderer, n: int, fail_every: int, photo: bytes, seen: set[int]) -> Run:
+async def measure(renderer: CertificateRenderer, n: int, fail_every: int, photo: bytes, seen: set[Process]) -> Run:
     run = Run()
     slots = asyncio.Semaphore(renderer.max_concurrency)  # start renders in order, as slots free up
 
     async def slotted(index: int) -> None:
         try:
-            seen.update(renderer.process_ids())
+            seen.update(renderer.processes())
             await one(renderer, index, photo, fail_every, run)
         finally:
             slots.release()
@@ -113,7 +113,7 @@ async def measure(renderer: CertificateRenderer, n: int, fail_every: int, photo:
 
 
 async def bench_level(concurrency: int, args: argparse.Namespace, photo: bytes) -> dict[str, object]:
-    seen: set[int] = set()
+    seen: set[Process] = set()
     cpu_before = _cpu_seconds()
     renderer = CertificateRenderer(max_concurrency=concurrency, timeout_s=20.0)
     await renderer.start()
@@ -122,7 +122,7 @@ async def bench_level(concurrency: int, args: argparse.Namespace, photo: bytes) 
         await renderer.render(certificate(0, photo))  # warm-up, not timed
         runs = [await measure(renderer, args.n, args.fail_every, photo, seen) for _ in range(args.runs)]
         open_contexts = renderer.open_contexts()
-        seen.update(renderer.process_ids())
+        seen.update(renderer.processes())
     finally:
         await renderer.close()
     # Chromium and the Playwright driver are reaped by the time close() returns,
@@ -141,7 +141,7 @@ async def bench_level(concurrency: int, args: argparse.Namespace, photo: bytes) 
         "p50": latencies[len(latencies) // 2],
         "p95": latencies[int(len(latencies) * 0.95)],
         "open_contexts": open_contexts,
-        "leftover": len(live_pids(seen)),
+        "leftover": len(still_running(seen)),
         "seen": len(seen),
         "load": (load_before, os.getloadavg()[0]),
         "cpu_per_render": cpu / (1 + sum(run.ok + run.timeouts for run in runs)),

@@ -13,6 +13,7 @@ from typing import Any
 
 from cross_web import HTTPException
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -24,8 +25,9 @@ from tortoise.contrib.starlette import RegisterTortoise
 from gql.auth import TokenService
 from gql.context import Context
 from gql.files import FileUrls, serve_file
+from gql.limits import BodySizeLimit
 from gql.loaders import Loaders
-from gql.multipart import parse_multipart
+from gql.multipart import MAX_REQUEST_BYTES, parse_multipart
 from gql.schema import build_schema
 from gql.settings import Settings
 from gql.verify_page import verify_page
@@ -158,7 +160,10 @@ def create_app(settings: Settings) -> Starlette:
                     max_concurrency=settings.render_concurrency,
                     timeout_s=settings.render_timeout_seconds,
                 )
-                await state.renderer.start()
+                try:
+                    await state.renderer.start()
+                except Exception:  # noqa: BLE001 - the API stays up; renders fail visibly (renderError)
+                    log.exception("certificate rendering is unavailable: Chromium did not start")
                 stack.push_async_callback(state.renderer.close)
                 state.render_worker = RenderWorker(
                     renderer=state.renderer,
@@ -205,6 +210,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
+        middleware=[Middleware(BodySizeLimit, max_bytes=MAX_REQUEST_BYTES)],
         lifespan=lifespan,
     )
     app.state.certify = state

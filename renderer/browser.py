@@ -10,14 +10,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Self
 
-from playwright.async_api import Browser, BrowserContext, Playwright, Route, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Playwright,
+    Route,
+    async_playwright,
+)
 from playwright.async_api import Error as PlaywrightError
 
-from renderer.chromium import find_chromium, kill_chromium, live_pids, process_tree
+from renderer.chromium import (
+    CLEANUP_TIMEOUT_S,
+    BrowserGone,
+    LaunchedChromium,
+    Process,
+    find_chromium,
+    quietly,
+)
 from renderer.template import CertificateData, render_html
 
 LAUNCH_ARGS = (
@@ -42,8 +54,6 @@ CONTEXT_OPTIONS: dict[str, Any] = {
     "timezone_id": "UTC",
     "color_scheme": "light",
 }
-# How long closing a context or a browser may take before we give up on it.
-CLEANUP_TIMEOUT_S = 5.0
 # Playwright reports a dead browser or page with one of these in the message.
 GONE_MARKERS = ("has been closed", "target closed", "browser closed", "crashed", "disconnected")
 
@@ -83,6 +93,8 @@ class CertificateRenderer:
         RenderError: Chromium failed to start.
     """
 
+    start_error: str | None = None
+
     def __init__(
         self, *, chromium_path: str | None = None, max_concurrency: int = 2, timeout_s: float = 20.0
     ) -> None:
@@ -96,8 +108,7 @@ class CertificateRenderer:
         self._lock = asyncio.Lock()
         self._playwright: Playwright | None = None
         self._executable = ""
-        self._launch: asyncio.Task[Browser] | None = None
-        self._browser_pid: int | None = None
+        self._launch: asyncio.Task[LaunchedChromium] | None = None
         self._cleanups: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> Self:
@@ -116,9 +127,10 @@ class CertificateRenderer:
             self._executable = find_chromium(
                 self.chromium_path, bundled=self._playwright.chromium.executable_path
             )
-            self._launch = asyncio.create_task(self._new_browser(None))
+            self._launch = asyncio.create_task(self._new_chromium(None))
             await self._launch
-        except BaseException:
+        except BaseException as exc:
+            self.start_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             await self.close()
             raise
 
@@ -129,26 +141,26 @@ class CertificateRenderer:
             await asyncio.gather(*self._cleanups, return_exceptions=True)
         if launch is not None:
             with contextlib.suppress(Exception):
-                await self._dispose_browser(await launch)
+                await (await launch).dispose()
         if self._playwright is not None:
-            await _quietly(self._playwright.stop())
+            await quietly(self._playwright.stop())
             self._playwright = None
 
     @property
     def browser_pid(self) -> int | None:
         """Pid of the current Chromium browser process, if running."""
-        return self._browser_pid if self._launch is not None else None
+        chromium = self._current()
+        return chromium.pid if chromium else None
 
-    def process_ids(self) -> frozenset[int]:
-        """Pids of the current Chromium process tree (browser, zygotes, renderers, ...)."""
-        return process_tree(self._browser_pid) if self._browser_pid else frozenset()
+    def processes(self) -> frozenset[Process]:
+        """The current Chromium process tree (browser, zygotes, GPU, renderers...)."""
+        chromium = self._current()
+        return chromium.processes() if chromium else frozenset()
 
     def open_contexts(self) -> int:
         """Browser contexts currently open (each render opens and closes one)."""
-        launch = self._launch
-        if launch is None or not launch.done() or launch.cancelled() or launch.exception():
-            return 0
-        return len(launch.result().contexts)
+        chromium = self._current()
+        return len(chromium.browser.contexts) if chromium else 0
 
     async def render(
         self, data: CertificateData, *, timeout_s: float | None = None
@@ -173,19 +185,21 @@ class CertificateRenderer:
                 raise RenderError(f"rendering took longer than {limit} s") from exc
 
     async def _render_with_retry(self, html: str) -> RenderedCertificate:
-        browser = await self._browser()
+        chromium = await self._chromium()
         try:
-            return await self._render_once(browser, html)
+            return await self._render_once(chromium, html)
+        except BrowserGone:
+            pass
         except PlaywrightError as exc:
-            if browser.is_connected() and not _says_gone(exc):
+            if chromium.browser.is_connected() and not _says_gone(exc):
                 raise RenderError(f"Chromium failed: {exc.message}") from exc
-        browser = await self._browser(replacing=browser)
+        chromium = await self._chromium(replacing=chromium)
         try:
-            return await self._render_once(browser, html)
-        except PlaywrightError as exc:
-            raise RenderError(f"Chromium failed after a relaunch: {exc.message}") from exc
+            return await self._render_once(chromium, html)
+        except (BrowserGone, PlaywrightError) as exc:
+            raise RenderError(f"Chromium failed again after a relaunch: {exc}") from exc
 
-    async def _render_once(self, browser: Browser, html: str) -> RenderedCertificate:
+    async def _render_once(self, chromium: LaunchedChromium, html: str) -> RenderedCertificate:
         blocked = 0
 
         async def block(route: Route) -> None:
@@ -197,75 +211,75 @@ class CertificateRenderer:
                     blocked += 1
                     await route.abort("blockedbyclient")
 
-        # Shielded so that a timeout while the context is being created cannot
-        # orphan it: _discard_context waits for it and closes it.
-        opening = asyncio.ensure_future(browser.new_context(**CONTEXT_OPTIONS))
-        try:
+        async def print_page() -> tuple[bytes, bytes]:
             context = await asyncio.shield(opening)
             await context.route("**/*", block)
             page = await context.new_page()
             await page.set_content(html, wait_until="load")
             pdf = await page.pdf(format="A4", landscape=True, print_background=True)
-            png = await page.screenshot(type="png", full_page=False)
+            return pdf, await page.screenshot(type="png", full_page=False)
+
+        # Shielded so that a timeout while the context is being created cannot
+        # orphan it: _discard_context waits for it and closes it.
+        opening = asyncio.ensure_future(chromium.browser.new_context(**CONTEXT_OPTIONS))
+        try:
+            pdf, png = await chromium.unless_gone(print_page())
         finally:
-            await self._discard_context(opening)
+            await self._discard_context(opening, chromium)
         return RenderedCertificate(
             pdf=pdf, png=png, pdf_sha256=hashlib.sha256(pdf).hexdigest(), requests_blocked=blocked
         )
 
-    async def _discard_context(self, opening: asyncio.Future[BrowserContext]) -> None:
+    async def _discard_context(
+        self, opening: asyncio.Future[BrowserContext], chromium: LaunchedChromium
+    ) -> None:
         # Its own task, shielded: a second cancellation cannot stop the close.
-        cleanup = asyncio.ensure_future(_close_context(opening))
+        cleanup = asyncio.ensure_future(_close_context(opening, chromium))
         self._cleanups.add(cleanup)
         cleanup.add_done_callback(self._cleanups.discard)
         await asyncio.shield(cleanup)
 
-    async def _browser(self, *, replacing: Browser | None = None) -> Browser:
+    def _current(self) -> LaunchedChromium | None:
+        launch = self._launch
+        if launch is None or not launch.done() or launch.cancelled() or launch.exception():
+            return None
+        return launch.result()
+
+    async def _chromium(self, *, replacing: LaunchedChromium | None = None) -> LaunchedChromium:
         """The live browser; relaunched (once, for all waiters) if dead or ``replacing``."""
         async with self._lock:
             launch = self._launch
             if launch is None:
-                raise RenderError("the renderer is not running")
+                reason = f" (Chromium could not start: {self.start_error})" if self.start_error else ""
+                raise RenderError(f"the renderer is not running{reason}")
             if launch.done():
-                failed = launch.cancelled() or launch.exception() is not None
-                previous = None if failed else launch.result()
-                if previous is None or previous is replacing or not previous.is_connected():
-                    launch = self._launch = asyncio.create_task(self._new_browser(previous))
+                previous = self._current()
+                if previous is None or previous is replacing or not previous.browser.is_connected():
+                    launch = self._launch = asyncio.create_task(self._new_chromium(previous))
         return await asyncio.shield(launch)
 
-    async def _new_browser(self, previous: Browser | None) -> Browser:
+    async def _new_chromium(self, previous: LaunchedChromium | None) -> LaunchedChromium:
         if previous is not None:
-            await self._dispose_browser(previous)
+            await previous.dispose()
         assert self._playwright is not None
         try:
-            browser = await self._launch_chromium()
+            browser = await self._launch_browser()
         except PlaywrightError:
             # The Node driver itself may have died: restart it once.
-            await _quietly(self._playwright.stop())
+            await quietly(self._playwright.stop())
             self._playwright = await async_playwright().start()
             try:
-                browser = await self._launch_chromium()
+                browser = await self._launch_browser()
             except PlaywrightError as exc:
                 raise RenderError(f"Chromium failed to start: {exc.message}") from exc
         self.launches += 1
-        self._browser_pid = await _browser_pid(browser)
-        return browser
+        return await LaunchedChromium.attach(browser)
 
-    async def _launch_chromium(self) -> Browser:
+    async def _launch_browser(self) -> Browser:
         assert self._playwright is not None
         return await self._playwright.chromium.launch(
             executable_path=self._executable, args=list(LAUNCH_ARGS), headless=True
         )
-
-    async def _dispose_browser(self, browser: Browser) -> None:
-        """Close ``browser`` and make sure none of its processes survive."""
-        pids = self.process_ids()
-        await _quietly(browser.close())
-        for _ in range(50):
-            if not live_pids(pids):
-                return
-            await asyncio.sleep(0.05)
-        kill_chromium(live_pids(pids))
 
 
 async def render_certificate(renderer: CertificateRenderer, data: CertificateData) -> RenderedCertificate:
@@ -278,27 +292,11 @@ def _says_gone(exc: PlaywrightError) -> bool:
     return any(marker in message for marker in GONE_MARKERS)
 
 
-async def _close_context(opening: asyncio.Future[BrowserContext]) -> None:
+async def _close_context(opening: asyncio.Future[BrowserContext], chromium: LaunchedChromium) -> None:
+    """Close the context once it exists; give up at once if Chromium is gone (nothing to close)."""
     if opening.cancelled():
         return
     with contextlib.suppress(Exception):
-        context = await asyncio.wait_for(opening, CLEANUP_TIMEOUT_S)
-        await asyncio.wait_for(context.close(), CLEANUP_TIMEOUT_S)
-
-
-async def _quietly(awaitable: Awaitable[object]) -> None:
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(awaitable, CLEANUP_TIMEOUT_S)
-
-
-async def _browser_pid(browser: Browser) -> int | None:
-    """The browser process id, from CDP ``SystemInfo.getProcessInfo``."""
-    try:
-        session = await browser.new_browser_cdp_session()
-        try:
-            info = await session.send("SystemInfo.getProcessInfo")
-        finally:
-            await session.detach()
-    except PlaywrightError:
-        return None
-    return next((p["id"] for p in info["processInfo"] if p["type"] == "browser"), None)
+        context = await asyncio.wait_for(chromium.unless_gone(asyncio.shield(opening)), CLEANUP_TIMEOUT_S)
+        await asyncio.wait_for(chromium.unless_gone(context.close()), CLEANUP_TIMEOUT_S)
+    opening.cancel()  # no-op once done

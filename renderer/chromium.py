@@ -1,4 +1,4 @@
-"""Locating the Chromium binary and watching its processes.
+"""Locating the Chromium binary, and one launched Chromium with its processes.
 
 The project runs the distribution's Chromium (Debian ``apt-get install
 chromium``) through Playwright's ``executable_path``; ``playwright install``
@@ -7,16 +7,29 @@ is optional (DESIGN.md, "Facts about the stack").
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Awaitable, Iterable
 from pathlib import Path
+from typing import NamedTuple, TypeVar
+
+from playwright.async_api import Browser
+from playwright.async_api import Error as PlaywrightError
 
 SYSTEM_CHROMIUMS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+# How long closing a context or a browser may take before we give up on it.
+CLEANUP_TIMEOUT_S = 5.0
+T = TypeVar("T")
 
 
 class ChromiumNotFound(RuntimeError):
     """No usable Chromium executable: a deployment problem, not a render failure."""
+
+
+class BrowserGone(Exception):
+    """Chromium disconnected during a render attempt (internal: the render is retried)."""
 
 
 def find_chromium(configured: str | None = None, *, bundled: str | None = None) -> str:
@@ -48,60 +61,134 @@ def find_chromium(configured: str | None = None, *, bundled: str | None = None) 
     )
 
 
-def process_tree(root_pid: int) -> frozenset[int]:
-    """Pids of ``root_pid`` and all its live descendants, read from ``/proc``.
+class Process(NamedTuple):
+    """A process, told apart from a later one reusing its pid by its start time."""
 
-    Zombies (exited, not yet reaped) count as gone. Empty if ``root_pid`` is
-    gone. Linux only.
+    pid: int
+    started: int  # clock ticks since boot, /proc/<pid>/stat field 22
+
+
+def process_tree(root_pid: int) -> frozenset[Process]:
+    """``root_pid`` and all its running descendants, read from ``/proc`` (Linux).
+
+    Zombies (exited, not yet reaped) count as gone. Empty if ``root_pid`` is gone.
     """
-    children: dict[int, list[int]] = {}
-    alive: set[int] = set()
+    children: dict[int, list[Process]] = {}
+    running: dict[int, Process] = {}
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        stat = _read_stat(int(entry.name))
-        if stat is None:
-            continue
-        state, ppid = stat
-        if state != "Z":
-            alive.add(int(entry.name))
-            children.setdefault(ppid, []).append(int(entry.name))
-    if root_pid not in alive:
+        if entry.name.isdigit() and (stat := _read_stat(int(entry.name))) is not None:
+            process, ppid = stat
+            running[process.pid] = process
+            children.setdefault(ppid, []).append(process)
+    if root_pid not in running:
         return frozenset()
-    found, todo = set(), [root_pid]
+    found: set[Process] = set()
+    todo = [running[root_pid]]
     while todo:
-        pid = todo.pop()
-        if pid not in found:
-            found.add(pid)
-            todo.extend(children.get(pid, ()))
+        process = todo.pop()
+        if process not in found:
+            found.add(process)
+            todo.extend(children.get(process.pid, ()))
     return frozenset(found)
 
 
-def live_pids(pids: frozenset[int] | set[int]) -> frozenset[int]:
-    """The subset of ``pids`` still running (not gone, not a zombie)."""
-    return frozenset(pid for pid in pids if (_read_stat(pid) or ("Z",))[0] != "Z")
+def still_running(processes: Iterable[Process]) -> frozenset[Process]:
+    """Those of ``processes`` still running: same pid and start time, not a zombie."""
+    return frozenset(p for p in processes if (stat := _read_stat(p.pid)) is not None and stat[0] == p)
 
 
-def kill_chromium(pids: frozenset[int]) -> None:
-    """SIGKILL those of ``pids`` that are still Chromium processes (a pid may have been reused)."""
-    for pid in pids:
-        try:
-            command = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"chrom" in command:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+def kill_processes(processes: Iterable[Process]) -> None:
+    """SIGKILL those of ``processes`` still running (never a later process with a reused pid)."""
+    for process in still_running(processes):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
 
 
-def _read_stat(pid: int) -> tuple[str, int] | None:
+def _read_stat(pid: int) -> tuple[Process, int] | None:
+    """(process, parent pid) for a running ``pid``; None if gone or a zombie."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # The command name may contain spaces and parentheses; fields follow the last ')'.
-    state, ppid = text.rsplit(")", 1)[1].split()[:2]
-    return state, int(ppid)
+    fields = text.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        return None
+    return Process(pid, int(fields[19])), int(fields[1])
+
+
+class LaunchedChromium:
+    """One launched browser: its Playwright handle, its process tree, whether it disconnected."""
+
+    def __init__(self, browser: Browser, pid: int | None) -> None:
+        self.browser = browser
+        self.pid = pid
+        self.gone = asyncio.Event()
+        browser.on("disconnected", lambda _: self.gone.set())
+        if not browser.is_connected():
+            self.gone.set()
+
+    @classmethod
+    async def attach(cls, browser: Browser) -> LaunchedChromium:
+        """Wrap a just-launched ``browser``, asking it (over CDP) for its process id."""
+        return cls(browser, await _browser_pid(browser))
+
+    def processes(self) -> frozenset[Process]:
+        """The browser process and its descendants still running (empty once it died)."""
+        return process_tree(self.pid) if self.pid else frozenset()
+
+    async def unless_gone(self, work: Awaitable[T]) -> T:
+        """Await ``work``, or cancel it and raise BrowserGone once Chromium disconnects.
+
+        Playwright 1.65 can leave a call pending forever when Chromium is killed
+        under it (seen with ``new_page``); without this the render would only
+        end at its timeout.
+        """
+        task = asyncio.ensure_future(work)
+        watch = asyncio.ensure_future(self.gone.wait())
+        try:
+            done, _ = await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watch.cancel()
+            task.cancel()  # no-op once done
+            task.add_done_callback(_retrieve)
+        if task in done:
+            return task.result()
+        raise BrowserGone("Chromium disconnected during the render")
+
+    async def dispose(self) -> None:
+        """Close the browser and make sure none of its processes survive."""
+        processes = self.processes()
+        await quietly(self.browser.close())
+        for _ in range(50):
+            if not still_running(processes):
+                return
+            await asyncio.sleep(0.05)
+        kill_processes(processes)
+
+
+async def quietly(awaitable: Awaitable[object]) -> None:
+    """Await a clean-up step, ignoring its failure and giving up after CLEANUP_TIMEOUT_S."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(awaitable, CLEANUP_TIMEOUT_S)
+
+
+def _retrieve(task: asyncio.Future[object]) -> None:
+    if not task.cancelled():
+        task.exception()  # mark a late failure as seen: the caller has moved on
+
+
+async def _browser_pid(browser: Browser) -> int | None:
+    """The browser process id, from CDP ``SystemInfo.getProcessInfo``."""
+    try:
+        session = await browser.new_browser_cdp_session()
+        try:
+            info = await session.send("SystemInfo.getProcessInfo")
+        finally:
+            await session.detach()
+    except PlaywrightError:
+        return None
+    return next((p["id"] for p in info["processInfo"] if p["type"] == "browser"), None)
 
 
 def _is_executable(path: str) -> bool:

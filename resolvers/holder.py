@@ -30,8 +30,17 @@ REFUSED_CATEGORIES = {
     "Zp": "a paragraph separator",
 }
 ZWNJ, ZWJ = "\u200c", "\u200d"
+VS16 = "\ufe0f"
+# Characters that print as nothing or as a placeholder although their category
+# is a letter, mark or symbol (Unicode Default_Ignorable_Code_Point and fillers):
+# a name made of them would print blank.
+INVISIBLE = frozenset(
+    "\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180e\u180f\u2800\u3164\uffa0\ufffc\ufffd"
+) | frozenset(chr(c) for c in range(0xFE00, 0xFE0F))
 PHOTO_FORMATS = ("JPEG", "PNG")
 JPEG_QUALITY = 90
+# The photo prints about 46 mm wide: 1,200 px on the long side is well over 300 dpi.
+MAX_STORED_SIDE = 1200
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +99,10 @@ def sanitise_photo(
     The format is sniffed from the bytes (JPEG or PNG only; a filename or a
     declared content type is never trusted). Pixel count and size are checked
     from the header before any pixel is decoded. The EXIF orientation is
-    applied, an embedded colour profile is converted to sRGB, transparency is
-    flattened on white, and the result is re-encoded (quality 90) with no
-    EXIF, ICC profile or other metadata.
+    applied, 16-bit greyscale is scaled to 8 bits, an embedded colour profile
+    is converted to sRGB, transparency is flattened on white, the photo is
+    scaled down to at most 1,200 px on its long side, and the result is
+    re-encoded (quality 90) with no EXIF, ICC profile, comment or other metadata.
 
     Args:
         data: the uploaded bytes; at most ``max_bytes``.
@@ -116,7 +126,10 @@ def sanitise_photo(
         with Image.open(io.BytesIO(data), formats=PHOTO_FORMATS) as image:
             _check_header(image, max_pixels=max_pixels, min_side=min_side)
             image.load()
-            clean = _to_srgb(ImageOps.exif_transpose(image))
+            clean = _to_srgb(_to_eight_bit(ImageOps.exif_transpose(image)))
+            clean.thumbnail((MAX_STORED_SIDE, MAX_STORED_SIDE), Image.Resampling.LANCZOS)
+            # Pillow writes info["comment"] (JPEG COM) and other text back when saving: drop it all.
+            clean.info.clear()
     except UnidentifiedImageError:
         _refuse_photo("The photo must be a JPEG or PNG image.")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -124,7 +137,7 @@ def sanitise_photo(
     except (OSError, SyntaxError, ValueError, EOFError, struct.error):
         _refuse_photo("The photo is truncated or corrupt.")
     out = io.BytesIO()
-    clean.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    clean.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True, comment=b"", exif=b"")
     return SanitisedPhoto(jpeg=out.getvalue(), width=clean.width, height=clean.height)
 
 
@@ -132,6 +145,10 @@ def _check_name_character(name: str, index: int, char: str) -> None:
     if char in MARKUP_CHARACTERS:
         _refuse_name(f"The name may not contain the character {char}.")
     category = unicodedata.category(char)
+    if char in INVISIBLE or (char == VS16 and (index == 0 or unicodedata.category(name[index - 1]) != "So")):
+        _refuse_name(f"The name contains an invisible character (U+{ord(char):04X}).")
+    if index == 0 and category.startswith("M"):
+        _refuse_name("The name may not start with a combining mark.")
     if category in REFUSED_CATEGORIES and not _is_joining(name, index):
         described = unicodedata.name(char, "")
         _refuse_name(
@@ -165,6 +182,15 @@ def _check_header(image: Image.Image, *, max_pixels: int, min_side: int) -> None
         _refuse_photo(
             f"The photo is {width}×{height} pixels; each side must be at least {min_side}."
         )
+
+
+def _to_eight_bit(image: Image.Image) -> Image.Image:
+    """16/32-bit greyscale (I;16*, I) scaled to 8 bits; converting directly would clip to white."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        wide = image.convert("I")
+        top = 65535 if image.mode.startswith("I;16") or (wide.getextrema()[1] or 0) <= 65535 else 2**31 - 1
+        return wide.point(lambda value: value * (255 / top)).convert("L")
+    return image
 
 
 def _to_srgb(image: Image.Image) -> Image.Image:

@@ -38,7 +38,7 @@ from subscriptions.events import Event, NotificationCreated, Publisher, SittingS
 log = logging.getLogger(__name__)
 
 ISSUED_TITLE = "Your certificate has been issued"
-ERROR_MAX_LENGTH = 2000
+ERROR_MAX_LENGTH = 300
 BACKOFF_CAP_SECONDS = 600.0
 ACTOR = "system:renderer"
 
@@ -226,7 +226,9 @@ class RenderWorker:
         ]
 
     async def _record_failure(self, certificate_id: int, error: Exception) -> None:
-        message = (f"{type(error).__name__}: {error}".strip())[:ERROR_MAX_LENGTH]
+        # The first line only: Chromium's errors go on with its command line and profile paths.
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        message = (f"{type(error).__name__}: {first_line}".strip())[:ERROR_MAX_LENGTH]
         certificate = await Certificate.get(id=certificate_id)
         now = datetime.now(UTC)
         if certificate.render_attempts >= self._settings.max_attempts:

@@ -14,14 +14,27 @@ from datetime import UTC, datetime
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
-from models import AuditEvent, Certificate, Notification, OutboxEmail, Sitting, TestTaker
+from models import (
+    AuditEvent,
+    Certificate,
+    Notification,
+    OutboxEmail,
+    Sitting,
+    TestTaker,
+)
 from models.enums import CertificateStatus, EmailTemplate, NotificationKind, Role
 from models.transitions import TransitionError, ensure_transition
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.pagination import Page, SortKey, paginate
 from resolvers.principal import Principal
 from resolvers.sql import transaction
-from subscriptions.events import Event, NotificationCreated, Publisher, ReviewQueueChanged
+from resolvers.text import is_clean_paragraph
+from subscriptions.events import (
+    Event,
+    NotificationCreated,
+    Publisher,
+    ReviewQueueChanged,
+)
 
 QUEUE_READERS = (Role.SECURITY_REVIEWER, Role.PLATFORM_ADMIN)
 REASON_MAX_LENGTH = 1000
@@ -101,9 +114,11 @@ async def reject_certificate(
     certificate = await _reviewable(certificate_id)
     _ensure(certificate.status, CertificateStatus.REJECTED)
     reason = reason.strip()
-    if not reason or len(reason) > REASON_MAX_LENGTH:
+    if not reason or len(reason) > REASON_MAX_LENGTH or not is_clean_paragraph(reason):
         raise DomainError(
-            ErrorCode.INVALID_INPUT, f"give a reason of 1–{REASON_MAX_LENGTH} characters", ["input", "reason"]
+            ErrorCode.INVALID_INPUT,
+            f"give a reason of 1–{REASON_MAX_LENGTH} printable characters (line breaks allowed)",
+            ["input", "reason"],
         )
     sitting = await Sitting.get(id=certificate.sitting_id).select_related("test")
     test_taker = await TestTaker.get(id=sitting.test_taker_id)
@@ -146,10 +161,10 @@ async def reject_certificate(
 
 
 async def _reviewable(certificate_id: int | None) -> Certificate:
-    """A submitted certificate (reviewers see every claimed one); NOT_FOUND otherwise."""
+    """The certificate to decide on, whatever its status (a wrong status is INVALID_TRANSITION); NOT_FOUND if absent."""
     certificate = None
     if certificate_id is not None:
-        certificate = await Certificate.get_or_none(id=certificate_id, submitted_at__isnull=False)
+        certificate = await Certificate.get_or_none(id=certificate_id)
     if certificate is None:
         raise DomainError(ErrorCode.NOT_FOUND, "no such certificate", ["input", "certificateId"])
     return certificate

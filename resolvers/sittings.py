@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tortoise.expressions import Q, Subquery
+from tortoise.expressions import Subquery
 from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 
 from models import Certificate, Sitting
+from models.enums import CertificateStatus, CertificationStatus, Role
 from models.sitting import fold
-from models.enums import CertificationStatus, Role
 from resolvers.errors import BadArgument
 from resolvers.pagination import Page, SortKey, paginate
 from resolvers.principal import Principal
@@ -51,7 +51,9 @@ class SittingOrder:
     descending: bool = True
 
 
-REVIEWABLE_SUBMITTED = Q(certificate__submitted_at__isnull=False)
+# What the security team sees (DESIGN.md: "the review queue and the certificates/sittings in it"):
+# claims waiting for a decision, and approved ones until their render is stored (failures included).
+REVIEWER_CERTIFICATE_STATUSES = (CertificateStatus.UNDER_REVIEW, CertificateStatus.APPROVED)
 
 
 def visible_sittings(principal: Principal) -> QuerySet[Sitting]:
@@ -64,7 +66,8 @@ def visible_sittings(principal: Principal) -> QuerySet[Sitting]:
         case Role.TEST_TAKER:
             return Sitting.filter(test_taker_id=principal.test_taker_id)
         case Role.SECURITY_REVIEWER:
-            return Sitting.filter(id__in=Subquery(Certificate.filter(submitted_at__isnull=False).values("sitting_id")))
+            in_review = Certificate.filter(status__in=REVIEWER_CERTIFICATE_STATUSES)
+            return Sitting.filter(id__in=Subquery(in_review.values("sitting_id")))
     return Sitting.filter(id=-1)
 
 

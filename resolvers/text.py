@@ -11,3 +11,14 @@ def has_control_characters(text: str) -> bool:
     """True when ``text`` holds control, format, surrogate, private-use, unassigned or
     line/paragraph-separator characters (NUL included) — never valid in keys, references or searches."""
     return any(unicodedata.category(ch) in FORBIDDEN_CATEGORIES for ch in text)
+
+
+def has_visible_text(text: str) -> bool:
+    """True when ``text`` has at least one letter, digit, punctuation or symbol (not only spaces,
+    marks or invisible characters such as U+200B)."""
+    return any(unicodedata.category(ch)[0] in "LNPS" for ch in text)
+
+
+def is_clean_paragraph(text: str) -> bool:
+    """Free text for people (e.g. a rejection reason): visible, and no control characters but line breaks."""
+    return has_visible_text(text) and not has_control_characters(text.replace("\n", " "))

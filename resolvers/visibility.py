@@ -8,19 +8,26 @@ from __future__ import annotations
 from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
 
-from models import Certificate, CreditTransaction, Notification, Organisation, Test, TestTaker
+from models import (
+    Certificate,
+    CreditTransaction,
+    Notification,
+    Organisation,
+    Test,
+    TestTaker,
+)
 from models.enums import Role
 from resolvers.errors import Forbidden
 from resolvers.principal import Principal
-from resolvers.sittings import visible_sittings
+from resolvers.sittings import REVIEWER_CERTIFICATE_STATUSES, visible_sittings
 
 CREDIT_READERS = (Role.ORG_ADMIN, Role.ANALYST, Role.PLATFORM_ADMIN)
 
 
 def visible_certificates(principal: Principal) -> QuerySet[Certificate]:
-    """Certificates of visible sittings; reviewers see every submitted certificate."""
+    """Certificates of visible sittings; reviewers see those under review or approved and not yet issued."""
     if principal.role is Role.SECURITY_REVIEWER:
-        return Certificate.filter(submitted_at__isnull=False)
+        return Certificate.filter(status__in=REVIEWER_CERTIFICATE_STATUSES)
     if principal.role is Role.PLATFORM_ADMIN:
         return Certificate.all()
     return Certificate.filter(sitting_id__in=Subquery(visible_sittings(principal).values("id")))
@@ -85,3 +92,8 @@ def ensure_can_read_credits(principal: Principal, organisation_id: int) -> None:
         principal.role is not Role.PLATFORM_ADMIN and principal.organisation_id != organisation_id
     ):
         raise Forbidden("only the organisation's admins and analysts may read its credits")
+
+
+def can_see_render_errors(principal: Principal) -> bool:
+    """Render failures are operational detail for reviewers and platform admins (issue: "visible to reviewers")."""
+    return principal.role in (Role.SECURITY_REVIEWER, Role.PLATFORM_ADMIN)

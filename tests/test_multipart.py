@@ -115,3 +115,20 @@ async def test_a_photo_sent_as_json_instead_of_a_file_is_invalid_photo(sqlite_se
         {"code": "INVALID_PHOTO", "message": "send the photo as a file upload", "field": ["input", "photo"]}
     ]
     assert (await Certificate.get(id=candidate.certificate_pk)).status == "AWAITING_CLAIM"
+
+
+async def test_a_chunked_upload_over_the_limit_is_refused_while_streaming(sqlite_server):
+    # given a multipart upload streamed without a Content-Length, 40 MB long
+    async def body():
+        yield b'--abc\r\nContent-Disposition: form-data; name="0"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+        for _ in range(40):
+            yield b"x" * 1024 * 1024
+
+    # when it is posted
+    response = await sqlite_server.http.post(
+        "/graphql", content=body(), headers={"Content-Type": "multipart/form-data; boundary=abc"}
+    )
+
+    # then it is a 413 as soon as the limit is passed, and nothing is left in the data dir's files
+    assert response.status_code == 413
+    assert list(sqlite_server.settings.files_dir.rglob("*.*")) == []

@@ -122,6 +122,8 @@ async def test_a_render_that_keeps_failing_is_given_up_visibly_and_retried_when_
         assert node["status"] == "APPROVED"
         assert node["renderError"] == f"StoredFileMissing: no file is stored under {row.photo_key}"
         assert node["pdfUrl"] is None
+        # but the test taker, who cannot act on it, is not shown the operational detail
+        assert (await certificate_as(candidate.client, candidate))["renderError"] is None
         # and reviewers see it in their queue, and the logs say so
         queue = (await reviewer(server).data(REVIEW_QUEUE))["reviewQueue"]
         assert [(e["node"]["id"], e["node"]["renderError"]) for e in queue["edges"]] == [
@@ -220,3 +222,23 @@ async def test_two_workers_never_render_the_same_certificate(tmp_path, database_
 async def _given_up(certificate_pk: int) -> Certificate | None:
     row = await Certificate.get(id=certificate_pk)
     return row if row.render_error is not None and row.render_next_at is None else None
+
+
+async def test_without_a_working_chromium_the_api_stays_up_and_renders_fail_visibly(tmp_path, sqlite_url):
+    missing = str(tmp_path / "no-such-chromium")
+    async with rendering_server(tmp_path, sqlite_url, chromium_path=missing, render_max_attempts=1) as server:
+        # given a server whose configured Chromium does not exist, and an approved claim
+        assert (await server.http.get("/healthz")).status_code == 200
+        _, [candidate] = await certified_candidates(server)
+        await claim_ok(server, candidate)
+        await approve(server, candidate)
+
+        # when its only render attempt fails
+        failed = await wait_for(lambda: _given_up(candidate.certificate_pk))
+
+        # then reviewers read why, in one line, and the certificate waits for a retry
+        node = await certificate_as(reviewer(server), candidate)
+        assert failed.status == "APPROVED"
+        assert node["renderError"].startswith("RenderError: the renderer is not running (Chromium could not start: ")
+        assert missing in node["renderError"]
+        assert "\n" not in node["renderError"]

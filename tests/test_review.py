@@ -128,7 +128,7 @@ async def test_rejecting_records_the_reason_notifies_and_allows_a_new_claim(serv
     assert (await reviewer(server).data(REVIEW_QUEUE))["reviewQueue"]["totalCount"] == 1
 
 
-@pytest.mark.parametrize("reason", ["", "   ", "x" * 1001])
+@pytest.mark.parametrize("reason", ["", "   ", "x" * 1001, "\u200b\u200b", "bad\u0000reason"])
 async def test_a_rejection_needs_a_reason_of_1_to_1000_characters(server, reason):
     _, [candidate] = await certified_candidates(server)
     await claim_ok(server, candidate)
@@ -165,11 +165,51 @@ async def test_every_other_transition_is_invalid(server):
     assert codes(claim) == [("INVALID_TRANSITION", ["input", "sittingId"])]
 
 
-async def test_an_unclaimed_or_unknown_certificate_is_not_found(server):
+async def test_an_unknown_certificate_is_not_found_and_an_unclaimed_one_cannot_be_decided(server):
+    # given a certificate still awaiting its claim
     _, [candidate] = await certified_candidates(server)
-    for certificate_id in (candidate.certificate_id, "Q2VydGlmaWNhdGU6OTk5OTk", "not-an-id", candidate.sitting_id):
-        payload = (await reviewer(server).data(APPROVE, {"id": certificate_id}))["approveCertificate"]
-        assert codes(payload) == [("NOT_FOUND", ["input", "certificateId"])]
+    client = reviewer(server)
+
+    # when the reviewer decides on it, or on IDs that name no certificate
+    unclaimed = [
+        (await client.data(APPROVE, {"id": candidate.certificate_id}))["approveCertificate"],
+        (await client.data(REJECT, {"id": candidate.certificate_id, "reason": "No."}))["rejectCertificate"],
+    ]
+    unknown = [
+        (await client.data(APPROVE, {"id": certificate_id}))["approveCertificate"]
+        for certificate_id in ("Q2VydGlmaWNhdGU6OTk5OTk", "not-an-id", candidate.sitting_id)
+    ]
+
+    # then the unclaimed one is an invalid transition, the others are not found, and nothing changed
+    assert [codes(p) for p in unclaimed] == [[("INVALID_TRANSITION", ["input", "certificateId"])]] * 2
+    assert [codes(p) for p in unknown] == [[("NOT_FOUND", ["input", "certificateId"])]] * 3
+    assert (await Certificate.get(id=candidate.certificate_pk)).status == "AWAITING_CLAIM"
+
+
+NODE_CERTIFICATE = "query($id: ID!) { node(id: $id) { ... on Certificate { status } } }"
+
+
+async def test_reviewers_see_the_queue_and_approved_certificates_only(server):
+    # given one claim approved, one rejected, one under review and one never claimed
+    _, [approved, rejected, waiting, unclaimed] = await certified_candidates(server, 4)
+    for candidate in (approved, rejected, waiting):
+        await claim_ok(server, candidate)
+    await approve(server, approved)
+    await reviewer(server).data(REJECT, {"id": rejected.certificate_id, "reason": "Blurred."})
+
+    # when the reviewer reads each certificate by ID
+    seen = {
+        name: (await reviewer(server).data(NODE_CERTIFICATE, {"id": c.certificate_id}))["node"]
+        for name, c in {"approved": approved, "rejected": rejected, "waiting": waiting, "unclaimed": unclaimed}.items()
+    }
+
+    # then only the queue and the approved one are visible
+    assert seen == {
+        "approved": {"status": "APPROVED"},
+        "rejected": None,
+        "waiting": {"status": "UNDER_REVIEW"},
+        "unclaimed": None,
+    }
 
 
 @pytest.mark.parametrize("role", [Role.ORG_ADMIN, Role.ANALYST, Role.TEST_TAKER, Role.PLATFORM_ADMIN])

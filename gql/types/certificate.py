@@ -13,6 +13,7 @@ from gql.ids import to_global_id
 from gql.types.common import CertificateStatus, Node, PageInfo, edges_of
 from models import Certificate as CertificateRow
 from resolvers.pagination import Page
+from resolvers.visibility import can_see_render_errors
 
 if TYPE_CHECKING:
     from gql.types.sitting import Sitting
@@ -29,7 +30,6 @@ class Certificate(Node):
     rejection_reason: str | None
     issued_at: datetime | None
     verification_code: str | None
-    render_error: str | None = strawberry.field(description="Why rendering failed after its last retry; null otherwise.")
 
     @classmethod
     def from_model(cls, row: CertificateRow) -> Certificate:
@@ -43,8 +43,13 @@ class Certificate(Node):
             rejection_reason=row.rejection_reason,
             issued_at=row.issued_at,
             verification_code=row.verification_code,
-            render_error=row.render_error,
         )
+
+    @strawberry.field(
+        description="Why rendering failed after its last retry; null otherwise. Shown to reviewers and platform admins."
+    )
+    def render_error(self, info: Info) -> str | None:
+        return self.row.render_error if can_see_render_errors(info.context.require_principal()) else None
 
     @strawberry.field
     async def sitting(self, info: Info) -> Annotated[Sitting, strawberry.lazy("gql.types.sitting")]:

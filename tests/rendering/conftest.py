@@ -14,7 +14,7 @@ import pytest
 from certificate_samples import new_renderer, started
 
 from renderer import CertificateRenderer
-from renderer.chromium import live_pids
+from renderer.chromium import still_running
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ async def renderer() -> AsyncIterator[CertificateRenderer]:
     try:
         yield warm
     finally:
-        pids = warm.process_ids()
+        processes = warm.processes()
         await warm.close()
-    assert pids, "the Chromium process tree was not found"
-    assert not live_pids(pids), "Chromium processes survived close()"
+    assert processes, "the Chromium process tree was not found"
+    assert not still_running(processes), "Chromium processes survived close()"

@@ -19,7 +19,7 @@ from PIL import Image
 from pypdf import PdfReader
 
 from renderer import RenderError, render_certificate
-from renderer.chromium import live_pids, process_tree
+from renderer.chromium import process_tree, still_running
 from resolvers.holder import normalise_holder_name
 
 LONG_NAME = (
@@ -105,7 +105,7 @@ async def test_a_page_that_asks_for_the_network_gets_its_requests_aborted_and_co
 async def test_a_killed_browser_is_relaunched_once_for_the_next_renders(renderer):
     # given Chromium dies between renders
     await renderer.render(SAMPLE)
-    dead = renderer.process_ids()
+    dead = renderer.processes()
     os.kill(renderer.browser_pid, signal.SIGKILL)
 
     # when several renders arrive at once
@@ -114,8 +114,8 @@ async def test_a_killed_browser_is_relaunched_once_for_the_next_renders(renderer
     # then they all succeed on one new browser
     assert all(len(PdfReader(io.BytesIO(r.pdf)).pages) == 1 for r in results)
     assert renderer.launches == 2
-    assert renderer.browser_pid not in dead
-    assert not live_pids(dead)
+    assert renderer.browser_pid not in {process.pid for process in dead}
+    assert not still_running(dead)
 
 
 async def test_a_browser_that_dies_during_a_render_is_relaunched_and_the_render_retried(renderer):
@@ -134,9 +134,9 @@ async def test_a_browser_that_dies_during_a_render_is_relaunched_and_the_render_
 
 async def test_a_killed_playwright_driver_is_restarted(renderer):
     await renderer.render(SAMPLE)
-    old_chromium = renderer.process_ids()
+    old_chromium = renderer.processes()
     me = os.getpid()
-    drivers = [pid for pid in process_tree(me) if pid != me and b"node" in _cmdline(pid)]
+    drivers = [p.pid for p in process_tree(me) if p.pid != me and b"node" in _cmdline(p.pid)]
     assert drivers
     for pid in drivers:
         os.kill(pid, signal.SIGKILL)
@@ -145,7 +145,7 @@ async def test_a_killed_playwright_driver_is_restarted(renderer):
 
     assert len(PdfReader(io.BytesIO(rendered.pdf)).pages) == 1
     assert renderer.launches == 2
-    assert not live_pids(old_chromium)
+    assert not still_running(old_chromium)
 
 
 async def test_a_render_that_times_out_raises_and_leaves_no_context_open(renderer):
@@ -176,12 +176,12 @@ async def test_concurrency_is_bounded(renderer):
 async def test_close_leaves_no_chromium_process_and_refuses_further_renders():
     renderer = await started(new_renderer())
     await renderer.render(SAMPLE)
-    pids = renderer.process_ids()
-    assert renderer.browser_pid in pids and len(pids) > 1
+    processes = renderer.processes()
+    assert renderer.browser_pid in {process.pid for process in processes} and len(processes) > 1
 
     await renderer.close()
 
-    assert not live_pids(pids)
+    assert not still_running(processes)
     with pytest.raises(RenderError, match="not running"):
         await renderer.render(SAMPLE)
 

@@ -42,10 +42,18 @@ def test_no_chromium_at_all_names_the_places_looked_at(monkeypatch):
 def test_process_tree_sees_children_until_they_are_gone():
     child = subprocess.Popen(["sleep", "30"])
     try:
-        assert child.pid in chromium.process_tree(os.getpid())
-        assert chromium.live_pids(frozenset({child.pid})) == {child.pid}
+        tree = chromium.process_tree(os.getpid())
+        (process,) = [p for p in tree if p.pid == child.pid]
+        assert chromium.still_running(tree) >= {process}
     finally:
         child.kill()
         child.wait()
-    assert not chromium.live_pids(frozenset({child.pid}))
+    assert not chromium.still_running({process})
     assert chromium.process_tree(child.pid) == frozenset()
+
+
+def test_a_reused_pid_is_not_the_same_process():
+    me = next(p for p in chromium.process_tree(os.getpid()) if p.pid == os.getpid())
+
+    assert chromium.still_running({me}) == {me}
+    assert not chromium.still_running({me._replace(started=me.started - 1)})

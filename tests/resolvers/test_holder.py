@@ -110,6 +110,11 @@ def test_joiners_that_shape_a_sequence_are_kept(name):
         ("a" * 101, "101 characters"),
         ("12345", "at least one letter"),
         ("🎓", "at least one letter"),
+        ("\u3164\u3164", "invisible character (U+3164)"),
+        ("A\u034fB", "invisible character (U+034F)"),
+        ("Ana\ufe0f", "invisible character (U+FE0F)"),
+        ("Ana\u2800", "invisible character (U+2800)"),
+        ("\u0301Ana", "combining mark"),
     ],
 )
 def test_unsafe_or_empty_names_are_refused(name, in_message):
@@ -201,3 +206,50 @@ def test_a_photo_over_the_byte_limit_is_refused_before_decoding():
 
     assert error.code == ErrorCode.INVALID_PHOTO
     assert "at most 1000 are allowed" in error.message
+
+
+def test_comments_and_text_chunks_are_not_kept():
+    # given a JPEG with a COM segment and a PNG with a tEXt chunk, both holding an address
+    from PIL.PngImagePlugin import PngInfo
+
+    portrait = Image.open(PORTRAIT)
+    jpeg = io.BytesIO()
+    portrait.save(jpeg, format="JPEG", comment=b"GPS 51.5N 221B Baker St")
+    text = PngInfo()
+    text.add_text("comment", "221B Baker St")
+    png = io.BytesIO()
+    portrait.save(png, format="PNG", pnginfo=text)
+
+    # when they are sanitised
+    outputs = [sanitise_photo(jpeg.getvalue()).jpeg, sanitise_photo(png.getvalue()).jpeg]
+
+    # then no byte of the address survives
+    assert [b"Baker" in out for out in outputs] == [False, False]
+    assert [Image.open(io.BytesIO(out)).info.get("comment") for out in outputs] == [None, None]
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped():
+    # given a 16-bit greyscale gradient from black to white
+    gradient = Image.linear_gradient("L").resize((400, 400)).convert("I").point(lambda v: v * 257).convert("I;16")
+    data = io.BytesIO()
+    gradient.save(data, format="PNG")
+
+    # when it is sanitised
+    photo = Image.open(io.BytesIO(sanitise_photo(data.getvalue()).jpeg)).convert("L")
+
+    # then it still runs from black to white, rather than turning white
+    assert photo.getextrema() == (0, 255)
+    assert 100 <= sum(photo.getdata()) / (400 * 400) <= 155
+
+
+def test_large_photos_are_stored_at_most_1200_pixels_on_the_long_side():
+    # given a 6000x4000 photo
+    data = io.BytesIO()
+    Image.new("RGB", (6000, 4000), "navy").save(data, format="JPEG")
+
+    # when it is sanitised
+    photo = sanitise_photo(data.getvalue())
+
+    # then it keeps its aspect ratio within 1200 px
+    assert (photo.width, photo.height) == (1200, 800)
+    assert Image.open(io.BytesIO(photo.jpeg)).size == (1200, 800)
