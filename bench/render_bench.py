@@ -26,7 +26,7 @@ from pathlib import Path
 from renderer import CertificateData, CertificateRenderer, RenderError
 from renderer.chromium import Process, still_running
 
-PORTRAIT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "portrait.jpg"
+PORTRAIT = Path(__file__).resolve().parents[1] / "tests" / "data" / "portrait.jpg"
 NAMES = (
     "Zoë Nguyễn", "محمد عبد الله", "דוד כהן", "王小明", "김민준", "Ana 🎓",
     "Ана-Мария Иванова", "मीरा शर्मा", "Siobhán O’Connor", "Jean-Luc Picard",

@@ -32,8 +32,7 @@ from gql.settings import Settings
 from models.enums import Role
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-PORTRAIT = SHARED_DATA / "portrait.jpg"
+PORTRAIT = Path(__file__).resolve().parent / "data" / "portrait.jpg"
 POSTGRES_ROOT = os.environ.get("CERTIFY_TEST_POSTGRES_URL") or ("postgres://postgres@127.0.0.1:5432" if IN_CI else None)
 REDIS_URL = os.environ.get("CERTIFY_TEST_REDIS_URL") or ("redis://127.0.0.1:6379" if IN_CI else None)
 TEST_SECRET = "test-secret-0123456789abcdef0123456789abcdef"

@@ -12,7 +12,7 @@ import pytest
 
 from renderer import CertificateData, CertificateRenderer, ChromiumNotFound
 
-PORTRAIT = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "portrait.jpg"
+PORTRAIT = Path(__file__).resolve().parents[1] / "data" / "portrait.jpg"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # pdftotext marks right-to-left runs with these embedding controls.
 BIDI_EMBEDDINGS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e"))

@@ -13,7 +13,7 @@ from PIL import Image
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.holder import normalise_holder_name, sanitise_photo
 
-PORTRAIT = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "portrait.jpg"
+PORTRAIT = Path(__file__).resolve().parents[1] / "data" / "portrait.jpg"
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
 
