@@ -40,7 +40,6 @@ async def test_issued_files_go_to_every_viewer_of_the_certificate_and_the_photo_
         org = world.organisation_pk
         viewers = {
             "test taker": candidate.client,
-            "reviewer": reviewer(server),
             "org admin": server.client(server.token(Role.ORG_ADMIN, org=org)),
             "analyst": server.client(server.token(Role.ANALYST, org=org)),
             "platform admin": server.platform(),
@@ -62,7 +61,8 @@ async def test_issued_files_go_to_every_viewer_of_the_certificate_and_the_photo_
             # and the photo only to those allowed to see it
             assert (who, node["photoUrl"] is not None) == (who, who != "analyst")
 
-        # and another organisation's admin cannot see the certificate at all
+        # and the security team, whose queue it has left, and another organisation's admin cannot see it at all
+        assert (await reviewer(server).data(CERTIFICATE, {"id": candidate.certificate_id}))["node"] is None
         other = server.client(server.token(Role.ORG_ADMIN, org=org + 1000))
         assert (await other.data(CERTIFICATE, {"id": candidate.certificate_id}))["node"] is None
 
