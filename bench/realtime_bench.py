@@ -117,12 +117,12 @@ async def seed(http: httpx.AsyncClient, tokens: TokenService, rounds: int) -> tu
     return admin, [edge["node"]["id"] for edge in page["sittings"]["edges"]]
 
 
-def client_process(url: str, token: str, count: int, rounds: int, ready, results, go) -> None:
+def client_process(url: str, token: str, count: int, rounds: int, ready, results, go, compression: str | None = "deflate") -> None:
     """Open ``count`` subscriptions; report ready; record arrival times (ns) of each sitting's event."""
 
     async def one(arrivals: dict[str, list[int]], opened: asyncio.Event, done: asyncio.Event) -> None:
         async with websockets.connect(url, subprotocols=["graphql-transport-ws"], open_timeout=60,
-                                      ping_interval=None, compression=None) as ws:
+                                      ping_interval=None, compression=compression) as ws:
             await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
             assert json.loads(await ws.recv())["type"] == "connection_ack"
             await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}}))
@@ -210,7 +210,9 @@ async def run(args: argparse.Namespace) -> dict:
             share = [args.subscribers // args.client_processes + (i < args.subscribers % args.client_processes)
                      for i in range(args.client_processes)]
             url = f"ws://127.0.0.1:{port}/graphql"
-            procs = [ctx.Process(target=client_process, args=(url, admin_token, n, args.rounds, ready, results, go)) for n in share]
+            compression = None if args.client_compression == "none" else args.client_compression
+            procs = [ctx.Process(target=client_process, args=(url, admin_token, n, args.rounds, ready, results, go, compression))
+                     for n in share]
             started = time.monotonic()
             for proc in procs:
                 proc.start()
@@ -223,7 +225,7 @@ async def run(args: argparse.Namespace) -> dict:
             if args.py_spy:
                 profiler = subprocess.Popen(
                     [str(ROOT / ".venv" / "bin" / "py-spy"), "record", "--format", "raw", "--rate", "200", "--nonblocking",
-                     "--output", args.py_spy, "--subprocesses", "--pid", str(server.pid)],
+                     "--output", args.py_spy, "--subprocesses", "--pid", str(server.pid), *os.environ.get("BENCH_PY_SPY_ARGS", "").split()],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 await asyncio.sleep(1)
             go.set()
@@ -261,6 +263,7 @@ async def run(args: argparse.Namespace) -> dict:
             "latency_ms_max": round(max(latencies), 1),
             "last_delivery_per_round_ms_median": round(statistics.median(last_per_round) / 1e6, 1),
             "last_delivery_per_round_ms": [round(v / 1e6) for v in last_per_round],
+            "client_compression": args.client_compression,
             "load_average_1m": round(os.getloadavg()[0], 1),
             "connect_seconds": round(connect_seconds, 1),
             "rss_kib_before": rss_before,
@@ -290,6 +293,8 @@ def main() -> None:
     parser.add_argument("--client-processes", type=int, default=4)
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
+    parser.add_argument("--client-compression", choices=["deflate", "none"], default="deflate",
+                        help="whether clients offer permessage-deflate (browsers always do); the server decides")
     parser.add_argument("--py-spy", metavar="FILE", help="record the server with py-spy during the rounds (collapsed stacks)")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2))

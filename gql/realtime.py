@@ -69,6 +69,33 @@ def shared_event(memo: dict[Any, Any], key: Hashable, build: Callable[[], Any]) 
     return event
 
 
+class SharedData(dict):
+    """The ``data`` of a shared result: every subscriber of the group gets this same dict.
+
+    ``encoded`` caches its JSON, so the websocket handler encodes a shared
+    ``next`` payload once per group instead of once per subscriber
+    (:class:`gql.websockets.TransportWSHandler`). Never mutated once built.
+    """
+
+    __slots__ = ("encoded",)
+
+    def __init__(self, data: dict[str, Any]):
+        super().__init__(data)
+        self.encoded: str | None = None
+
+
+def _shareable(result: Any) -> Any:
+    """``result`` (a graphql-core ExecutionResult) with its data as :class:`SharedData`."""
+    data = getattr(result, "data", None)
+    if type(data) is dict:
+        result.data = SharedData(data)
+    return result
+
+
+async def _shareable_later(result: Any) -> Any:
+    return _shareable(await result)
+
+
 class SharingExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """Executes a :class:`SharedEvent` once per (document, variables, viewer scope); anything else as usual."""
 
@@ -90,9 +117,13 @@ class SharingExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if result is None:
             result = super().execute_operation(serially)
             if self.is_awaitable(result):
-                result = asyncio.ensure_future(result)
+                result = asyncio.ensure_future(_shareable_later(result))
+            else:
+                result = _shareable(result)
             shared.results[key] = result
         if isinstance(result, asyncio.Future):
+            if result.done():
+                return result.result()  # the usual case once the group's first subscriber has it: no await
             return asyncio.shield(result)
         return result
 

@@ -4,13 +4,20 @@ Both protocols:
 - a rejected ``connection_init`` (missing or bad token) closes with 4403 and
   sends nothing first (strawberry's legacy ``graphql-ws`` handler would send
   ``connection_error`` and close with 1011);
-- a send that cannot complete within ``view.send_timeout`` seconds means the client
-  stopped reading: every operation of the connection is cancelled (releasing
-  its channels) and the socket is closed with 1008, instead of buffering.
+- a connection with a send pending that completes no send for
+  ``view.send_timeout`` seconds means the client stopped reading: every
+  operation of the connection is cancelled (releasing its channels) and the
+  socket is closed with 1008, instead of buffering.
 
-graphql-transport-ws also gets server ``ping`` messages every
-``view.ping_interval`` seconds after the ack (the legacy protocol has its
-``ka`` messages from strawberry).
+Keep-alives: graphql-transport-ws gets server ``ping`` messages every
+``view.ping_interval`` seconds after the ack; legacy graphql-ws its ``ka``
+messages (at once after the ack, then at the same interval).
+
+Cost per connection (bench/RESULTS-realtime.md): one :class:`ConnectionKeeper`
+task per process checks every connection's send deadline and sends the
+keep-alives, instead of a ping task per connection and a timeout context per
+send; and a shared subscription result (:mod:`gql.realtime`) has its ``next``
+payload encoded once, not once per subscriber.
 """
 
 from __future__ import annotations
@@ -18,16 +25,26 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from contextlib import suppress
 from typing import Any
 
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.unset import UnsetType
+
+from gql.realtime import SharedData
 
 log = logging.getLogger(__name__)
 
@@ -60,25 +77,116 @@ class WebSocketAdapter(ASGIWebSocketAdapter):
             pass
 
 
+class ConnectionKeeper:
+    """One task per view and event loop: send deadlines and keep-alives of every open connection.
+
+    Each tick (a quarter of the shorter of the send timeout and the ping
+    interval, between 50 ms and 1 s) it drops the connections that have had a
+    send pending without completing any for ``send_timeout`` seconds, and sends
+    a keep-alive to each acknowledged connection whose turn has come (each on
+    its own schedule, from its acknowledgement, so they do not all fall on one
+    tick). The task ends when the last connection closes.
+    """
+
+    def __init__(self, view: Any):
+        self.view = view
+        self.loop = asyncio.get_running_loop()
+        self.connections: set[_Deadlines] = set()
+        self.task: asyncio.Task | None = None
+
+    @staticmethod
+    def of(view: Any) -> ConnectionKeeper:
+        keeper = getattr(view, "_ws_keeper", None)
+        if keeper is None or keeper.loop is not asyncio.get_running_loop():
+            keeper = view._ws_keeper = ConnectionKeeper(view)
+        return keeper
+
+    @property
+    def send_timeout(self) -> float:
+        return getattr(self.view, "send_timeout", 10.0)
+
+    @property
+    def ping_interval(self) -> float:
+        return getattr(self.view, "ping_interval", 15.0)
+
+    def add(self, connection: _Deadlines) -> None:
+        self.connections.add(connection)
+        if self.task is None or self.task.done():
+            self.task = self.loop.create_task(self._run(), name="certify-ws-keeper")
+
+    def discard(self, connection: _Deadlines) -> None:
+        self.connections.discard(connection)
+        if not self.connections and self.task is not None:
+            self.task.cancel()
+            self.task = None
+
+    async def _run(self) -> None:
+        tick = min(1.0, max(0.05, min(self.send_timeout, self.ping_interval) / 4))
+        while self.connections:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            deadline = now - self.send_timeout
+            interval = self.ping_interval
+            for connection in list(self.connections):
+                try:
+                    since = connection._sending_since
+                    if since is not None and since < deadline:
+                        connection._drop()
+                    elif connection._next_keep_alive is not None and connection._next_keep_alive <= now:
+                        connection._next_keep_alive = now + interval
+                        connection._keep_alive()
+                except Exception:  # one connection must not stop the others' deadlines
+                    log.exception("websocket keeper failed on a connection")
+
+
 class _Deadlines:
-    """Mixin: a deadline on every send; a client that misses it is dropped."""
+    """Mixin: send deadlines (checked by the :class:`ConnectionKeeper`) and keep-alives; a client that misses a deadline is dropped."""
 
     view: Any
     websocket: Any
+    KEEP_ALIVE: str = ""
     _main: asyncio.Task | None = None
     _dropped = False
+    _keeper: ConnectionKeeper | None = None
+    _pending = 0
+    _sending_since: float | None = None
+    _next_keep_alive: float | None = None
+    _keep_alive_task: asyncio.Task | None = None
 
     @property
     def send_timeout(self) -> float:
         return getattr(self.view, "send_timeout", 10.0)
 
     async def send_message(self, message: Any) -> None:
+        await self.send_text(self.view.encode_json_string(message))
+
+    async def send_text(self, text: str) -> None:
+        """Send ``text``; the keeper drops the connection if no send completes for ``send_timeout`` seconds."""
+        if self._pending == 0:
+            self._sending_since = time.monotonic()
+        self._pending += 1
         try:
-            async with asyncio.timeout(self.send_timeout):
-                await self.websocket.send_json(message)
-        except TimeoutError:
-            self._drop()
+            await self.websocket.ws.send_text(text)
+        except WebSocketDisconnect as error:
+            raise WebSocketDisconnected from error
+        finally:
+            self._pending -= 1
+            # A completed send is progress: the clock restarts for the sends still pending.
+            self._sending_since = time.monotonic() if self._pending else None
+        if self._dropped:
             await asyncio.Future()  # wait to be cancelled by the connection's shutdown
+
+    def _keep_alive(self) -> None:
+        if self._pending or (self._keep_alive_task is not None and not self._keep_alive_task.done()):
+            return  # a send is already pending: the deadline covers this connection
+        self._keep_alive_task = asyncio.ensure_future(self._send_keep_alive())
+
+    async def _send_keep_alive(self) -> None:
+        with suppress(Exception):
+            await self.send_text(self.KEEP_ALIVE)
+
+    def _start_keep_alive(self, first_in: float) -> None:
+        self._next_keep_alive = time.monotonic() + first_in
 
     def _drop(self) -> None:
         if not self._dropped:
@@ -89,43 +197,67 @@ class _Deadlines:
 
     async def _handle_with_deadlines(self, handle) -> None:
         self._main = asyncio.current_task()
+        self._keeper = ConnectionKeeper.of(self.view)
+        self._keeper.add(self)
         try:
-            await handle()
-        except asyncio.CancelledError:
-            if not self._dropped:
-                raise
-            self._main.uncancel()
-        if self._dropped:
-            with suppress(Exception):
-                await asyncio.wait_for(self.websocket.close(code=SLOW_CLIENT_CODE, reason=SLOW_CLIENT_REASON), 1)
+            try:
+                await handle()
+            except asyncio.CancelledError:
+                if not self._dropped:
+                    raise
+                self._main.uncancel()
+            if self._dropped:
+                with suppress(Exception):
+                    await asyncio.wait_for(self.websocket.close(code=SLOW_CLIENT_CODE, reason=SLOW_CLIENT_REASON), 1)
+        finally:
+            self._keeper.discard(self)
+            if self._keep_alive_task is not None:
+                self._keep_alive_task.cancel()
 
 
 class TransportWSHandler(_Deadlines, BaseGraphQLTransportWSHandler):
-    """graphql-transport-ws with send deadlines and server pings."""
+    """graphql-transport-ws with send deadlines, server pings and ``next`` payloads of shared results encoded once."""
 
-    _pinger: asyncio.Task | None = None
+    KEEP_ALIVE = '{"type":"ping"}'
 
     async def handle(self) -> None:
-        try:
-            await self._handle_with_deadlines(super().handle)
-        finally:
-            if self._pinger is not None:
-                self._pinger.cancel()
+        await self._handle_with_deadlines(super().handle)
 
     async def handle_connection_init(self, message) -> None:
         await super().handle_connection_init(message)
-        if self.connection_acknowledged and self._pinger is None:
-            self._pinger = asyncio.create_task(self._ping_forever())
+        if self.connection_acknowledged and self._next_keep_alive is None:
+            self._start_keep_alive(getattr(self.view, "ping_interval", 15.0))
 
-    async def _ping_forever(self) -> None:
-        with suppress(Exception):
-            while True:
-                await asyncio.sleep(getattr(self.view, "ping_interval", 15.0))
-                await self.send_message({"type": "ping"})
+    async def _send_result_stream(self, operation, result_source) -> None:
+        # As strawberry's, with _send_next instead of operation.send_next.
+        is_first_result = True
+        async for result in result_source:
+            if is_first_result and isinstance(result, PreExecutionError):
+                await self._handle_pre_execution_error(operation, result)
+                return
+            if not isinstance(result, ExecutionResult):
+                await self._reject_incremental_delivery(operation)
+                return
+            await self._send_next(operation, result)
+            is_first_result = False
+
+    async def _send_next(self, operation, result: ExecutionResult) -> None:
+        data = result.data
+        if type(data) is not SharedData or result.errors or result.extensions:
+            await operation.send_next(result)
+            return
+        if operation.completed:
+            return
+        encoded = data.encoded
+        if encoded is None:
+            encoded = data.encoded = self.view.encode_json_string(data)
+        await self.send_text(f'{{"id":{json.dumps(operation.id)},"type":"next","payload":{{"data":{encoded}}}}}')
 
 
 class LegacyWSHandler(_Deadlines, BaseGraphQLWSHandler):
-    """Legacy graphql-ws with send deadlines and 4403 on a rejected connection_init."""
+    """Legacy graphql-ws with send deadlines, keep-alives from the keeper and 4403 on a rejected connection_init."""
+
+    KEEP_ALIVE = '{"type":"ka"}'
 
     async def handle(self) -> None:
         await self._handle_with_deadlines(super().handle)
@@ -146,5 +278,5 @@ class LegacyWSHandler(_Deadlines, BaseGraphQLWSHandler):
         else:
             await self.send_message({"type": "connection_ack", "payload": ack_payload})
         self.connection_acknowledged = True
-        if self.keep_alive:
-            self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
+        if self.keep_alive and self._next_keep_alive is None:
+            self._start_keep_alive(0)

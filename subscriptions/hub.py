@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
@@ -76,29 +77,57 @@ _END = object()
 
 
 class Subscription:
-    """A local subscriber's bounded queue of :class:`Message`; :meth:`get` raises once the stream has ended."""
+    """A local subscriber's bounded queue of :class:`Message`; :meth:`get` raises once the stream has ended.
 
-    __slots__ = ("channel", "_queue", "_error")
+    One consumer (the subscription's generator). The queue is a deque created
+    on the first message and dropped once drained, so an idle subscriber holds
+    no buffer (an ``asyncio.Queue`` costs three deques, ≈ 2 KB, per subscriber).
+    """
+
+    __slots__ = ("channel", "_maxsize", "_items", "_waiter", "_error")
 
     def __init__(self, channel: str, maxsize: int):
         self.channel = channel
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize)
+        self._maxsize = maxsize
+        self._items: deque[Any] | None = None
+        self._waiter: asyncio.Future[None] | None = None
         self._error: StreamInterrupted | None = None
 
     async def get(self) -> Message:
         """The next message. Raises :class:`StreamInterrupted` once the stream has ended."""
-        return self._unwrap(await self._queue.get())
+        while not self._items:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        return self._unwrap(self._pop())
 
     def get_nowait(self) -> Message | None:
         """The next message if one is waiting, else None. Raises like :meth:`get`."""
-        try:
-            return self._unwrap(self._queue.get_nowait())
-        except asyncio.QueueEmpty:
+        if not self._items:
             return None
+        return self._unwrap(self._pop())
+
+    def _pop(self) -> Any:
+        items = self._items
+        assert items
+        item = items.popleft()
+        if not items:
+            self._items = None
+        return item
+
+    def _put(self, item: Any) -> None:
+        if self._items is None:
+            self._items = deque()
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _unwrap(self, item: Any) -> Message:
         if item is _END:
-            self._queue.put_nowait(_END)  # every later get() raises too
+            self._put(_END)  # every later get() raises too
             assert self._error is not None
             raise self._error
         return item
@@ -106,20 +135,21 @@ class Subscription:
     def deliver(self, message: Message) -> None:
         if self._error is not None:
             return
-        try:
-            self._queue.put_nowait(message)
-        except asyncio.QueueFull:
+        if self._maxsize > 0 and self._items is not None and len(self._items) >= self._maxsize:
             self.end(StreamInterrupted(FELL_BEHIND))
+            return
+        self._put(message)
 
     def end(self, error: StreamInterrupted) -> None:
         """End the stream: queued messages are still read, then :meth:`get` raises ``error``."""
         if self._error is not None:
             return
         self._error = error
-        if self._queue.full() or error.args[0] == FELL_BEHIND:
-            while not self._queue.empty():
-                self._queue.get_nowait()
-        self._queue.put_nowait(_END)
+        if error.args[0] == FELL_BEHIND or (
+            self._maxsize > 0 and self._items is not None and len(self._items) >= self._maxsize
+        ):
+            self._items = None
+        self._put(_END)
 
 
 class Hub:

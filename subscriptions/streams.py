@@ -45,11 +45,41 @@ async def bursts(subscription: Subscription, kind: tuple[type, ...], window: flo
         yield
 
 
+class _Computation:
+    """A task computing a shared value and the futures of the subscribers waiting for it."""
+
+    __slots__ = ("task", "waiters")
+
+    def __init__(self, task: asyncio.Future):
+        self.task = task
+        self.waiters: list[asyncio.Future] = []
+        task.add_done_callback(self._settle)
+
+    def _settle(self, task: asyncio.Future) -> None:
+        # One callback sets every waiter (asyncio.shield would cost two callbacks and a closure per waiter).
+        if task.cancelled():
+            for waiter in self.waiters:
+                waiter.cancel()
+        elif (error := task.exception()) is not None:
+            for waiter in self.waiters:
+                if not waiter.done():
+                    waiter.set_exception(error)
+        else:
+            value = task.result()
+            for waiter in self.waiters:
+                if not waiter.done():
+                    waiter.set_result(value)
+        self.waiters = []
+
+
 async def shared(message: Message, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
     """``compute()`` once per ``(message, key)`` for all local subscribers; a cancelled waiter does not cancel it."""
-    task = message.shared.get(key)
-    if task is None:
-        task = asyncio.ensure_future(compute())
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        message.shared[key] = task
-    return await asyncio.shield(task)
+    computation = message.shared.get(key)
+    if computation is None:
+        computation = message.shared[key] = _Computation(asyncio.ensure_future(compute()))
+    task = computation.task
+    if task.done():
+        return task.result()
+    waiter = task.get_loop().create_future()
+    computation.waiters.append(waiter)
+    return await waiter
