@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter
+from strawberry.extensions.max_aliases import create_validator as alias_limit
+from strawberry.extensions.query_depth_limiter import create_validator as depth_limit
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -23,6 +25,10 @@ from gql.types.sitting import Sitting, Test, TestTaker
 from gql.viewer import ViewerQuery
 
 MAX_ALIASES = 30  # bounds one request's cost: 30 × a 500-row page
+MAX_DEPTH = 12
+# strawberry's QueryDepthLimiter / MaxAliasesLimiter build a new rule class per
+# operation; built once here, they cost nothing per open subscription.
+LIMIT_RULES = [depth_limit(MAX_DEPTH, None), alias_limit(MAX_ALIASES)]
 
 Query = merge_types("Query", (ViewerQuery, SittingQuery, NotificationQuery, CertificateQuery))
 Mutation = merge_types("Mutation", (SittingMutation, PlatformMutation, NotificationMutation, CertificateMutation))
@@ -45,8 +51,7 @@ def build_schema() -> strawberry.Schema:
         extensions=[
             ErrorCodes,
             StreamErrorCodes,
-            lambda: QueryDepthLimiter(max_depth=12),
-            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            lambda: AddValidationRules(LIMIT_RULES),
             lambda: MaxTokensLimiter(max_token_count=20_000),
         ],
         config=StrawberryConfig(scalar_map={datetime: DateTimeScalar}),

@@ -276,3 +276,19 @@ async def test_an_address_that_plain_smtp_cannot_deliver_is_refused(sqlite_serve
 
 async def sitting_row_result(server, row: dict) -> dict:
     return (await server.platform().data(RECORD_SITTINGS, {"rows": [row]}))["recordSittings"]
+
+
+async def test_depth_and_alias_limits_refuse_costly_documents(sqlite_server):
+    # given a valid token
+    admin = sqlite_server.client(sqlite_server.token(Role.ORG_ADMIN, org=1))
+    aliases = "{ " + " ".join(f"a{i}: viewer {{ subject }}" for i in range(31)) + " }"
+    deep = "{ sittings { edges { node { " + "certificate { sitting { " * 5 + "id" + " } }" * 5 + " } } } }"  # depth 14
+    allowed = "{ " + " ".join(f"a{i}: viewer {{ subject }}" for i in range(30)) + " }"
+
+    # when documents over the limits (31 aliases; depth 14) and one at the alias limit are sent
+    too_many, too_deep, fine = [await admin.post(q) for q in (aliases, deep, allowed)]
+
+    # then the first two are refused before running, the last one runs
+    assert [e["message"] for e in too_many["errors"]] == ["31 aliases found. Allowed: 30"]
+    assert [e["message"] for e in too_deep["errors"]] == ["'anonymous' exceeds maximum operation depth of 12"]
+    assert "errors" not in fine and len(fine["data"]) == 30
