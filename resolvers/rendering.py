@@ -26,14 +26,24 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise.expressions import F
 
-from models import AuditEvent, Certificate, Notification, OutboxEmail, Sitting
-from models.enums import CertificateStatus, CertificationStatus, EmailTemplate, NotificationKind
+from models import AuditEvent, Certificate, Sitting
+from models.enums import (
+    CertificateStatus,
+    CertificationStatus,
+    NotificationKind,
+)
 from models.transitions import ensure_transition
 from renderer import CertificateData, CertificateRenderer, RenderedCertificate
+from resolvers.messages import notify_test_taker
 from resolvers.sql import transaction
 from resolvers.storage import FileStorage, new_key
 from resolvers.verification import level_for
-from subscriptions.events import Event, NotificationCreated, Publisher, SittingStatusChanged
+from subscriptions.events import (
+    Event,
+    NotificationCreated,
+    Publisher,
+    SittingStatusChanged,
+)
 
 log = logging.getLogger(__name__)
 
@@ -184,21 +194,15 @@ class RenderWorker:
                 ).update(status=CertificationStatus.CERTIFIED, updated_at=issued_at)
                 if not issued or not certified:
                     raise RenderFailed("the certificate or its sitting changed while it was being rendered")
-                notification = await Notification.create(
-                    test_taker_id=test_taker.id,
+                notification = await notify_test_taker(
+                    conn,
+                    test_taker=test_taker,
+                    certificate_id=certificate.id,
                     kind=NotificationKind.CERTIFICATE_ISSUED,
                     title=ISSUED_TITLE,
                     body=f"Your {sitting.test.name} certificate is ready to view and download. "
                     f"Verification code: {certificate.verification_code}.",
-                    certificate_id=certificate.id,
-                    using_db=conn,
-                )
-                await OutboxEmail.create(
-                    to_address=test_taker.email,
-                    template=EmailTemplate.CERTIFICATE_ISSUED,
-                    certificate_id=certificate.id,
-                    next_attempt_at=issued_at,
-                    using_db=conn,
+                    at=issued_at,
                 )
                 await AuditEvent.create(
                     actor=ACTOR,

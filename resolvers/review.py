@@ -17,14 +17,13 @@ from tortoise.expressions import Q
 from models import (
     AuditEvent,
     Certificate,
-    Notification,
-    OutboxEmail,
     Sitting,
     TestTaker,
 )
-from models.enums import CertificateStatus, EmailTemplate, NotificationKind, Role
+from models.enums import CertificateStatus, NotificationKind, Role
 from models.transitions import TransitionError, ensure_transition
 from resolvers.errors import DomainError, ErrorCode
+from resolvers.messages import notify_test_taker
 from resolvers.pagination import Page, SortKey, paginate
 from resolvers.principal import Principal
 from resolvers.sql import transaction
@@ -135,21 +134,15 @@ async def reject_certificate(
         )
         if not updated:
             raise await _lost_race(certificate.id, CertificateStatus.REJECTED)
-        notification = await Notification.create(
-            test_taker_id=test_taker.id,
+        notification = await notify_test_taker(
+            conn,
+            test_taker=test_taker,
+            certificate_id=certificate.id,
             kind=NotificationKind.CERTIFICATE_REJECTED,
             title=REJECTED_TITLE,
             body=f"Your claim for the {sitting.test.name} certificate was not approved: {reason} "
             "You can correct your name or photo and submit it again.",
-            certificate_id=certificate.id,
-            using_db=conn,
-        )
-        await OutboxEmail.create(
-            to_address=test_taker.email,
-            template=EmailTemplate.CERTIFICATE_REJECTED,
-            certificate_id=certificate.id,
-            next_attempt_at=now,
-            using_db=conn,
+            at=now,
         )
         await _audit(principal, certificate.id, "reject_certificate", {"reason": reason}, conn)
     events: list[Event] = [
