@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := chromium fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji poppler-utils
+SYSTEM_PACKAGES := chromium-headless-shell chromium fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji poppler-utils
 
 .PHONY: run test install system-deps bench schema clean
 
@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-# Chromium and the Noto fonts render certificates in any script; poppler-utils
+# Chromium (the headless shell, which the renderer prefers, and the full
+# browser as a fallback) and the Noto fonts render certificates in any script; poppler-utils
 # extracts PDF text in the tests. Installed with apt when missing (needs root).
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

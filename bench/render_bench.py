@@ -1,14 +1,18 @@
 """Certificate rendering throughput with a warm Chromium, with injected failures.
 
-For each concurrency level: one warm ``CertificateRenderer``, then ``--runs``
-runs of ``--n`` certificates (the real portrait, names in many scripts). Every
-``--fail-every``-th render is a forced failure, alternately a render with a
-5 ms time limit (must raise ``RenderError``) and a render that starts by
-SIGKILLing the browser (must succeed after one relaunch). Throughput is
-successful renders per wall-clock second; the table shows the median of the
-runs. After ``close()`` no Chromium process seen during the runs may survive.
+For each level (a concurrency and a number of renders per browser context;
+one render per context is the baseline): one warm ``CertificateRenderer``,
+then ``--runs`` runs of ``--n`` certificates (the real portrait, names in many
+scripts), the levels' runs interleaved. Every ``--fail-every``-th render is a
+forced failure (0: none), alternately a render with a 5 ms time limit (must
+raise ``RenderError``) and a render that starts by SIGKILLing the browser
+(must succeed after one relaunch). Throughput is successful renders per
+wall-clock second; the table shows the median of the runs. After the runs no
+context may still be busy, and after ``close()`` no Chromium process seen
+during the runs may survive; otherwise the script exits with status 1.
 
-    .venv/bin/python bench/render_bench.py --n 200 --runs 3 --concurrency 2 3 4
+    .venv/bin/python bench/render_bench.py --n 200 --runs 3 --concurrency 2 3 --fail-every 0
+    .venv/bin/python bench/render_bench.py --n 200 --runs 3 --concurrency 3
 """
 
 from __future__ import annotations
@@ -112,61 +116,103 @@ async def measure(renderer: CertificateRenderer, n: int, fail_every: int, photo:
     return run
 
 
-async def bench_level(concurrency: int, args: argparse.Namespace, photo: bytes) -> dict[str, object]:
-    seen: set[Process] = set()
-    cpu_before = _cpu_seconds()
-    renderer = CertificateRenderer(max_concurrency=concurrency, timeout_s=20.0)
-    await renderer.start()
+@dataclass
+class Level:
+    """One configuration under test: a warm renderer and the runs measured on it."""
+
+    concurrency: int
+    renders_per_context: int
+    renderer: CertificateRenderer
+    runs: list[Run] = field(default_factory=list)
+    busy_cpu: float = 0.0  # machine-wide busy CPU seconds during the runs
+    seen: set[Process] = field(default_factory=set)
+
+
+async def bench(args: argparse.Namespace, photo: bytes) -> list[dict[str, object]]:
+    """Measure every (concurrency, renders per context) pair, runs interleaved round-robin.
+
+    All renderers are started and warmed first; run 1 of every level, then
+    run 2 of every level... so that a change in the machine's load hits all
+    levels alike.
+    """
+    levels = [
+        Level(c, r, CertificateRenderer(max_concurrency=c, timeout_s=20.0, renders_per_context=r))
+        for r in args.renders_per_context
+        for c in args.concurrency
+    ]
     load_before = os.getloadavg()[0]
     try:
-        await renderer.render(certificate(0, photo))  # warm-up, not timed
-        runs = [await measure(renderer, args.n, args.fail_every, photo, seen) for _ in range(args.runs)]
-        open_contexts = renderer.open_contexts()
-        seen.update(renderer.processes())
+        for level in levels:
+            await level.renderer.start()
+            await level.renderer.render(certificate(0, photo))  # warm-up, not timed
+        for _ in range(args.runs):
+            for level in levels:
+                busy = _busy_cpu_seconds()
+                level.runs.append(await measure(level.renderer, args.n, args.fail_every, photo, level.seen))
+                level.busy_cpu += _busy_cpu_seconds() - busy
+        state = [
+            (level.renderer.open_contexts(), level.renderer.idle_contexts(), level.renderer.contexts_opened)
+            for level in levels
+        ]
+        for level in levels:
+            level.seen.update(level.renderer.processes())
     finally:
-        await renderer.close()
-    # Chromium and the Playwright driver are reaped by the time close() returns,
-    # so their CPU time is in our children's; it includes launches and warm-up.
-    cpu = _cpu_seconds() - cpu_before
-    latencies = sorted(t for run in runs for t in run.latencies)
-    return {
-        "concurrency": concurrency,
-        "throughputs": [run.throughput for run in runs],
-        "median": statistics.median(run.throughput for run in runs),
-        "ok": sum(run.ok for run in runs),
-        "timeouts": sum(run.timeouts for run in runs),
-        "kills": sum(run.recovered_kills for run in runs),
-        "unexpected": [u for run in runs for u in run.unexpected],
-        "launches": renderer.launches,
-        "p50": latencies[len(latencies) // 2],
-        "p95": latencies[int(len(latencies) * 0.95)],
-        "open_contexts": open_contexts,
-        "leftover": len(still_running(seen)),
-        "seen": len(seen),
-        "load": (load_before, os.getloadavg()[0]),
-        "cpu_per_render": cpu / (1 + sum(run.ok + run.timeouts for run in runs)),
-    }
+        for level in levels:
+            await level.renderer.close()
+    load_after = os.getloadavg()[0]
+    rows = []
+    for level, (open_contexts, idle_contexts, opened) in zip(levels, state, strict=True):
+        runs = level.runs
+        latencies = sorted(t for run in runs for t in run.latencies)
+        rows.append({
+            "concurrency": level.concurrency,
+            "renders_per_context": level.renders_per_context,
+            "executable": level.renderer.executable,
+            "throughputs": [run.throughput for run in runs],
+            "median": statistics.median(run.throughput for run in runs),
+            "ok": sum(run.ok for run in runs),
+            "timeouts": sum(run.timeouts for run in runs),
+            "kills": sum(run.recovered_kills for run in runs),
+            "unexpected": [u for run in runs for u in run.unexpected],
+            "launches": level.renderer.launches,
+            "contexts_opened": opened,
+            "p50": latencies[len(latencies) // 2],
+            "p95": latencies[int(len(latencies) * 0.95)],
+            "busy_contexts": open_contexts - idle_contexts,
+            "open_contexts": open_contexts,
+            "leftover": len(still_running(level.seen)),
+            "seen": len(level.seen),
+            "load": (load_before, load_after),
+            "cpu_per_render": level.busy_cpu / sum(run.ok + run.timeouts for run in runs),
+        })
+    return rows
 
 
-def _cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system + times.children_user + times.children_system
+def _busy_cpu_seconds() -> float:
+    """Machine-wide non-idle CPU seconds since boot (all cores), from /proc/stat."""
+    with open("/proc/stat") as stat:
+        ticks = [int(v) for v in stat.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def print_table(rows: list[dict[str, object]], args: argparse.Namespace) -> None:
-    print(f"\nN={args.n} per run, {args.runs} runs, every {args.fail_every}th render a forced failure\n")
-    print("| concurrency | runs (renders/s) | median renders/s | ok | forced timeouts → RenderError "
-          "| kills → recovered | unexpected | launches | p50 / p95 latency s | open contexts | "
-          "Chromium pids seen / left after close | CPU s per render | load avg 1 min before → after |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"\nN={args.n} per run, {args.runs} runs, every {args.fail_every}th render a forced failure")
+    print(f"Chromium: {rows[0]['executable']}; 1-minute load average {rows[0]['load'][0]:.1f} before, "
+          f"{rows[0]['load'][1]:.1f} after\n")
+    print("| concurrency | renders per context | runs (renders/s) | median renders/s | ok "
+          "| forced timeouts → RenderError | kills → recovered | unexpected | launches | contexts opened "
+          "| p50 / p95 latency s | contexts open at the end (busy) "
+          "| Chromium pids seen / left after close | machine CPU s per render |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         runs = ", ".join(f"{t:.1f}" for t in row["throughputs"])
         print(
-            f"| {row['concurrency']} | {runs} | **{row['median']:.1f}** | {row['ok']} | {row['timeouts']} "
-            f"| {row['kills']} | {len(row['unexpected'])} | {row['launches']} "
-            f"| {row['p50']:.2f} / {row['p95']:.2f} | {row['open_contexts']} "
-            f"| {row['seen']} / {row['leftover']} | {row['cpu_per_render']:.2f} "
-            f"| {row['load'][0]:.1f} → {row['load'][1]:.1f} |"
+            f"| {row['concurrency']} | {row['renders_per_context']} | {runs} | **{row['median']:.1f}** "
+            f"| {row['ok']} | {row['timeouts']} | {row['kills']} | {len(row['unexpected'])} | {row['launches']} "
+            f"| {row['contexts_opened']} | {row['p50']:.2f} / {row['p95']:.2f} "
+            f"| {row['open_contexts']} ({row['busy_contexts']}) "
+            f"| {row['seen']} / {row['leftover']} | {row['cpu_per_render']:.3f} |"
         )
     for row in rows:
         for problem in row["unexpected"]:
@@ -177,14 +223,15 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[2, 3, 4])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[2, 3])
+    parser.add_argument("--renders-per-context", type=int, nargs="+", default=[100, 1])
     parser.add_argument("--fail-every", type=int, default=20)
     args = parser.parse_args()
     photo = PORTRAIT.read_bytes()
     print(f"{os.cpu_count()} CPUs")
-    rows = [await bench_level(c, args, photo) for c in args.concurrency]
+    rows = await bench(args, photo)
     print_table(rows, args)
-    if any(row["leftover"] or row["unexpected"] or row["open_contexts"] for row in rows):
+    if any(row["leftover"] or row["unexpected"] or row["busy_contexts"] for row in rows):
         raise SystemExit(1)
 
 

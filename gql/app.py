@@ -159,6 +159,7 @@ def create_app(settings: Settings) -> Starlette:
                     chromium_path=settings.chromium_path,
                     max_concurrency=settings.render_concurrency,
                     timeout_s=settings.render_timeout_seconds,
+                    renders_per_context=settings.renders_per_context,
                 )
                 try:
                     await state.renderer.start()

@@ -42,7 +42,8 @@ class Settings(BaseSettings):
     page_size_max: int = 500
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_max_attempts: int = Field(default=20, ge=1)
-    render_concurrency: int = Field(default=2, ge=1, le=16)
+    render_concurrency: int = Field(default=3, ge=1, le=16)
+    renders_per_context: int = Field(default=100, ge=1)
     render_max_attempts: int = Field(default=3, ge=1)
     render_enabled: bool = True
     render_timeout_seconds: float = Field(default=20.0, gt=0)

@@ -1,13 +1,20 @@
 """One warm Chromium per process that prints certificates to PDF and PNG.
 
-Each render gets a fresh browser context with JavaScript disabled and every
-non-``data:`` request aborted (DESIGN.md, "Rendering"); a browser that died is
-relaunched once per render; concurrency and time per render are bounded.
+Every render gets a fresh document in an isolated browser context with
+JavaScript disabled and every non-``data:`` request aborted (DESIGN.md,
+"Rendering"). A context serves at most ``renders_per_context`` renders, one at
+a time, and is closed after any failure: with no script, no network and no
+storage there is nothing one certificate's document can leave for the next,
+and reusing the page saves the ~0.1 CPU-second that a new renderer process
+costs (bench/RESULTS-render.md). ``renders_per_context=1`` gives every render
+its own context. A browser that died is relaunched once per render;
+concurrency and time per render are bounded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 from dataclasses import dataclass
@@ -16,6 +23,8 @@ from typing import Any, Self
 from playwright.async_api import (
     Browser,
     BrowserContext,
+    CDPSession,
+    Page,
     Playwright,
     Route,
     async_playwright,
@@ -54,6 +63,22 @@ CONTEXT_OPTIONS: dict[str, Any] = {
     "timezone_id": "UTC",
     "color_scheme": "light",
 }
+MM_PER_INCH = 25.4
+# CDP Page.printToPDF: A4 landscape, no margins, backgrounds printed; a CSS
+# @page size (the certificate template has one) takes precedence.
+PDF_OPTIONS: dict[str, Any] = {
+    "paperWidth": 297 / MM_PER_INCH,
+    "paperHeight": 210 / MM_PER_INCH,
+    "marginTop": 0,
+    "marginBottom": 0,
+    "marginLeft": 0,
+    "marginRight": 0,
+    "printBackground": True,
+    "preferCSSPageSize": True,
+}
+# CDP Page.captureScreenshot of the viewport; fast PNG encoding (a larger file,
+# ~145 kB instead of ~120 kB, for about half the encoding time).
+PNG_OPTIONS: dict[str, Any] = {"format": "png", "optimizeForSpeed": True, "captureBeyondViewport": False}
 # Playwright reports a dead browser or page with one of these in the message.
 GONE_MARKERS = ("has been closed", "target closed", "browser closed", "crashed", "disconnected")
 
@@ -78,15 +103,51 @@ class RenderedCertificate:
     requests_blocked: int
 
 
+@dataclass(eq=False)
+class _Tab:
+    """One isolated browser context with its only page, used by one render at a time."""
+
+    chromium: LaunchedChromium
+    context: BrowserContext
+    page: Page | None = None
+    cdp: CDPSession | None = None
+    renders: int = 0
+    blocked: int = 0
+
+    async def block(self, route: Route) -> None:
+        """Let ``data:`` URLs through; abort and count every other request."""
+        with contextlib.suppress(PlaywrightError):
+            if route.request.url.startswith("data:"):
+                await route.continue_()
+            else:
+                self.blocked += 1
+                await route.abort("blockedbyclient")
+
+    async def print(self, html: str) -> RenderedCertificate:
+        """Load ``html`` as a fresh document and print it to PDF and PNG."""
+        assert self.page is not None and self.cdp is not None
+        self.blocked = 0
+        await self.page.set_content(html, wait_until="load")
+        pdf = base64.b64decode((await self.cdp.send("Page.printToPDF", PDF_OPTIONS))["data"])
+        png = base64.b64decode((await self.cdp.send("Page.captureScreenshot", PNG_OPTIONS))["data"])
+        return RenderedCertificate(
+            pdf=pdf, png=png, pdf_sha256=hashlib.sha256(pdf).hexdigest(), requests_blocked=self.blocked
+        )
+
+
 class CertificateRenderer:
     """A warm headless Chromium shared by all renders of this process.
 
     Use ``async with CertificateRenderer() as renderer`` or ``start()`` /
     ``close()``. At most ``max_concurrency`` renders run at once, others wait
-    (waiting does not count against ``timeout_s``, in seconds). If Chromium
-    or the Playwright driver dies, the next render relaunches it (one launch
-    however many renders notice) and each affected render is retried once.
-    ``launches`` counts launches (1 + relaunches).
+    (waiting does not count against ``timeout_s``, in seconds). Each render
+    takes an idle browser context or opens one; a context is closed after
+    ``renders_per_context`` renders and after any failed render, so there are
+    never more than ``max_concurrency`` contexts open. If Chromium or the
+    Playwright driver dies, the next render relaunches it (one launch however
+    many renders notice) and each affected render is retried once.
+    ``launches`` counts launches (1 + relaunches), ``contexts_opened`` the
+    browser contexts opened so far.
 
     Raises (from ``start``):
         ChromiumNotFound: no Chromium binary (see ``find_chromium``).
@@ -96,19 +157,27 @@ class CertificateRenderer:
     start_error: str | None = None
 
     def __init__(
-        self, *, chromium_path: str | None = None, max_concurrency: int = 2, timeout_s: float = 20.0
+        self,
+        *,
+        chromium_path: str | None = None,
+        max_concurrency: int = 3,
+        timeout_s: float = 20.0,
+        renders_per_context: int = 100,
     ) -> None:
-        if max_concurrency < 1 or timeout_s <= 0:
-            raise ValueError("max_concurrency must be >= 1 and timeout_s > 0")
+        if max_concurrency < 1 or timeout_s <= 0 or renders_per_context < 1:
+            raise ValueError("max_concurrency and renders_per_context must be >= 1 and timeout_s > 0")
         self.chromium_path = chromium_path
         self.max_concurrency = max_concurrency
         self.timeout_s = timeout_s
+        self.renders_per_context = renders_per_context
         self.launches = 0
+        self.contexts_opened = 0
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._lock = asyncio.Lock()
         self._playwright: Playwright | None = None
         self._executable = ""
         self._launch: asyncio.Task[LaunchedChromium] | None = None
+        self._idle: list[_Tab] = []
         self._cleanups: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> Self:
@@ -117,6 +186,11 @@ class CertificateRenderer:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    @property
+    def executable(self) -> str:
+        """Path of the Chromium binary in use ("" before ``start``)."""
+        return self._executable
 
     async def start(self) -> None:
         """Start Playwright and launch Chromium; does nothing if already started."""
@@ -139,6 +213,7 @@ class CertificateRenderer:
         launch, self._launch = self._launch, None
         if self._cleanups:
             await asyncio.gather(*self._cleanups, return_exceptions=True)
+        self._idle.clear()  # closed with the browser
         if launch is not None:
             with contextlib.suppress(Exception):
                 await (await launch).dispose()
@@ -158,9 +233,13 @@ class CertificateRenderer:
         return chromium.processes() if chromium else frozenset()
 
     def open_contexts(self) -> int:
-        """Browser contexts currently open (each render opens and closes one)."""
+        """Browser contexts currently open, idle or rendering (at most ``max_concurrency``)."""
         chromium = self._current()
         return len(chromium.browser.contexts) if chromium else 0
+
+    def idle_contexts(self) -> int:
+        """Open browser contexts waiting for their next render."""
+        return len(self._idle)
 
     async def render(
         self, data: CertificateData, *, timeout_s: float | None = None
@@ -200,41 +279,50 @@ class CertificateRenderer:
             raise RenderError(f"Chromium failed again after a relaunch: {exc}") from exc
 
     async def _render_once(self, chromium: LaunchedChromium, html: str) -> RenderedCertificate:
-        blocked = 0
+        tab = self._idle_tab(chromium)
+        # Shielded so that a timeout while the context is being opened cannot
+        # orphan it: _discard waits for it and closes it.
+        opening = asyncio.ensure_future(self._open_tab(chromium) if tab is None else _ready(tab))
 
-        async def block(route: Route) -> None:
-            nonlocal blocked
-            with contextlib.suppress(PlaywrightError):
-                if route.request.url.startswith("data:"):
-                    await route.continue_()
-                else:
-                    blocked += 1
-                    await route.abort("blockedbyclient")
+        async def print_page() -> RenderedCertificate:
+            return await (await asyncio.shield(opening)).print(html)
 
-        async def print_page() -> tuple[bytes, bytes]:
-            context = await asyncio.shield(opening)
-            await context.route("**/*", block)
-            page = await context.new_page()
-            await page.set_content(html, wait_until="load")
-            pdf = await page.pdf(format="A4", landscape=True, print_background=True)
-            return pdf, await page.screenshot(type="png", full_page=False)
-
-        # Shielded so that a timeout while the context is being created cannot
-        # orphan it: _discard_context waits for it and closes it.
-        opening = asyncio.ensure_future(chromium.browser.new_context(**CONTEXT_OPTIONS))
         try:
-            pdf, png = await chromium.unless_gone(print_page())
-        finally:
-            await self._discard_context(opening, chromium)
-        return RenderedCertificate(
-            pdf=pdf, png=png, pdf_sha256=hashlib.sha256(pdf).hexdigest(), requests_blocked=blocked
-        )
+            rendered = await chromium.unless_gone(print_page())
+        except BaseException:
+            await self._discard(opening, chromium)
+            raise
+        tab = opening.result()
+        tab.renders += 1
+        if tab.renders >= self.renders_per_context or self._current() is not chromium:
+            await self._discard(opening, chromium)
+        else:
+            self._idle.append(tab)
+        return rendered
 
-    async def _discard_context(
-        self, opening: asyncio.Future[BrowserContext], chromium: LaunchedChromium
-    ) -> None:
+    def _idle_tab(self, chromium: LaunchedChromium) -> _Tab | None:
+        """An idle context of ``chromium``; those of a previous browser are dropped."""
+        while self._idle:
+            tab = self._idle.pop()
+            if tab.chromium is chromium:
+                return tab
+        return None
+
+    async def _open_tab(self, chromium: LaunchedChromium) -> _Tab:
+        tab = _Tab(chromium, await chromium.browser.new_context(**CONTEXT_OPTIONS))
+        try:
+            await tab.context.route("**/*", tab.block)
+            tab.page = await tab.context.new_page()
+            tab.cdp = await tab.context.new_cdp_session(tab.page)
+        except BaseException:
+            await quietly(chromium.unless_gone(tab.context.close()))
+            raise
+        self.contexts_opened += 1
+        return tab
+
+    async def _discard(self, opening: asyncio.Future[_Tab], chromium: LaunchedChromium) -> None:
         # Its own task, shielded: a second cancellation cannot stop the close.
-        cleanup = asyncio.ensure_future(_close_context(opening, chromium))
+        cleanup = asyncio.ensure_future(_close_tab(opening, chromium))
         self._cleanups.add(cleanup)
         cleanup.add_done_callback(self._cleanups.discard)
         await asyncio.shield(cleanup)
@@ -292,11 +380,15 @@ def _says_gone(exc: PlaywrightError) -> bool:
     return any(marker in message for marker in GONE_MARKERS)
 
 
-async def _close_context(opening: asyncio.Future[BrowserContext], chromium: LaunchedChromium) -> None:
-    """Close the context once it exists; give up at once if Chromium is gone (nothing to close)."""
+async def _ready(tab: _Tab) -> _Tab:
+    return tab
+
+
+async def _close_tab(opening: asyncio.Future[_Tab], chromium: LaunchedChromium) -> None:
+    """Close the tab's context once it exists; give up at once if Chromium is gone."""
     if opening.cancelled():
         return
     with contextlib.suppress(Exception):
-        context = await asyncio.wait_for(chromium.unless_gone(asyncio.shield(opening)), CLEANUP_TIMEOUT_S)
-        await asyncio.wait_for(chromium.unless_gone(context.close()), CLEANUP_TIMEOUT_S)
+        tab = await asyncio.wait_for(chromium.unless_gone(asyncio.shield(opening)), CLEANUP_TIMEOUT_S)
+        await asyncio.wait_for(chromium.unless_gone(tab.context.close()), CLEANUP_TIMEOUT_S)
     opening.cancel()  # no-op once done

@@ -19,7 +19,7 @@ from renderer.chromium import still_running
 
 @pytest.fixture
 async def renderer() -> AsyncIterator[CertificateRenderer]:
-    """A started ``CertificateRenderer`` (concurrency 2, 20 s per render)."""
+    """A started ``CertificateRenderer`` (concurrency 3, 20 s per render)."""
     warm = await started(new_renderer())
     try:
         yield warm

@@ -156,6 +156,63 @@ async def test_a_render_that_times_out_raises_and_leaves_no_context_open(rendere
     assert (await renderer.render(SAMPLE)).requests_blocked == 0
 
 
+async def test_a_context_serves_its_renders_one_after_another_then_is_replaced():
+    renderer = await started(new_renderer(max_concurrency=1, renders_per_context=2))
+    try:
+        for _ in range(5):
+            await renderer.render(SAMPLE)
+
+        assert renderer.contexts_opened == 3
+        assert (renderer.open_contexts(), renderer.idle_contexts()) == (1, 1)
+    finally:
+        await renderer.close()
+
+
+async def test_with_one_render_per_context_every_render_gets_its_own_context():
+    renderer = await started(new_renderer(max_concurrency=2, renders_per_context=1))
+    try:
+        await asyncio.gather(*(renderer.render(SAMPLE) for _ in range(4)))
+
+        assert renderer.contexts_opened == 4
+        assert (renderer.open_contexts(), renderer.idle_contexts()) == (0, 0)
+    finally:
+        await renderer.close()
+
+
+async def test_a_reused_context_shows_nothing_of_the_previous_document():
+    renderer = await started(new_renderer(max_concurrency=1))
+    try:
+        first = await renderer.render_page(
+            '<!DOCTYPE html><html><head><style>body { background: #c00; }</style></head>'
+            '<body><p>PREVIOUS-HOLDER</p><img src="http://127.0.0.1:9/x"></body></html>'
+        )
+        second = await renderer.render(certificate(holder_name="Ana Lima"))
+
+        assert renderer.contexts_opened == 1
+        assert (first.requests_blocked, second.requests_blocked) == (1, 0)
+        assert "PREVIOUS-HOLDER" in pdf_text(first.pdf)
+        text = pdf_text(second.pdf)
+        assert "Ana Lima" in text and "PREVIOUS-HOLDER" not in text
+        assert Image.open(io.BytesIO(second.png)).convert("RGB").getpixel((5, 5)) == (251, 249, 244)
+    finally:
+        await renderer.close()
+
+
+async def test_a_failed_render_closes_its_context_instead_of_reusing_it():
+    renderer = await started(new_renderer(max_concurrency=1))
+    try:
+        await renderer.render(SAMPLE)
+        with pytest.raises(RenderError, match="longer than"):
+            await renderer.render(SAMPLE, timeout_s=0.01)
+        assert renderer.open_contexts() == 0
+
+        await renderer.render(SAMPLE)
+
+        assert renderer.contexts_opened == 2
+    finally:
+        await renderer.close()
+
+
 async def test_concurrency_is_bounded(renderer):
     opened = 0
 
