@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 
-import qrcode
-import qrcode.image.svg
+import segno
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 PHOTO_MIMES = frozenset({"image/jpeg", "image/png"})
@@ -91,13 +90,15 @@ def name_size_class(name: str) -> str:
 
 
 def qr_svg(url: str) -> bytes:
-    """A QR code (error correction M, 4-module quiet zone) for ``url`` as SVG bytes."""
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=4)
-    code.add_data(url)
-    code.make(fit=True)
-    image = code.make_image(image_factory=qrcode.image.svg.SvgPathFillImage)
+    """A QR code for ``url`` as SVG bytes (~2 kB, one path, ~5 ms).
+
+    Error correction level M (15 % of the code may be damaged), not raised to
+    a higher level when it would fit, so the code keeps the smallest version;
+    the 4-module quiet zone the QR standard asks for.
+    """
+    code = segno.make_qr(url, error="m", boost_error=False)
     out = io.BytesIO()
-    image.save(out)
+    code.save(out, kind="svg", border=4, light="#fff", omitsize=True, xmldecl=True, svgns=True)
     return out.getvalue()
 
 

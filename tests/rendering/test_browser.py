@@ -14,6 +14,7 @@ import signal
 import unicodedata
 
 import pytest
+import zxingcpp
 from certificate_samples import SAMPLE, certificate, new_renderer, pdf_text, started
 from PIL import Image
 from pypdf import PdfReader
@@ -74,6 +75,16 @@ async def test_the_outputs_are_an_a4_landscape_pdf_and_a_96_dpi_png(renderer):
     for expected in ("GraphQL API Design — Professional", "87", "B2", "14 March 2026", "2 April 2026",
                      "Northwind Language Centre", SAMPLE.verification_url):
         assert expected in text
+
+
+async def test_the_qr_code_on_the_png_reads_back_as_the_verification_url(renderer):
+    rendered = await renderer.render(SAMPLE)
+
+    codes = zxingcpp.read_barcodes(Image.open(io.BytesIO(rendered.png)))
+
+    assert [(code.format, code.text) for code in codes] == [
+        (zxingcpp.BarcodeFormat.QRCode, SAMPLE.verification_url)
+    ]
 
 
 async def test_markup_in_a_name_prints_literally_and_fetches_nothing(renderer):
