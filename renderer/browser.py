@@ -251,7 +251,9 @@ class CertificateRenderer:
         Raises:
             RenderError: timed out, Chromium failed twice, or the renderer is not running.
         """
-        return await self.render_page(render_html(data), timeout_s=timeout_s)
+        # Off the event loop: a large photo takes ~25 ms to scale (Pillow releases the GIL).
+        html = await asyncio.to_thread(render_html, data)
+        return await self.render_page(html, timeout_s=timeout_s)
 
     async def render_page(self, html: str, *, timeout_s: float | None = None) -> RenderedCertificate:
         """Print an HTML document with the same isolation as ``render`` (lower level)."""

@@ -15,9 +15,19 @@ from datetime import UTC, datetime
 from functools import cache
 
 import segno
+from PIL import Image, ImageOps
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 PHOTO_MIMES = frozenset({"image/jpeg", "image/png"})
+MM_PER_INCH = 25.4
+# The picture inside the photo frame of certificate.html.j2 (46 x 56 mm less a
+# 1.2 mm mat), printed at 300 dpi: 515 x 633 px.
+PHOTO_BOX_MM = (43.6, 53.6)
+PRINT_DPI = 300
+PHOTO_SIZE = tuple(round(mm / MM_PER_INCH * PRINT_DPI) for mm in PHOTO_BOX_MM)
+# Same crop as the template's CSS (object-fit: cover; object-position: 50% 25%).
+PHOTO_CENTERING = (0.5, 0.25)
+PHOTO_JPEG_QUALITY = 90
 
 MONTHS = (
     "January", "February", "March", "April", "May", "June",
@@ -69,11 +79,41 @@ def render_html(data: CertificateData) -> str:
     return _environment().get_template("certificate.html.j2").render(
         data=data,
         name_class=name_size_class(data.holder_name),
-        photo_url=_data_url(data.photo_mime, data.photo),
+        photo_url=_print_photo_url(data),
         qr_url=_data_url("image/svg+xml", qr_svg(data.verification_url)),
         taken_on=format_date(data.taken_at),
         issued_on=format_date(data.issued_at),
     )
+
+
+def print_photo(photo: bytes) -> bytes:
+    """The photo as printed: at most 300 dpi for its frame.
+
+    ``photo`` is JPEG or PNG bytes (a sanitised claim photo). A photo larger
+    than the frame's ``PHOTO_SIZE`` (515 x 633 px) is cropped to the frame's
+    shape as the template's CSS would (centred, a quarter from the top),
+    scaled down to it and re-encoded as JPEG; a smaller one is returned as it
+    is. Chromium embeds what it is given in the PDF, and printing a 1,200 px
+    photo costs it about three times as long as this size
+    (bench/RESULTS-render.md).
+
+    Raises:
+        PIL.UnidentifiedImageError: the bytes are not an image.
+    """
+    box_width, box_height = PHOTO_SIZE
+    with Image.open(io.BytesIO(photo)) as image:
+        if min(image.width, image.height * box_width / box_height) <= box_width:
+            return photo  # no larger than the frame: Chromium crops it as it is
+        image.draft("RGB", PHOTO_SIZE)  # JPEG: decode at a reduced scale still >= the frame
+        printed = ImageOps.fit(
+            image.convert("RGB"),
+            PHOTO_SIZE,
+            method=Image.Resampling.BICUBIC,
+            centering=PHOTO_CENTERING,
+        )
+    out = io.BytesIO()
+    printed.save(out, format="JPEG", quality=PHOTO_JPEG_QUALITY)
+    return out.getvalue()
 
 
 def name_size_class(name: str) -> str:
@@ -107,6 +147,11 @@ def format_date(moment: datetime) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}"
+
+
+def _print_photo_url(data: CertificateData) -> str:
+    printed = print_photo(data.photo)
+    return _data_url(data.photo_mime if printed is data.photo else "image/jpeg", printed)
 
 
 def _data_url(mime: str, payload: bytes) -> str:

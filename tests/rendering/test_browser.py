@@ -15,7 +15,7 @@ import unicodedata
 
 import pytest
 import zxingcpp
-from certificate_samples import SAMPLE, certificate, new_renderer, pdf_text, started
+from certificate_samples import PORTRAIT, SAMPLE, certificate, new_renderer, pdf_text, started
 from PIL import Image
 from pypdf import PdfReader
 
@@ -85,6 +85,24 @@ async def test_the_qr_code_on_the_png_reads_back_as_the_verification_url(rendere
     assert [(code.format, code.text) for code in codes] == [
         (zxingcpp.BarcodeFormat.QRCode, SAMPLE.verification_url)
     ]
+
+
+async def test_a_large_photo_is_printed_at_300_dpi_for_its_frame(renderer):
+    # given a photo as a claim stores the largest ones (1,200 px)
+    large = io.BytesIO()
+    Image.open(PORTRAIT).resize((1200, 1200)).save(large, format="JPEG", quality=90)
+
+    rendered = await renderer.render(certificate(photo=large.getvalue()))
+
+    images = [xobject.get_object() for xobject in _page_xobjects(rendered.pdf)]
+    assert [(image["/Width"], image["/Height"]) for image in images] == [(515, 633)]
+
+
+async def test_a_photo_smaller_than_its_frame_is_embedded_as_it_is(renderer):
+    rendered = await renderer.render(SAMPLE)
+
+    images = [xobject.get_object() for xobject in _page_xobjects(rendered.pdf)]
+    assert [image.get_data() for image in images] == [SAMPLE.photo]
 
 
 async def test_markup_in_a_name_prints_literally_and_fetches_nothing(renderer):
@@ -252,6 +270,11 @@ async def test_close_leaves_no_chromium_process_and_refuses_further_renders():
     assert not still_running(processes)
     with pytest.raises(RenderError, match="not running"):
         await renderer.render(SAMPLE)
+
+
+def _page_xobjects(pdf: bytes) -> list:
+    resources = PdfReader(io.BytesIO(pdf)).pages[0]["/Resources"]
+    return list(resources["/XObject"].values())
 
 
 def _cmdline(pid: int) -> bytes:
