@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter
-from strawberry.extensions.max_aliases import create_validator as alias_limit
-from strawberry.extensions.query_depth_limiter import create_validator as depth_limit
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from gql.certificates import CertificateMutation, CertificateQuery
+from gql.documents import DocumentLimits
 from gql.errors import ErrorCodes
 from gql.notifications import NotificationMutation, NotificationQuery
 from gql.platform import PlatformMutation
@@ -23,12 +21,6 @@ from gql.types.notification import Notification
 from gql.types.organisation import CreditTransaction, Organisation
 from gql.types.sitting import Sitting, Test, TestTaker
 from gql.viewer import ViewerQuery
-
-MAX_ALIASES = 30  # bounds one request's cost: 30 × a 500-row page
-MAX_DEPTH = 12
-# strawberry's QueryDepthLimiter / MaxAliasesLimiter build a new rule class per
-# operation; built once here, they cost nothing per open subscription.
-LIMIT_RULES = [depth_limit(MAX_DEPTH, None), alias_limit(MAX_ALIASES)]
 
 Query = merge_types("Query", (ViewerQuery, SittingQuery, NotificationQuery, CertificateQuery))
 Mutation = merge_types("Mutation", (SittingMutation, PlatformMutation, NotificationMutation, CertificateMutation))
@@ -42,7 +34,7 @@ class CertifySchema(strawberry.Schema):
 
 
 def build_schema() -> strawberry.Schema:
-    """The executable schema with its limits: depth 12, 30 aliases, 20,000 tokens."""
+    """The executable schema with its document limits (:mod:`gql.documents`: 20,000 tokens, depth 12, 30 aliases)."""
     return CertifySchema(
         query=Query,
         mutation=Mutation,
@@ -51,8 +43,7 @@ def build_schema() -> strawberry.Schema:
         extensions=[
             ErrorCodes,
             StreamErrorCodes,
-            lambda: AddValidationRules(LIMIT_RULES),
-            lambda: MaxTokensLimiter(max_token_count=20_000),
+            DocumentLimits,
         ],
         config=StrawberryConfig(scalar_map={datetime: DateTimeScalar}),
         execution_context_class=SharingExecutionContext,
