@@ -136,16 +136,11 @@ class SharingExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return document, variables, scope
 
 
-def _used(loaders: Loaders) -> bool:
-    """Whether any loader of ``loaders`` has cached a row (an unused set is as good as a fresh one)."""
-    return any(getattr(loader.cache_map, "cache_map", True) for loader in vars(loaders).values())
-
-
 async def _fresh(context: Context, source: AsyncIterator[T]) -> AsyncIterator[T]:
     """Items of ``source``, each with fresh loaders; a broken stream becomes a STREAM_INTERRUPTED error."""
     try:
         async for item in source:
-            if _used(context.loaders):
+            if context.loaders.used:
                 context.loaders = Loaders()
             yield item
     except StreamInterrupted as exc:
