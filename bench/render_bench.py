@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import os
 import signal
 import statistics
@@ -26,6 +27,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+from PIL import Image
 
 from renderer import CertificateData, CertificateRenderer, RenderError
 from renderer.chromium import Process, still_running
@@ -226,9 +229,18 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[2, 3])
     parser.add_argument("--renders-per-context", type=int, nargs="+", default=[100, 1])
     parser.add_argument("--fail-every", type=int, default=20)
+    parser.add_argument(
+        "--photo-side", type=int, default=0,
+        help="scale the portrait to this many pixels square first (0: as it is, 512 px), e.g. 1200, "
+             "the largest side a claim stores",
+    )
     args = parser.parse_args()
     photo = PORTRAIT.read_bytes()
-    print(f"{os.cpu_count()} CPUs")
+    if args.photo_side:
+        scaled = io.BytesIO()
+        Image.open(PORTRAIT).resize((args.photo_side,) * 2).save(scaled, format="JPEG", quality=90)
+        photo = scaled.getvalue()
+    print(f"{os.cpu_count()} CPUs; photo {len(photo)} bytes")
     rows = await bench(args, photo)
     print_table(rows, args)
     if any(row["leftover"] or row["unexpected"] or row["busy_contexts"] for row in rows):

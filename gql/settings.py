@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     render_enabled: bool = True
     render_timeout_seconds: float = Field(default=20.0, gt=0)
     render_retry_seconds: float = Field(default=5.0, gt=0)
-    render_lease_seconds: float = Field(default=120.0, gt=0)
+    render_lease_seconds: float = Field(default=30.0, gt=0)
     render_poll_seconds: float = Field(default=1.0, gt=0)
     websocket_init_timeout_seconds: float = 5.0
     websocket_send_timeout_seconds: float = Field(default=10.0, gt=0)

@@ -4,8 +4,11 @@ The queue is the ``certificate`` table itself (DESIGN.md, "Rendering"): an
 APPROVED certificate with ``render_next_at`` ≤ now is due. A worker claims one
 with a conditional UPDATE that moves ``render_next_at`` a lease into the
 future and counts the attempt, so several processes never render the same
-certificate at once, and a process that died mid-render leaves it due again
-when the lease ends. A graceful stop hands its in-flight renders back at once.
+certificate at once. While the render runs the worker moves the lease on
+every third of it, so a render waiting for a free browser slot keeps its
+claim, and a process that died mid-render (SIGKILL, power loss) leaves the
+certificate due again within one lease (40 s by default). A graceful stop
+hands its in-flight renders back at once.
 
 On success the PDF and PNG are stored, then one transaction marks the
 certificate ISSUED, the sitting CERTIFIED and writes the CERTIFICATE_ISSUED
@@ -58,13 +61,15 @@ class RenderSettings:
     """How the queue behaves; times in seconds.
 
     ``retry_seconds`` is the first backoff, doubled per failed attempt (capped
-    at 10 min); ``lease_seconds`` must exceed the renderer's own timeout.
+    at 10 min); ``lease_seconds`` is how long a claim lasts without being
+    renewed (renewed every third of it while the render runs), and should
+    exceed the renderer's own timeout.
     """
 
     public_url: str
     max_attempts: int = 3
     retry_seconds: float = 5.0
-    lease_seconds: float = 120.0
+    lease_seconds: float = 40.0
     poll_seconds: float = 1.0
     batch_size: int = 8
 
@@ -133,16 +138,33 @@ class RenderWorker:
         return bool(claimed)
 
     async def _attempt(self, certificate_id: int) -> None:
+        keeper = asyncio.create_task(self._keep_lease(certificate_id), name=f"render-lease-{certificate_id}")
         try:
             events = await self._render_and_issue(certificate_id)
         except asyncio.CancelledError:
             # Stopping: give the render back so the next start does it at once.
+            await _stop(keeper)
             await asyncio.shield(_release(certificate_id))
             raise
         except Exception as error:  # noqa: BLE001 - every failure is recorded, never silent
+            await _stop(keeper)
             await self._record_failure(certificate_id, error)
             return
+        await _stop(keeper)
         await self._publisher.publish(events)
+
+    async def _keep_lease(self, certificate_id: int) -> None:
+        """Every third of the lease, move the end of a lease still held a whole lease ahead."""
+        lease = timedelta(seconds=self._settings.lease_seconds)
+        while True:
+            await asyncio.sleep(self._settings.lease_seconds / 3)
+            now = datetime.now(UTC)
+            try:
+                await Certificate.filter(
+                    id=certificate_id, status=CertificateStatus.APPROVED, render_next_at__gt=now
+                ).update(render_next_at=now + lease)
+            except Exception:  # noqa: BLE001 - a missed renewal only risks a second render later
+                log.warning("render queue: could not renew the lease of certificate %d", certificate_id)
 
     async def _render_and_issue(self, certificate_id: int) -> list[Event]:
         certificate = await Certificate.get(id=certificate_id).select_related(
@@ -273,6 +295,12 @@ async def requeue_failed_renders() -> int:
     return await Certificate.filter(status=CertificateStatus.APPROVED, render_next_at__isnull=True).update(
         render_attempts=0, render_next_at=now, updated_at=now
     )
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait until it has ended (its own cancellation is not raised here)."""
+    task.cancel()
+    await asyncio.wait([task])
 
 
 async def _release(certificate_id: int) -> None:

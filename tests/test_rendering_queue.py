@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from certificate_flow import (
@@ -95,7 +96,7 @@ async def test_a_render_interrupted_by_a_stop_is_handed_back_and_done_after_the_
     async with rendering_server(tmp_path, sqlite_url) as server:
         candidate.client = server.client(token)
 
-        # then it is issued well before a 120 s lease could end, after exactly one counted attempt
+        # then it is issued well before a 40 s lease could end, after exactly one counted attempt
         await wait_for_status(server, candidate, "ISSUED", timeout=30)
         assert (await Certificate.get(id=candidate.certificate_pk)).render_attempts == 1
         assert await AuditEvent.filter(action="issue_certificate").count() == 1
@@ -217,6 +218,68 @@ async def test_two_workers_never_render_the_same_certificate(tmp_path, database_
         assert await AuditEvent.filter(action="issue_certificate").count() == 6
         assert await Notification.filter(kind="CERTIFICATE_ISSUED").count() == 6
         assert set(await Certificate.all().values_list("render_attempts", flat=True)) == {1}
+
+
+class GatedStorage(LocalFileStorage):
+    """Local storage whose reads wait until ``gate`` is set: a render that takes as long as the test wants."""
+
+    def __init__(self, root, gate: asyncio.Event) -> None:
+        super().__init__(root)
+        self.gate = gate
+
+    async def get(self, key: str) -> bytes:
+        await self.gate.wait()
+        return await super().get(key)
+
+
+async def test_a_long_render_keeps_its_claim_past_the_lease(tmp_path, database_url):
+    # given an approved certificate
+    async with live_server(make_settings(tmp_path, database_url)) as server:
+        _, [candidate] = await certified_candidates(server)
+        await claim_ok(server, candidate)
+        await approve(server, candidate)
+        gate = asyncio.Event()
+        settings = RenderSettings(public_url=server.settings.public_url, lease_seconds=0.6)
+        async with CertificateRenderer(max_concurrency=1) as renderer:
+            slow, other = (
+                RenderWorker(renderer=renderer, storage=storage, publisher=NullPublisher(), settings=settings)
+                for storage in (GatedStorage(server.settings.files_dir, gate), LocalFileStorage(server.settings.files_dir))
+            )
+
+            # when one worker's render lasts more than three leases
+            slow_round = asyncio.create_task(slow.render_due())
+            await asyncio.sleep(2.0)
+            claimed_by_other = await other.render_due()
+            gate.set()
+            claimed_by_slow = await slow_round
+
+        # then no other worker took it over, and it was rendered once
+        assert (claimed_by_slow, claimed_by_other) == (1, 0)
+        row = await Certificate.get(id=candidate.certificate_pk)
+        assert (row.status, row.render_attempts, row.render_next_at) == ("ISSUED", 1, None)
+        assert await AuditEvent.filter(action="issue_certificate").count() == 1
+
+
+async def test_a_render_claimed_by_a_process_that_died_is_done_when_its_lease_ends(tmp_path, database_url):
+    # given an approved certificate claimed by a worker that was then killed (its lease ends in 6 s)
+    async with live_server(make_settings(tmp_path, database_url)) as server:
+        _, [candidate] = await certified_candidates(server)
+        await claim_ok(server, candidate)
+        await approve(server, candidate)
+        token = candidate.client.token
+        lease_end = datetime.now(UTC) + timedelta(seconds=6)
+        await Certificate.filter(id=candidate.certificate_pk).update(render_next_at=lease_end, render_attempts=1)
+
+    # when a rendering server starts
+    async with rendering_server(tmp_path, database_url) as server:
+        candidate.client = server.client(token)
+
+        # then it leaves the certificate alone until the lease ends, then issues it
+        await asyncio.sleep(max(0.0, (lease_end - datetime.now(UTC)).total_seconds() - 1.0))
+        assert (await certificate_as(candidate.client, candidate))["status"] == "APPROVED"
+        await wait_for_status(server, candidate, "ISSUED", timeout=30)
+        assert datetime.now(UTC) >= lease_end
+        assert (await Certificate.get(id=candidate.certificate_pk)).render_attempts == 2
 
 
 async def _given_up(certificate_pk: int) -> Certificate | None:
