@@ -19,6 +19,7 @@ from models.enums import Role
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from gql.uvicorn_ws import WebSocketProtocol
     from models.db import migrate
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -35,7 +36,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level.lower(),
-        ws="websockets-sansio",
+        ws=WebSocketProtocol,  # uvicorn's websockets-sansio, keeping less per open connection
         # No permessage-deflate (optional, RFC 7692): its zlib contexts cost ≈ 45 KiB per connection
         # that negotiates it (every browser offers it), more than the rest of an idle subscriber.
         ws_per_message_deflate=False,

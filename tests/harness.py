@@ -29,6 +29,7 @@ from gql.app import create_app
 from gql.auth import TokenService
 from gql.ids import to_global_id
 from gql.settings import Settings
+from gql.uvicorn_ws import WebSocketProtocol
 from models.enums import Role
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -157,7 +158,7 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
     app = create_app(settings)
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="websockets-sansio", ws_per_message_deflate=False
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws=WebSocketProtocol, ws_per_message_deflate=False
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
