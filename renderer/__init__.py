@@ -10,10 +10,11 @@ from renderer.browser import (
     render_certificate,
 )
 from renderer.chromium import ChromiumNotFound, find_chromium
-from renderer.template import CertificateData, render_html
+from renderer.template import CertificateData, CertificatePage, render_html
 
 __all__ = [
     "CertificateData",
+    "CertificatePage",
     "CertificateRenderer",
     "ChromiumNotFound",
     "RenderError",

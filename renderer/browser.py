@@ -39,7 +39,7 @@ from renderer.chromium import (
     find_chromium,
     quietly,
 )
-from renderer.template import CertificateData, render_html
+from renderer.template import NAME_BOX_SELECTOR, NAME_TEXT_SELECTOR, CertificateData, CertificatePage
 
 LAUNCH_ARGS = (
     "--no-sandbox",
@@ -79,6 +79,8 @@ PDF_OPTIONS: dict[str, Any] = {
 # CDP Page.captureScreenshot of the viewport; fast PNG encoding (a larger file,
 # ~145 kB instead of ~120 kB, for about half the encoding time).
 PNG_OPTIONS: dict[str, Any] = {"format": "png", "optimizeForSpeed": True, "captureBeyondViewport": False}
+# Sub-pixel rounding allowed when comparing the name's height with its box's.
+FIT_TOLERANCE_PX = 0.5
 # Playwright reports a dead browser or page with one of these in the message.
 GONE_MARKERS = ("has been closed", "target closed", "browser closed", "crashed", "disconnected")
 
@@ -94,13 +96,15 @@ class RenderedCertificate:
     ``pdf``: one A4 landscape page. ``png``: 1123 x 794 px screenshot (96 dpi).
     ``pdf_sha256``: hex digest of ``pdf``. ``requests_blocked``: requests the
     page tried to make outside ``data:`` URLs, all aborted (0 for a normal
-    certificate).
+    certificate). ``name_class``: the holder name's size class on a
+    certificate (``renderer.template.NAME_CLASSES``), None for other pages.
     """
 
     pdf: bytes
     png: bytes
     pdf_sha256: str
     requests_blocked: int
+    name_class: str | None = None
 
 
 @dataclass(eq=False)
@@ -123,16 +127,45 @@ class _Tab:
                 self.blocked += 1
                 await route.abort("blockedbyclient")
 
-    async def print(self, html: str) -> RenderedCertificate:
-        """Load ``html`` as a fresh document and print it to PDF and PNG."""
+    async def print(self, document: str | CertificatePage) -> RenderedCertificate:
+        """Load ``document`` as a fresh page and print it to PDF and PNG.
+
+        A ``CertificatePage`` is loaded at its largest name size that fits
+        the name's box (the smallest size if none does).
+        """
         assert self.page is not None and self.cdp is not None
         self.blocked = 0
-        await self.page.set_content(html, wait_until="load")
+        name_class = None
+        if isinstance(document, str):
+            await self.page.set_content(document, wait_until="load")
+        else:
+            for name_class in document.name_classes:
+                await self.page.set_content(document.html(name_class), wait_until="load")
+                if await self._name_fits():
+                    break
         pdf = base64.b64decode((await self.cdp.send("Page.printToPDF", PDF_OPTIONS))["data"])
         png = base64.b64decode((await self.cdp.send("Page.captureScreenshot", PNG_OPTIONS))["data"])
         return RenderedCertificate(
-            pdf=pdf, png=png, pdf_sha256=hashlib.sha256(pdf).hexdigest(), requests_blocked=self.blocked
+            pdf=pdf,
+            png=png,
+            pdf_sha256=hashlib.sha256(pdf).hexdigest(),
+            requests_blocked=self.blocked,
+            name_class=name_class,
         )
+
+    async def _name_fits(self) -> bool:
+        """Whether the holder name is no taller than its box, measured by layout (no script runs)."""
+        assert self.cdp is not None
+        root = (await self.cdp.send("DOM.getDocument", {"depth": 0}))["root"]["nodeId"]
+        heights = []
+        for selector in (NAME_BOX_SELECTOR, NAME_TEXT_SELECTOR):
+            node = (await self.cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector}))["nodeId"]
+            if not node:
+                return True  # nothing to fit
+            quad = (await self.cdp.send("DOM.getBoxModel", {"nodeId": node}))["model"]["border"]
+            heights.append(quad[5] - quad[1])  # bottom-left y - top-left y, CSS px
+        box, text = heights
+        return text <= box + FIT_TOLERANCE_PX
 
 
 class CertificateRenderer:
@@ -246,29 +279,33 @@ class CertificateRenderer:
     ) -> RenderedCertificate:
         """Print ``data`` as a one-page A4 landscape PDF and a PNG.
 
+        The holder name gets the largest size at which it fits its box.
         ``timeout_s`` overrides the renderer's per-render limit (seconds).
 
         Raises:
             RenderError: timed out, Chromium failed twice, or the renderer is not running.
         """
         # Off the event loop: a large photo takes ~25 ms to scale (Pillow releases the GIL).
-        html = await asyncio.to_thread(render_html, data)
-        return await self.render_page(html, timeout_s=timeout_s)
+        page = await asyncio.to_thread(CertificatePage, data)
+        return await self._render(page, timeout_s)
 
     async def render_page(self, html: str, *, timeout_s: float | None = None) -> RenderedCertificate:
         """Print an HTML document with the same isolation as ``render`` (lower level)."""
+        return await self._render(html, timeout_s)
+
+    async def _render(self, document: str | CertificatePage, timeout_s: float | None) -> RenderedCertificate:
         limit = self.timeout_s if timeout_s is None else timeout_s
         async with self._semaphore:
             try:
                 async with asyncio.timeout(limit):
-                    return await self._render_with_retry(html)
+                    return await self._render_with_retry(document)
             except TimeoutError as exc:
                 raise RenderError(f"rendering took longer than {limit} s") from exc
 
-    async def _render_with_retry(self, html: str) -> RenderedCertificate:
+    async def _render_with_retry(self, document: str | CertificatePage) -> RenderedCertificate:
         chromium = await self._chromium()
         try:
-            return await self._render_once(chromium, html)
+            return await self._render_once(chromium, document)
         except BrowserGone:
             pass
         except PlaywrightError as exc:
@@ -276,18 +313,18 @@ class CertificateRenderer:
                 raise RenderError(f"Chromium failed: {exc.message}") from exc
         chromium = await self._chromium(replacing=chromium)
         try:
-            return await self._render_once(chromium, html)
+            return await self._render_once(chromium, document)
         except (BrowserGone, PlaywrightError) as exc:
             raise RenderError(f"Chromium failed again after a relaunch: {exc}") from exc
 
-    async def _render_once(self, chromium: LaunchedChromium, html: str) -> RenderedCertificate:
+    async def _render_once(self, chromium: LaunchedChromium, document: str | CertificatePage) -> RenderedCertificate:
         tab = self._idle_tab(chromium)
         # Shielded so that a timeout while the context is being opened cannot
         # orphan it: _discard waits for it and closes it.
         opening = asyncio.ensure_future(self._open_tab(chromium) if tab is None else _ready(tab))
 
         async def print_page() -> RenderedCertificate:
-            return await (await asyncio.shield(opening)).print(html)
+            return await (await asyncio.shield(opening)).print(document)
 
         try:
             rendered = await chromium.unless_gone(print_page())

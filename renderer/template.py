@@ -34,10 +34,16 @@ MONTHS = (
     "July", "August", "September", "October", "November", "December",
 )
 
-# (largest display width, CSS class); a wide (CJK) character counts as 2.
-# Sizes are chosen so the widest case, 100 CJK characters, takes three lines
-# of the name box at the smallest size (see certificate.html.j2).
+# The holder name's sizes, largest first (34, 27, 21, 16, 13, 10 and 8 pt in
+# certificate.html.j2).
+NAME_CLASSES = ("name-xl", "name-l", "name-m", "name-s", "name-xs", "name-2xs", "name-3xs")
+# First guess: (largest display width, CSS class); a wide (CJK) character
+# counts as 2. 100 CJK characters take three lines of the name box at name-xs.
 NAME_SIZES = ((24, "name-xl"), (40, "name-l"), (64, "name-m"), (110, "name-s"))
+# The name's box and the name itself; the printing browser compares their
+# heights to see whether the name fits (CertificateRenderer.render).
+NAME_BOX_SELECTOR = ".name"
+NAME_TEXT_SELECTOR = ".name > bdi"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,15 +81,47 @@ class CertificateData:
 
 
 def render_html(data: CertificateData) -> str:
-    """Return the certificate as one HTML document (UTF-8 text, ~100 kB with a photo)."""
-    return _environment().get_template("certificate.html.j2").render(
-        data=data,
-        name_class=name_size_class(data.holder_name),
-        photo_url=_print_photo_url(data),
-        qr_url=_data_url("image/svg+xml", qr_svg(data.verification_url)),
-        taken_on=format_date(data.taken_at),
-        issued_on=format_date(data.issued_at),
-    )
+    """Return the certificate as one HTML document (UTF-8 text, ~100 kB with a photo).
+
+    The holder name has the size ``name_size_class`` guesses; see
+    ``CertificatePage`` for the other sizes.
+    """
+    return CertificatePage(data).html()
+
+
+class CertificatePage:
+    """The certificate's HTML, at the guessed size of the holder name or at any smaller one.
+
+    JavaScript is off in the printing browser, so the name cannot size itself:
+    ``name_classes`` lists the guess (``name_size_class``) and every smaller
+    size, and the printer takes the first at which the name fits its box
+    (glyphs such as U+FDFD are many times wider than the guess assumes).
+    The photo and the QR code are prepared once, here (~5 ms, ~30 ms with a
+    large photo; Pillow releases the GIL, so this may run in a thread).
+    """
+
+    def __init__(self, data: CertificateData) -> None:
+        self.data = data
+        guess = name_size_class(data.holder_name)
+        self.name_classes = NAME_CLASSES[NAME_CLASSES.index(guess) :]
+        self._values = {
+            "data": data,
+            "photo_url": _print_photo_url(data),
+            "qr_url": _data_url("image/svg+xml", qr_svg(data.verification_url)),
+            "taken_on": format_date(data.taken_at),
+            "issued_on": format_date(data.issued_at),
+        }
+
+    def html(self, name_class: str | None = None) -> str:
+        """The whole document with the name at ``name_class`` (default: the guess).
+
+        Raises:
+            ValueError: ``name_class`` is not one of ``NAME_CLASSES``.
+        """
+        if name_class is not None and name_class not in NAME_CLASSES:
+            raise ValueError(f"unknown name class {name_class!r}")
+        template = _environment().get_template("certificate.html.j2")
+        return template.render(name_class=name_class or self.name_classes[0], **self._values)
 
 
 def print_photo(photo: bytes) -> bytes:

@@ -19,7 +19,7 @@ from certificate_samples import PORTRAIT, SAMPLE, certificate, new_renderer, pdf
 from PIL import Image
 from pypdf import PdfReader
 
-from renderer import RenderError, render_certificate
+from renderer import CertificatePage, RenderError, render_certificate
 from renderer.chromium import process_tree, still_running
 from resolvers.holder import normalise_holder_name
 
@@ -61,6 +61,31 @@ async def test_any_script_prints_exactly_on_one_page(renderer, raw_name, raw_mod
     assert name in text
     assert SAMPLE.verification_code in text
     assert rendered.requests_blocked == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "size"), [("Zoë Nguyễn", "name-xl"), (LONG_NAME, "name-s"), ("王" * 100, "name-xs")]
+)
+async def test_names_that_fit_at_the_guessed_size_print_at_it(renderer, name, size):
+    rendered = await renderer.render(certificate(holder_name=name))
+
+    assert (CertificatePage(certificate(holder_name=name)).name_classes[0], rendered.name_class) == (size, size)
+
+
+@pytest.mark.parametrize(
+    ("name", "guess", "printed"),
+    [
+        ("\ufdfd" * 10, "name-xl", "name-m"),  # ARABIC LIGATURE BISMILLAH: one code point, a whole phrase wide
+        ("\ufdfd" * 97, "name-s", "name-3xs"),
+        ("\U0001242b" * 50, "name-m", "name-xs"),  # a cuneiform sign about three letters wide
+    ],
+)
+async def test_a_name_of_very_wide_glyphs_gets_a_smaller_size_and_prints_whole(renderer, name, guess, printed):
+    rendered = await renderer.render(certificate(holder_name=name))
+
+    assert (CertificatePage(certificate(holder_name=name)).name_classes[0], rendered.name_class) == (guess, printed)
+    assert len(PdfReader(io.BytesIO(rendered.pdf)).pages) == 1
+    assert pdf_text(rendered.pdf).count(name[0]) == len(name)
 
 
 async def test_the_outputs_are_an_a4_landscape_pdf_and_a_96_dpi_png(renderer):
