@@ -15,8 +15,9 @@ from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -25,6 +26,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 from gql.auth import TokenService
 from gql.context import Context
 from gql.files import FileUrls, serve_file
+from gql.graphiql import STATIC_DIR, graphiql_html
 from gql.limits import BodySizeLimit
 from gql.loaders import Loaders
 from gql.multipart import MAX_REQUEST_BYTES, parse_multipart
@@ -76,6 +78,10 @@ class CertifyGraphQL(GraphQL):
         self.state = state
         self.send_timeout = state.settings.websocket_send_timeout_seconds
         self.ping_interval = state.settings.websocket_ping_seconds
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL with its scripts and styles from this server (gql/graphiql.py), no CDN."""
+        return HTMLResponse(graphiql_html())
 
     def decode_json(self, data: str | bytes) -> object:
         """Strawberry assumes a JSON object (or batch list); any other JSON value is a 400, not a 500."""
@@ -208,6 +214,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", _health),
             Route("/files/{token}", serve_file, methods=["GET"]),
             Route("/verify/{code}", verify_page, methods=["GET"]),
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
