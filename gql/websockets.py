@@ -225,6 +225,10 @@ class TransportWSHandler(_Deadlines, BaseGraphQLTransportWSHandler):
 
     async def handle_connection_init(self, message) -> None:
         await super().handle_connection_init(message)
+        if not self.connection_timed_out:
+            # strawberry has cancelled the init timeout; holding on to the task would keep its
+            # cancellation (a traceback and the task's frames) for as long as the connection lasts.
+            self.connection_init_timeout_task = None
         if self.connection_acknowledged and self._next_keep_alive is None:
             self._start_keep_alive(getattr(self.view, "ping_interval", 15.0))
 
