@@ -218,7 +218,14 @@ def create_app(settings: Settings) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
-        middleware=[Middleware(BodySizeLimit, max_bytes=MAX_REQUEST_BYTES)],
+        middleware=[
+            Middleware(
+                BodySizeLimit,
+                max_bytes=MAX_REQUEST_BYTES,
+                idle_seconds=settings.request_body_idle_seconds,
+                total_seconds=settings.request_body_total_seconds,
+            )
+        ],
         lifespan=lifespan,
     )
     app.state.certify = state

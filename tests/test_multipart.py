@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 
 import pytest
 from certificate_flow import CLAIM, certified_candidates, portrait
+from harness import live_server, make_settings
 
 from models import Certificate
 
@@ -132,3 +135,66 @@ async def test_a_chunked_upload_over_the_limit_is_refused_while_streaming(sqlite
     # then it is a 413 as soon as the limit is passed, and nothing is left in the data dir's files
     assert response.status_code == 413
     assert list(sqlite_server.settings.files_dir.rglob("*.*")) == []
+
+
+UPLOAD_HEAD = (
+    b"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=BB\r\n"
+    b"Content-Length: 5000000\r\n\r\n--BB\r\n"
+)
+
+
+async def _status_line(reader: asyncio.StreamReader) -> bytes:
+    return (await reader.readline()).strip()
+
+
+async def test_an_upload_that_stalls_is_answered_408_and_closed(tmp_path, sqlite_url):
+    settings = make_settings(tmp_path, sqlite_url, request_body_idle_seconds=0.5, request_body_total_seconds=30)
+    async with live_server(settings) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(UPLOAD_HEAD)
+        await writer.drain()
+
+        started = time.monotonic()
+        status = await asyncio.wait_for(_status_line(reader), 5)
+
+        assert status == b"HTTP/1.1 408 Request Timeout"
+        assert 0.4 <= time.monotonic() - started < 3
+        await asyncio.wait_for(reader.read(), 5)  # then the server closes the connection
+        writer.close()
+
+
+async def test_an_upload_that_trickles_in_is_cut_off_at_the_total_limit(tmp_path, sqlite_url):
+    settings = make_settings(tmp_path, sqlite_url, request_body_idle_seconds=1.0, request_body_total_seconds=2.0)
+    async with live_server(settings) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(UPLOAD_HEAD)
+
+        async def trickle() -> None:
+            while True:  # one byte every 0.2 s: never idle for a second
+                await asyncio.sleep(0.2)
+                writer.write(b"x")
+                await writer.drain()
+
+        sender = asyncio.create_task(trickle())
+        try:
+            status = await asyncio.wait_for(_status_line(reader), 8)
+        finally:
+            sender.cancel()
+            writer.close()
+
+        assert status == b"HTTP/1.1 408 Request Timeout"
+        assert (await server.http.post("/graphql", json={"query": "{ __typename }"})).status_code == 200
+
+
+async def test_a_client_that_leaves_mid_upload_is_no_server_error(sqlite_server, caplog):
+    reader, writer = await asyncio.open_connection("127.0.0.1", sqlite_server.port)
+    writer.write(UPLOAD_HEAD + b"x" * 1000)
+    await writer.drain()
+    await asyncio.sleep(0.3)
+
+    with caplog.at_level(logging.ERROR):
+        writer.close()
+        await asyncio.sleep(0.5)
+
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert (await sqlite_server.http.post("/graphql", json={"query": "{ __typename }"})).status_code == 200
