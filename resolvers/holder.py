@@ -41,6 +41,10 @@ PHOTO_FORMATS = ("JPEG", "PNG")
 JPEG_QUALITY = 90
 # The photo prints about 46 mm wide: 1,200 px on the long side is well over 300 dpi.
 MAX_STORED_SIDE = 1200
+# A portrait or passport photo is about 3:4; a side more than 4 times the other
+# is not a photo of a person, and once the long side is scaled down to 1,200 px
+# the short one would fall under the 300 px minimum.
+MAX_ASPECT_RATIO = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +115,8 @@ def sanitise_photo(
 
     Raises:
         DomainError: ``INVALID_PHOTO`` on ``("input", "photo")``: empty, too
-            large, not a JPEG/PNG, too many or too few pixels, truncated or corrupt.
+            large, not a JPEG/PNG, too many or too few pixels, one side more
+            than 4 times the other, truncated or corrupt.
     """
     if not data:
         _refuse_photo("The photo is empty.")
@@ -181,6 +186,10 @@ def _check_header(image: Image.Image, *, max_pixels: int, min_side: int) -> None
     if min(width, height) < min_side:
         _refuse_photo(
             f"The photo is {width}×{height} pixels; each side must be at least {min_side}."
+        )
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        _refuse_photo(
+            f"The photo is {width}×{height} pixels; one side may be at most {MAX_ASPECT_RATIO} times the other."
         )
 
 

@@ -28,6 +28,7 @@ from resolvers.pagination import Page, SortKey, paginate
 from resolvers.principal import Principal
 from resolvers.sql import transaction
 from resolvers.text import is_clean_paragraph
+from resolvers.verification import CODE_ALPHABET, CODE_GROUP_LENGTH, CODE_GROUPS
 from subscriptions.events import (
     Event,
     NotificationCreated,
@@ -37,9 +38,6 @@ from subscriptions.events import (
 
 QUEUE_READERS = (Role.SECURITY_REVIEWER, Role.PLATFORM_ADMIN)
 REASON_MAX_LENGTH = 1000
-# Crockford's base32 alphabet: no I, L, O or U, so a code read aloud or typed is unambiguous.
-CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-CODE_GROUPS, CODE_GROUP_LENGTH = 4, 4  # 16 symbols = 80 random bits
 CODE_ATTEMPTS = 5
 REJECTED_TITLE = "Your certificate claim needs changes"
 

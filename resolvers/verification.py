@@ -15,6 +15,12 @@ from models import Certificate
 from models.enums import CertificateStatus
 
 CODE_SHAPE = re.compile(r"^[0-9A-Z-]{1,64}$")
+# Crockford's base32 alphabet: no I, L, O or U, so a code read aloud or typed is unambiguous.
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_GROUPS, CODE_GROUP_LENGTH = 4, 4  # 16 symbols = 80 random bits
+# What people type for the symbols the alphabet leaves out (Crockford's decoding rules).
+MISREAD = str.maketrans({"O": "0", "I": "1", "L": "1"})
+SEPARATORS = re.compile(r"[\s\-‐‑‒–—]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +49,18 @@ def level_for(score: int, cefr_mapping: dict | None) -> str | None:
 
 
 def normalise_code(code: str) -> str | None:
-    """``code`` as stored (trimmed, upper case), or None when it cannot be a code."""
-    cleaned = code.strip().upper() if isinstance(code, str) else ""
+    """``code`` as stored (``7K3M-Q9XD-2HVT-R8BN``), or None when it cannot be a code.
+
+    Forgiving as Crockford's base32 is: case, spaces and dashes (of any
+    kind) do not matter, O reads as 0, and I or L as 1. Anything that does
+    not then make 16 symbols is only trimmed and upper-cased.
+    """
+    if not isinstance(code, str):
+        return None
+    symbols = SEPARATORS.sub("", code.upper()).translate(MISREAD)
+    if len(symbols) == CODE_GROUPS * CODE_GROUP_LENGTH and all(c in CODE_ALPHABET for c in symbols):
+        return "-".join(symbols[i : i + CODE_GROUP_LENGTH] for i in range(0, len(symbols), CODE_GROUP_LENGTH))
+    cleaned = code.strip().upper()
     return cleaned if CODE_SHAPE.fullmatch(cleaned) else None
 
 

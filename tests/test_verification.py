@@ -26,11 +26,12 @@ async def test_an_issued_certificate_is_verified_by_anyone_without_private_data(
         code = issued["verificationCode"]
         email = (await TestTaker.get(id=candidate.test_taker_pk)).email
 
-        # when anyone verifies its code, without a token, with a bad token, or typed in lower case
+        # when anyone verifies its code, without a token, with a bad token, typed in lower case or with spaces
         answers = [
             (await server.client().data(VERIFY, {"code": code}))["verifyCertificate"],
             (await server.client("not-a-jwt").data(VERIFY, {"code": code}))["verifyCertificate"],
             (await server.client().data(VERIFY, {"code": f" {code.lower()} "}))["verifyCertificate"],
+            (await server.client().data(VERIFY, {"code": code.replace("-", " ")}))["verifyCertificate"],
         ]
 
         # then they learn the public facts
@@ -42,7 +43,7 @@ async def test_an_issued_certificate_is_verified_by_anyone_without_private_data(
             "organisationName": "Acme Languages",
             "issuedAt": issued["issuedAt"],
         }
-        assert answers == [expected] * 3
+        assert answers == [expected] * 4
 
         # and the HTML page shows the same, escaped, with no photo and no e-mail
         page = await server.http.get(f"/verify/{code}")

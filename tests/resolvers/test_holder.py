@@ -187,6 +187,8 @@ def test_a_png_built_like_the_bomb_below_but_small_is_a_valid_photo():
         pytest.param(b"Jane Doe\nnot a photo\n", "JPEG or PNG", id="text"),
         pytest.param(b"<!DOCTYPE html><html><body><img src=x></body></html>", "JPEG or PNG", id="html"),
         pytest.param(encoded(Image.new("RGB", (100, 100), "grey")), "at least 300", id="100x100"),
+        pytest.param(encoded(Image.new("RGB", (8000, 300), "grey")), "at most 4 times the other", id="8000x300"),
+        pytest.param(encoded(Image.new("RGB", (301, 1205), "grey")), "at most 4 times the other", id="301x1205"),
         pytest.param(blank_png(20_000, 20_000), "pixels", id="20000x20000-png"),
         pytest.param(blank_png(8_000, 6_000), "at most 40000000 pixels", id="48-megapixel-png"),
         pytest.param(encoded(Image.new("RGB", (400, 400)), "GIF"), "JPEG or PNG", id="gif"),
@@ -240,6 +242,12 @@ def test_sixteen_bit_greyscale_is_scaled_not_clipped():
     # then it still runs from black to white, rather than turning white
     assert photo.getextrema() == (0, 255)
     assert 100 <= ImageStat.Stat(photo).mean[0] <= 155
+
+
+def test_a_photo_four_times_as_tall_as_wide_is_kept_at_least_300_pixels_wide():
+    photo = sanitise_photo(encoded(Image.new("RGB", (1000, 4000), "grey")))
+
+    assert (photo.width, photo.height) == (300, 1200)
 
 
 def test_large_photos_are_stored_at_most_1200_pixels_on_the_long_side():
