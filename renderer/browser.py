@@ -17,6 +17,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -81,6 +82,12 @@ PDF_OPTIONS: dict[str, Any] = {
 PNG_OPTIONS: dict[str, Any] = {"format": "png", "optimizeForSpeed": True, "captureBeyondViewport": False}
 # Sub-pixel rounding allowed when comparing the name's height with its box's.
 FIT_TOLERANCE_PX = 0.5
+NAME_FITS_EXPRESSION = f"""(() => {{
+  const box = document.querySelector({json.dumps(NAME_BOX_SELECTOR)});
+  const text = document.querySelector({json.dumps(NAME_TEXT_SELECTOR)});
+  if (!box || !text) return true;
+  return text.getBoundingClientRect().height <= box.getBoundingClientRect().height + {FIT_TOLERANCE_PX};
+}})()"""
 # Playwright reports a dead browser or page with one of these in the message.
 GONE_MARKERS = ("has been closed", "target closed", "browser closed", "crashed", "disconnected")
 
@@ -154,18 +161,15 @@ class _Tab:
         )
 
     async def _name_fits(self) -> bool:
-        """Whether the holder name is no taller than its box, measured by layout (no script runs)."""
+        """Whether the holder name is no taller than its box, as laid out.
+
+        One CDP ``Runtime.evaluate`` of our own expression: DevTools evaluation
+        still works with the page's scripts disabled (the page's own scripts
+        never run).
+        """
         assert self.cdp is not None
-        root = (await self.cdp.send("DOM.getDocument", {"depth": 0}))["root"]["nodeId"]
-        heights = []
-        for selector in (NAME_BOX_SELECTOR, NAME_TEXT_SELECTOR):
-            node = (await self.cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector}))["nodeId"]
-            if not node:
-                return True  # nothing to fit
-            quad = (await self.cdp.send("DOM.getBoxModel", {"nodeId": node}))["model"]["border"]
-            heights.append(quad[5] - quad[1])  # bottom-left y - top-left y, CSS px
-        box, text = heights
-        return text <= box + FIT_TOLERANCE_PX
+        answer = await self.cdp.send("Runtime.evaluate", {"expression": NAME_FITS_EXPRESSION, "returnByValue": True})
+        return answer.get("result", {}).get("value") is not False
 
 
 class CertificateRenderer:
