@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing
 import os
@@ -117,8 +118,16 @@ async def seed(http: httpx.AsyncClient, tokens: TokenService, rounds: int) -> tu
     return admin, [edge["node"]["id"] for edge in page["sittings"]["edges"]]
 
 
-def client_process(url: str, token: str, count: int, rounds: int, ready, results, go, compression: str | None = "deflate") -> None:
-    """Open ``count`` subscriptions; report ready; record arrival times (ns) of each sitting's event."""
+def client_process(
+    url: str, token: str, count: int, rounds: int, ready, results, go, compression: str | None = "deflate",
+    client_gc: str = "on",
+) -> None:
+    """Open ``count`` subscriptions; report ready; record arrival times (ns) of each sitting's event.
+
+    ``client_gc="paused"``: once connected, the client freezes its objects and turns its own
+    cyclic garbage collector off for the rounds, so that a collection pause in a client
+    (hundreds of ms with 500 connections) is not counted as delivery latency.
+    """
 
     async def one(arrivals: dict[str, list[int]], opened: asyncio.Event, done: asyncio.Event) -> None:
         async with websockets.connect(url, subprotocols=["graphql-transport-ws"], open_timeout=60,
@@ -150,6 +159,9 @@ def client_process(url: str, token: str, count: int, rounds: int, ready, results
             tasks += [asyncio.create_task(one(arrivals, event, done)) for event in batch]
             opened += batch
             await asyncio.gather(*(event.wait() for event in batch))
+        if client_gc == "paused":
+            gc.freeze()
+            gc.disable()
         ready.put(count)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, go.wait)
@@ -211,7 +223,7 @@ async def run(args: argparse.Namespace) -> dict:
                      for i in range(args.client_processes)]
             url = f"ws://127.0.0.1:{port}/graphql"
             compression = None if args.client_compression == "none" else args.client_compression
-            procs = [ctx.Process(target=client_process, args=(url, admin_token, n, args.rounds, ready, results, go, compression))
+            procs = [ctx.Process(target=client_process, args=(url, admin_token, n, args.rounds, ready, results, go, compression, args.client_gc))
                      for n in share]
             started = time.monotonic()
             for proc in procs:
@@ -264,6 +276,7 @@ async def run(args: argparse.Namespace) -> dict:
             "last_delivery_per_round_ms_median": round(statistics.median(last_per_round) / 1e6, 1),
             "last_delivery_per_round_ms": [round(v / 1e6) for v in last_per_round],
             "client_compression": args.client_compression,
+            "client_gc": args.client_gc,
             "load_average_1m": round(os.getloadavg()[0], 1),
             "connect_seconds": round(connect_seconds, 1),
             "rss_kib_before": rss_before,
@@ -295,6 +308,8 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
     parser.add_argument("--client-compression", choices=["deflate", "none"], default="deflate",
                         help="whether clients offer permessage-deflate (browsers always do); the server decides")
+    parser.add_argument("--client-gc", choices=["on", "paused"], default="on",
+                        help="paused: the clients turn their own garbage collector off during the rounds")
     parser.add_argument("--py-spy", metavar="FILE", help="record the server with py-spy during the rounds (collapsed stacks)")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2))
