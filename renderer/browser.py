@@ -40,7 +40,13 @@ from renderer.chromium import (
     find_chromium,
     quietly,
 )
-from renderer.template import NAME_BOX_SELECTOR, NAME_TEXT_SELECTOR, CertificateData, CertificatePage
+from renderer.template import (
+    MM_PER_INCH,
+    NAME_BOX_SELECTOR,
+    NAME_TEXT_SELECTOR,
+    CertificateData,
+    CertificatePage,
+)
 
 LAUNCH_ARGS = (
     "--no-sandbox",
@@ -64,7 +70,6 @@ CONTEXT_OPTIONS: dict[str, Any] = {
     "timezone_id": "UTC",
     "color_scheme": "light",
 }
-MM_PER_INCH = 25.4
 # CDP Page.printToPDF: A4 landscape, no margins, backgrounds printed; a CSS
 # @page size (the certificate template has one) takes precedence.
 PDF_OPTIONS: dict[str, Any] = {
@@ -146,9 +151,10 @@ class _Tab:
         if isinstance(document, str):
             await self.page.set_content(document, wait_until="load")
         else:
+            smallest = document.name_classes[-1]
             for name_class in document.name_classes:
                 await self.page.set_content(document.html(name_class), wait_until="load")
-                if await self._name_fits():
+                if name_class == smallest or await self._name_fits():
                     break
         pdf = base64.b64decode((await self.cdp.send("Page.printToPDF", PDF_OPTIONS))["data"])
         png = base64.b64decode((await self.cdp.send("Page.captureScreenshot", PNG_OPTIONS))["data"])
