@@ -78,6 +78,7 @@ class CertifyGraphQL(GraphQL):
         self.state = state
         self.send_timeout = state.settings.websocket_send_timeout_seconds
         self.ping_interval = state.settings.websocket_ping_seconds
+        self.send_backlog = state.settings.subscriber_queue_size
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL with its scripts and styles from this server (gql/graphiql.py), no CDN."""

@@ -12,6 +12,13 @@ headers). :class:`WebSocketProtocol` replaces the first two with equivalents
 that allocate only while someone waits, and lets go of the handshake once the
 connection is accepted. Everything else is uvicorn's.
 
+It also offers the application an ASGI scope extension, :data:`SEND_TEXT_NOW`:
+a plain function that writes a text frame at once when the connection is open
+and its transport is not paused, and returns False (writing nothing) otherwise.
+A shared subscription stream (:mod:`gql.multiplex`) writes one event to
+thousands of connections in one loop with it, instead of waking a task per
+connection to await ``websocket.send``.
+
 Pass it as uvicorn's ``ws`` (``uvicorn.run(..., ws=WebSocketProtocol)``).
 """
 
@@ -21,6 +28,10 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
+
+SEND_TEXT_NOW = "certify.websocket.send_text_now"
+"""ASGI scope extension: ``scope["extensions"][SEND_TEXT_NOW](text) -> bool`` (see :meth:`WebSocketProtocol.send_text_now`)."""
 
 
 class ReceiveQueue:
@@ -118,6 +129,32 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self.queue = ReceiveQueue()  # type: ignore[assignment]
         self.writable = WritableFlag()  # type: ignore[assignment]
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)  # absent when the handshake was refused
+        if scope is not None:
+            scope["extensions"][SEND_TEXT_NOW] = self.send_text_now
+
+    def send_text_now(self, text: str) -> bool:
+        """Write ``text`` as one text frame now; False, writing nothing, unless the connection is open and writable.
+
+        The same frame ``websocket.send`` would write, without waiting: the
+        caller keeps its own order (a False means "queue it behind your
+        pending sends"). False once the app or the client has begun closing,
+        or while the transport is paused (the client reads slowly).
+        """
+        if not self.handshake_complete or self.close_sent or not self.writable.is_set():
+            return False
+        transport = self.transport
+        if transport.is_closing():
+            return False
+        try:
+            self.conn.send_text(text.encode())
+        except InvalidState:  # the client's close frame has arrived
+            return False
+        transport.write(b"".join(self.conn.data_to_send()))
+        return True
 
     async def send(self, message: Any) -> None:
         accepting = not self.handshake_complete

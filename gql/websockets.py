@@ -18,6 +18,14 @@ task per process checks every connection's send deadline and sends the
 keep-alives, instead of a ping task per connection and a timeout context per
 send; and a shared subscription result (:mod:`gql.realtime`) has its ``next``
 payload encoded once, not once per subscriber.
+
+Identical graphql-transport-ws event subscriptions share one stream
+(:mod:`gql.multiplex`), which writes each event straight to every member's
+connection (:meth:`_Deadlines.send_text_now`). A connection that cannot take a
+frame at once (its client reads slowly, or another send is pending) queues it
+behind the pending sends, so its messages keep their order; at most
+``view.send_backlog`` frames wait per connection, and a client beyond that is
+dropped (1008) like one that misses its send deadline.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 from contextlib import suppress
 from typing import Any
 
@@ -39,12 +48,15 @@ from strawberry.http.exceptions import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    _OperationStreamClosed,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.unset import UnsetType
 
+from gql.multiplex import Member, SharedStreams, sharing_key
 from gql.realtime import SharedData
+from gql.uvicorn_ws import SEND_TEXT_NOW
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +87,11 @@ class WebSocketAdapter(ASGIWebSocketAdapter):
             raise NonTextMessageReceived from exc
         except WebSocketDisconnect:
             pass
+
+
+def _cannot_write(text: str) -> bool:
+    """The stand-in for :data:`gql.uvicorn_ws.SEND_TEXT_NOW` under a server that does not offer it: always queue."""
+    return False
 
 
 class ConnectionKeeper:
@@ -152,6 +169,9 @@ class _Deadlines:
     _sending_since: float | None = None
     _next_keep_alive: float | None = None
     _keep_alive_task: asyncio.Task | None = None
+    _backlog: deque | None = None
+    _drainer: asyncio.Task | None = None
+    _write_now: Any = None
 
     @property
     def send_timeout(self) -> float:
@@ -161,7 +181,68 @@ class _Deadlines:
         await self.send_text(self.view.encode_json_string(message))
 
     async def send_text(self, text: str) -> None:
-        """Send ``text``; the keeper drops the connection if no send completes for ``send_timeout`` seconds."""
+        """Send ``text`` after any queued frames; the keeper drops the connection if no send completes for ``send_timeout`` seconds."""
+        if self._backlog is not None:
+            sent = asyncio.get_running_loop().create_future()
+            self._queue(text, sent)
+            await sent
+            return
+        await self._send(text)
+
+    def send_text_now(self, text: str) -> None:
+        """Write ``text`` at once if nothing is pending on this connection; otherwise queue it behind what is.
+
+        Raises nothing: a connection that is gone or dropped just loses the frame
+        (its operations are being cancelled).
+        """
+        if self._dropped:
+            return
+        if self._backlog is None and not self._pending:
+            write = self._write_now
+            if write is None:
+                extensions = self.websocket.ws.scope.get("extensions") or {}
+                write = self._write_now = extensions.get(SEND_TEXT_NOW) or _cannot_write
+            if write(text):
+                return
+        self._queue(text, None)
+
+    def _queue(self, text: str, sent: asyncio.Future[None] | None) -> None:
+        backlog = self._backlog
+        if backlog is None:
+            backlog = self._backlog = deque()
+            self._drainer = asyncio.get_running_loop().create_task(self._drain(backlog))
+        elif len(backlog) >= getattr(self.view, "send_backlog", 1000):
+            if sent is not None:
+                sent.set_exception(WebSocketDisconnected())
+            self._drop()
+            return
+        backlog.append((text, sent))
+
+    async def _drain(self, backlog: deque) -> None:
+        """Send the queued frames in order, then let writes go straight out again."""
+        error: BaseException | None = None
+        try:
+            while backlog:
+                text, sent = backlog[0]
+                await self._send(text)
+                backlog.popleft()
+                if sent is not None and not sent.done():
+                    sent.set_result(None)
+        except BaseException as exc:  # the connection is gone or shutting down: fail whoever waits
+            error = exc
+            raise
+        finally:
+            if self._backlog is backlog:
+                self._backlog = None
+            for _, sent in backlog:
+                if sent is not None and not sent.done():
+                    if isinstance(error, asyncio.CancelledError):
+                        sent.cancel()
+                    else:
+                        sent.set_exception(WebSocketDisconnected())
+            backlog.clear()
+
+    async def _send(self, text: str) -> None:
         if self._pending == 0:
             self._sending_since = time.monotonic()
         self._pending += 1
@@ -213,6 +294,8 @@ class _Deadlines:
             self._keeper.discard(self)
             if self._keep_alive_task is not None:
                 self._keep_alive_task.cancel()
+            if self._drainer is not None:
+                self._drainer.cancel()
 
 
 class TransportWSHandler(_Deadlines, BaseGraphQLTransportWSHandler):
@@ -232,18 +315,48 @@ class TransportWSHandler(_Deadlines, BaseGraphQLTransportWSHandler):
         if self.connection_acknowledged and self._next_keep_alive is None:
             self._start_keep_alive(getattr(self.view, "ping_interval", 15.0))
 
+    async def run_operation(self, operation) -> None:
+        """An identical event subscription's shared stream when there is one to share (:mod:`gql.multiplex`); else strawberry's."""
+        principal = getattr(self.context, "principal", None)
+        key = sharing_key(operation.query, operation.operation_name, operation.variables, principal)
+        if key is None:
+            await super().run_operation(operation)
+            return
+        try:
+            await SharedStreams.of(self.view).follow(key, self, operation, principal)
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except _OperationStreamClosed:
+            return
+        except Exception as error:  # as strawberry's run_operation: log, complete, forget
+            await self.handle_task_exception(error)
+            with suppress(Exception):
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            self.operations.pop(operation.id, None)
+            raise
+
+    def send_next_now(self, member: Member, encoded: str) -> None:
+        """Write a shared stream's ``next`` (``encoded``: its result's ``data`` as JSON) for ``member``'s operation."""
+        if not member.operation.completed:
+            self.send_text_now(f"{member.prefix}{encoded}}}}}")
+
     async def _send_result_stream(self, operation, result_source) -> None:
         # As strawberry's, with _send_next instead of operation.send_next.
         is_first_result = True
         async for result in result_source:
-            if is_first_result and isinstance(result, PreExecutionError):
-                await self._handle_pre_execution_error(operation, result)
+            if not await self.deliver_result(operation, result, is_first_result):
                 return
-            if not isinstance(result, ExecutionResult):
-                await self._reject_incremental_delivery(operation)
-                return
-            await self._send_next(operation, result)
             is_first_result = False
+
+    async def deliver_result(self, operation, result, first: bool) -> bool:
+        """Send one result of ``operation``'s stream as strawberry would; False when the stream must stop there."""
+        if first and isinstance(result, PreExecutionError):
+            await self._handle_pre_execution_error(operation, result)
+            return False
+        if not isinstance(result, ExecutionResult):
+            await self._reject_incremental_delivery(operation)
+            return False
+        await self._send_next(operation, result)
+        return True
 
     async def _send_next(self, operation, result: ExecutionResult) -> None:
         data = result.data

@@ -26,7 +26,8 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager, suppress
+from contextvars import ContextVar
 from typing import Any
 
 from broadcaster._backends.base import BroadcastBackend
@@ -76,6 +77,33 @@ class Message:
 _END = object()
 
 
+class Consumers:
+    """How many consumers the subscriptions opened under :func:`consumed_by` serve.
+
+    A shared GraphQL stream (:mod:`gql.multiplex`) serves every identical
+    subscription from one hub subscription; it keeps ``count`` equal to its
+    members so that :meth:`Hub.subscriber_count` still counts subscribers, not streams.
+    """
+
+    __slots__ = ("count",)
+
+    def __init__(self, count: int = 1):
+        self.count = count
+
+
+_consumers: ContextVar[Consumers | None] = ContextVar("certify_hub_consumers", default=None)
+
+
+@contextmanager
+def consumed_by(consumers: Consumers):
+    """Subscriptions opened in this block (and in tasks started from it) count as ``consumers.count`` subscribers."""
+    token = _consumers.set(consumers)
+    try:
+        yield consumers
+    finally:
+        _consumers.reset(token)
+
+
 class Subscription:
     """A local subscriber's bounded queue of :class:`Message`; :meth:`get` raises once the stream has ended.
 
@@ -84,10 +112,11 @@ class Subscription:
     no buffer (an ``asyncio.Queue`` costs three deques, ≈ 2 KB, per subscriber).
     """
 
-    __slots__ = ("channel", "_maxsize", "_items", "_waiter", "_error")
+    __slots__ = ("channel", "consumers", "_maxsize", "_items", "_waiter", "_error")
 
     def __init__(self, channel: str, maxsize: int):
         self.channel = channel
+        self.consumers = _consumers.get()
         self._maxsize = maxsize
         self._items: deque[Any] | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -209,10 +238,13 @@ class Hub:
         return self._backend is not None
 
     def subscriber_count(self, channel: str | None = None) -> int:
-        """Local subscribers of ``channel``, or of every channel."""
-        if channel is not None:
-            return len(self._local.get(channel, ()))
-        return sum(len(subs) for subs in self._local.values())
+        """Local subscribers of ``channel``, or of every channel (a shared stream counts as its :class:`Consumers`)."""
+        channels = [self._local.get(channel, ())] if channel is not None else self._local.values()
+        return sum(
+            1 if subscription.consumers is None else subscription.consumers.count
+            for subscriptions in channels
+            for subscription in subscriptions
+        )
 
     def backend_channel_count(self) -> int:
         """Channels this process holds a backend subscription for."""
