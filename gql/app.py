@@ -29,6 +29,7 @@ from gql.files import FileUrls, serve_file
 from gql.graphiql import STATIC_DIR, graphiql_html
 from gql.limits import BodySizeLimit
 from gql.loaders import Loaders
+from gql.multiplex import SharedStreams
 from gql.multipart import MAX_REQUEST_BYTES, parse_multipart
 from gql.schema import build_schema
 from gql.settings import Settings
@@ -56,6 +57,7 @@ class AppState:
     tokens: TokenService
     publisher: Any
     hub: Hub | None = None
+    shared_streams: SharedStreams | None = None
     file_urls: FileUrls | None = None
     outbox: OutboxDeliverer | None = None
     storage: FileStorage | None = None
@@ -159,6 +161,7 @@ def create_app(settings: Settings) -> Starlette:
                 )
             )
             state.publisher = BroadcastPublisher(state.hub)
+            state.shared_streams = SharedStreams(graphql.schema, graphql.encode_json_string)
             state.file_urls = FileUrls(settings)
             state.storage = LocalFileStorage(settings.files_dir)
             if settings.render_enabled:

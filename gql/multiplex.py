@@ -190,7 +190,7 @@ class SharedStream:
 
 
 class SharedStreams:
-    """The shared streams of one GraphQL view in one event loop, by :func:`sharing_key`.
+    """The shared streams of one process, by :func:`sharing_key` (``AppState.shared_streams``, made by the lifespan).
 
     Args:
         schema: the strawberry schema the streams run.
@@ -200,16 +200,11 @@ class SharedStreams:
     def __init__(self, schema: Any, encode: Any):
         self.schema = schema
         self.encode = encode
-        self.loop = asyncio.get_running_loop()
         self._streams: dict[Hashable, SharedStream] = {}
 
-    @staticmethod
-    def of(view: Any) -> SharedStreams:
-        """The view's registry for the running loop (a test may run the app in several loops)."""
-        streams = getattr(view, "_shared_streams", None)
-        if streams is None or streams.loop is not asyncio.get_running_loop():
-            streams = view._shared_streams = SharedStreams(view.schema, view.encode_json_string)
-        return streams
+    def member_counts(self) -> list[int]:
+        """The number of members of each open stream, smallest first (for tests and diagnostics)."""
+        return sorted(len(stream.members) for stream in self._streams.values())
 
     def __len__(self) -> int:
         return len(self._streams)

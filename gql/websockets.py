@@ -318,12 +318,13 @@ class TransportWSHandler(_Deadlines, BaseGraphQLTransportWSHandler):
     async def run_operation(self, operation) -> None:
         """An identical event subscription's shared stream when there is one to share (:mod:`gql.multiplex`); else strawberry's."""
         principal = getattr(self.context, "principal", None)
+        streams: SharedStreams | None = getattr(self.view.state, "shared_streams", None)
         key = sharing_key(operation.query, operation.operation_name, operation.variables, principal)
-        if key is None:
+        if key is None or streams is None:
             await super().run_operation(operation)
             return
         try:
-            await SharedStreams.of(self.view).follow(key, self, operation, principal)
+            await streams.follow(key, self, operation, principal)
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
         except _OperationStreamClosed:
             return

@@ -96,13 +96,15 @@ async def test_a_redis_restart_ends_subscriptions_with_an_error_and_resubscribin
     async with live_server(settings) as server:
         world = await build_world(server.platform(), sittings=2, credits=10)
         admin = admin_of(server, world)
-        async with ws_session(server.ws_url, admin.token) as client:
-            # given three live subscriptions through Redis
+        async with ws_session(server.ws_url, admin.token) as client, ws_session(server.ws_url, admin.token) as twin:
+            # given three live subscriptions through Redis, and on another connection one identical to the second
             await client.subscribe("credits", CREDITS_CHANGED)
             await client.subscribe("status", STATUS_CHANGED)
             await client.subscribe("live", LIVE_SITTINGS)
+            await twin.subscribe("status-too", STATUS_CHANGED)
             assert (await client.data("live"))["liveSittings"]["totalCount"] == 2
-            await subscribed(server, 3)
+            await subscribed(server, 4)
+            assert server.state.shared_streams.member_counts() == [1, 2]
 
             # when Redis goes away
             own_redis.stop()
@@ -117,7 +119,10 @@ async def test_a_redis_restart_ends_subscriptions_with_an_error_and_resubscribin
                 (result, complete) = ended[id]
                 assert failure(result["payload"]) == INTERRUPTED
                 assert complete == {"id": id, "type": "complete"}
+            assert failure((await twin.next("status-too"))) == INTERRUPTED
+            assert await twin.receive() == {"id": "status-too", "type": "complete"}
             await subscribed(server, 0)
+            assert server.state.shared_streams.member_counts() == []
 
             # and a mutation made while Redis is down still commits, promptly
             started = time.monotonic()

@@ -1,0 +1,239 @@
+"""Identical event subscriptions share one stream (gql/multiplex.py): same events, own ids, own pace."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+
+import pytest
+from builders import RECORD_SITTINGS, build_world, sitting_row
+from harness import live_server, make_settings
+from support import admin_of, analyst_of, sitting_nodes
+from websockets.exceptions import ConnectionClosed
+from ws_client import LEGACY_WS, ws_connect, ws_session
+
+from gql.multiplex import sharing_key
+from models.enums import Role
+from resolvers.principal import Principal
+
+STATUS_CHANGED = """
+subscription($filter: SittingFilter) {
+  sittingStatusChanged(filter: $filter) { previousStatus status sitting { id status } }
+}
+"""
+BIG_STATUS_EVENT = """
+subscription { sittingStatusChanged { previousStatus status at sitting { id takenAt score photoCheck status selectedAt } } }
+"""
+SELECT = "mutation($ids: [ID!]!) { selectSittings(input: {ids: $ids}) { changedCount } }"
+SELECT_ALL = "mutation { selectSittings(input: {all: true}) { changedCount } }"
+CERTIFY = """
+mutation($ids: [ID!]!, $key: String!) {
+  certifySittings(input: {selection: {ids: $ids}, idempotencyKey: $key}) { certifiedCount }
+}
+"""
+ADMIN = Principal(subject="a", role=Role.ORG_ADMIN, organisation_id=1)
+
+
+async def subscribed(server, count: int, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while server.state.hub.subscriber_count() != count:
+            await asyncio.sleep(0.005)
+
+
+def test_only_authenticated_event_subscriptions_are_shared_by_text_variables_and_viewer_scope():
+    status = "subscription { sittingStatusChanged { status } }"
+    key = sharing_key(status, None, {}, ADMIN)
+    # the subject is not part of what a viewer may read; role, organisation and variables are
+    assert key == sharing_key(status, None, {}, Principal(subject="b", role=Role.ORG_ADMIN, organisation_id=1))
+    assert key != sharing_key(status, None, {}, Principal(subject="a", role=Role.ANALYST, organisation_id=1))
+    assert key != sharing_key(status, None, {}, Principal(subject="a", role=Role.ORG_ADMIN, organisation_id=2))
+    assert sharing_key(status, None, {"a": 1, "b": 2}, ADMIN) == sharing_key(status, None, {"b": 2, "a": 1}, ADMIN)
+    assert key != sharing_key(status, None, {"x": 1}, ADMIN)
+    # not shared: anonymous, live queries, queries, unparsable text, an ambiguous or unknown operation
+    assert sharing_key(status, None, {}, None) is None
+    assert sharing_key("subscription { liveSittings { totalCount } }", None, {}, ADMIN) is None
+    assert sharing_key("subscription { __typename sittingStatusChanged { status } }", None, {}, ADMIN) is None
+    assert sharing_key("{ viewer { role } }", None, {}, ADMIN) is None
+    assert sharing_key("subscription {", None, {}, ADMIN) is None
+    two = "subscription A { creditBalanceChanged { delta } } subscription B { liveSittings { totalCount } }"
+    assert sharing_key(two, None, {}, ADMIN) is None
+    assert sharing_key(two, "A", {}, ADMIN) is not None
+    assert sharing_key(two, "B", {}, ADMIN) is None
+    assert sharing_key(two, "C", {}, ADMIN) is None
+
+
+async def test_identical_subscriptions_share_one_stream_each_under_its_own_id(sqlite_server):
+    # given two admins (distinct subjects) and an analyst of one organisation
+    server = sqlite_server
+    world = await build_world(server.platform(), sittings=3, credits=5)
+    admin = admin_of(server, world)
+    ids = [node["id"] for node in await sitting_nodes(admin)]
+    async with (
+        ws_session(server.ws_url, admin.token) as first,
+        ws_session(server.ws_url, admin_of(server, world, subject="admin-2").token) as second,
+        ws_session(server.ws_url, admin.token) as filtered,
+        ws_session(server.ws_url, analyst_of(server, world).token) as analyst,
+        ws_session(server.ws_url, admin.token, LEGACY_WS) as legacy,
+    ):
+        # when the admins subscribe with the same text, one of them with a filter, the analyst too
+        await first.subscribe("1", STATUS_CHANGED)
+        await second.subscribe("dash", STATUS_CHANGED)
+        await filtered.subscribe("1", STATUS_CHANGED, {"filter": {"status": ["IN_PROGRESS"]}})
+        await analyst.subscribe("1", STATUS_CHANGED)
+        await legacy.subscribe("1", STATUS_CHANGED)
+        await subscribed(server, 5)
+
+        # then the two identical ones share a stream; filter, role and the legacy protocol keep their own
+        assert server.state.shared_streams.member_counts() == [1, 1, 2]
+
+        # when a sitting is selected, then everyone but the filtered one gets the same event under its own id
+        await admin.data(SELECT, {"ids": ids[:1]})
+        selected = {"sittingStatusChanged": {"previousStatus": "UNSELECTED", "status": "SELECTED", "sitting": {"id": ids[0], "status": "SELECTED"}}}
+        assert await first.receive() == {"id": "1", "type": "next", "payload": {"data": selected}}
+        assert await second.receive() == {"id": "dash", "type": "next", "payload": {"data": selected}}
+        assert await analyst.data("1") == selected
+        assert await legacy.receive() == {"id": "1", "type": "data", "payload": {"data": selected}}
+        await filtered.nothing_for(0.2)
+
+        # when one member completes and the sitting is certified
+        await second.complete("dash")
+        await subscribed(server, 4)
+        assert server.state.shared_streams.member_counts() == [1, 1, 1]
+        await admin.data(CERTIFY, {"ids": ids[:1], "key": "k1"})
+
+        # then the other member still receives it, the one that left does not
+        certified = {"previousStatus": "SELECTED", "status": "IN_PROGRESS", "sitting": {"id": ids[0], "status": "IN_PROGRESS"}}
+        assert await first.data("1") == {"sittingStatusChanged": certified}
+        assert await filtered.data("1") == {"sittingStatusChanged": certified}
+        await second.nothing_for(0.3)
+
+        # and the one that left can subscribe again under the same id and joins the stream again
+        await second.subscribe("dash", STATUS_CHANGED)
+        await subscribed(server, 5)
+        assert server.state.shared_streams.member_counts() == [1, 1, 2]
+        await admin.data(SELECT, {"ids": ids[1:2]})
+        assert (await second.data("dash"))["sittingStatusChanged"]["sitting"]["id"] == ids[1]
+        assert (await first.data("1"))["sittingStatusChanged"]["sitting"]["id"] == ids[1]
+
+    # and once every connection has closed, no stream and no channel is left
+    async with asyncio.timeout(5):
+        while server.state.hub.subscriber_count() or server.state.hub.backend_channel_count():
+            await asyncio.sleep(0.005)
+    assert server.state.shared_streams.member_counts() == []
+
+
+async def test_a_bad_filter_gets_its_error_on_every_identical_subscription(sqlite_server):
+    # given two connections of one admin
+    server = sqlite_server
+    world = await build_world(server.platform(), sittings=1, credits=0)
+    admin = admin_of(server, world)
+    async with ws_session(server.ws_url, admin.token) as one, ws_session(server.ws_url, admin.token) as two:
+        # when both subscribe at once with a malformed test id in the filter
+        bad = {"filter": {"testId": "not-an-id"}}
+        await asyncio.gather(one.subscribe("1", STATUS_CHANGED, bad), two.subscribe("7", STATUS_CHANGED, bad))
+
+        # then each gets the same error under its own id, then complete; nothing stays subscribed
+        first, second = await one.next("1"), await two.next("7")
+        assert first == second
+        assert first["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        assert await one.receive() == {"id": "1", "type": "complete"}
+        assert await two.receive() == {"id": "7", "type": "complete"}
+        await subscribed(server, 0)
+        assert server.state.shared_streams.member_counts() == []
+
+
+def shrink_server_send_buffer(server, client_port: int) -> None:
+    for connection in server.server.server_state.connections:
+        sock = connection.transport.get_extra_info("socket")
+        if sock is not None and sock.getpeername()[1] == client_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            return
+    raise AssertionError("no server connection for the client")
+
+
+async def test_a_slow_member_holds_no_one_back_and_gets_every_event_in_order(tmp_path, sqlite_url):
+    # given 400 sittings, a reader that keeps up and a member of the same stream that stops reading
+    settings = make_settings(tmp_path, sqlite_url, websocket_send_timeout_seconds=30.0)
+    async with live_server(settings) as server:
+        platform = server.platform()
+        world = await build_world(platform, sittings=0, credits=0)
+        rows = [sitting_row(world.organisation_id, world.test_id, n) for n in range(400)]
+        assert (await platform.data(RECORD_SITTINGS, {"rows": rows}))["recordSittings"]["recordedCount"] == 400
+        admin = admin_of(server, world)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        async with (
+            ws_connect(server.ws_url, sock=sock, compression=None) as slow,
+            ws_session(server.ws_url, admin.token) as quick,
+        ):
+            await slow.init(admin.token)
+            await slow.subscribe("slow", BIG_STATUS_EVENT)
+            await quick.subscribe("quick", BIG_STATUS_EVENT)
+            await subscribed(server, 2)
+            assert server.state.shared_streams.member_counts() == [2]
+            shrink_server_send_buffer(server, sock.getsockname()[1])
+            slow.ws.transport.pause_reading()
+
+            # when all 400 are selected (≈ 100 KB of events for each connection)
+            assert (await admin.data(SELECT_ALL))["selectSittings"]["changedCount"] == 400
+
+            # then the quick reader gets all 400 while the slow one reads nothing
+            quick_ids = [(await quick.data("quick"))["sittingStatusChanged"]["sitting"]["id"] for _ in range(400)]
+            assert len(set(quick_ids)) == 400
+
+            # when the slow client pings while its events are still queued, then reads again
+            await slow.ws.send(json.dumps({"type": "ping"}))
+            slow.ws.transport.resume_reading()
+
+            # then it gets the same 400 events in the same order, then the pong: nothing lost or overtaken
+            messages = []
+            async with asyncio.timeout(10):
+                while len(messages) < 401:
+                    messages.append(json.loads(await slow.ws.recv()))
+            assert [m["payload"]["data"]["sittingStatusChanged"]["sitting"]["id"] for m in messages[:400]] == quick_ids
+            assert {m["id"] for m in messages[:400]} == {"slow"}
+            assert messages[400] == {"type": "pong"}
+            await slow.nothing_for(0.2)
+            await quick.nothing_for(0.1)
+
+
+async def test_a_member_whose_backlog_overflows_is_dropped_and_the_stream_goes_on(tmp_path, sqlite_url):
+    # given a server letting 50 frames wait per connection, and two members of one stream, one not reading
+    settings = make_settings(tmp_path, sqlite_url, subscriber_queue_size=50, websocket_send_timeout_seconds=30.0)
+    async with live_server(settings) as server:
+        platform = server.platform()
+        world = await build_world(platform, sittings=0, credits=0)
+        rows = [sitting_row(world.organisation_id, world.test_id, n) for n in range(400)]
+        await platform.data(RECORD_SITTINGS, {"rows": rows})
+        admin = admin_of(server, world)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        async with (
+            ws_connect(server.ws_url, sock=sock, compression=None) as slow,
+            ws_session(server.ws_url, admin.token) as quick,
+        ):
+            await slow.init(admin.token)
+            await slow.subscribe("slow", BIG_STATUS_EVENT)
+            await quick.subscribe("quick", BIG_STATUS_EVENT)
+            await subscribed(server, 2)
+            shrink_server_send_buffer(server, sock.getsockname()[1])
+            slow.ws.transport.pause_reading()
+
+            # when 400 events are published
+            await admin.data(SELECT_ALL)
+
+            # then the slow member is dropped long before its 30 s send deadline; the quick one gets everything
+            assert len({(await quick.data("quick"))["sittingStatusChanged"]["sitting"]["id"] for _ in range(400)}) == 400
+            await subscribed(server, 1, timeout=5)
+            assert server.state.shared_streams.member_counts() == [1]
+            slow.ws.transport.resume_reading()
+            received = 0
+            with pytest.raises(ConnectionClosed) as closed:
+                async with asyncio.timeout(10):
+                    while True:
+                        received += json.loads(await slow.ws.recv())["type"] == "next"
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+            assert received < 400
