@@ -299,7 +299,7 @@ class _Deadlines:
 
 
 class TransportWSHandler(_Deadlines, BaseGraphQLTransportWSHandler):
-    """graphql-transport-ws with send deadlines, server pings and ``next`` payloads of shared results encoded once."""
+    """graphql-transport-ws with send deadlines, server pings, shared streams for identical event subscriptions (:mod:`gql.multiplex`) and shared results encoded once."""
 
     KEEP_ALIVE = '{"type":"ping"}'
 
@@ -336,8 +336,13 @@ class TransportWSHandler(_Deadlines, BaseGraphQLTransportWSHandler):
             raise
 
     def send_next_now(self, member: Member, encoded: str) -> None:
-        """Write a shared stream's ``next`` (``encoded``: its result's ``data`` as JSON) for ``member``'s operation."""
-        if not member.operation.completed:
+        """Write a shared stream's ``next`` (``encoded``: its result's ``data`` as JSON) for ``member``'s operation.
+
+        Nothing once the client has completed the operation, even before its
+        task has left the stream: the client may already reuse the id.
+        """
+        operation = member.operation
+        if not operation.completed and self.operations.get(operation.id) is operation:
             self.send_text_now(f"{member.prefix}{encoded}}}}}")
 
     async def _send_result_stream(self, operation, result_source) -> None:
