@@ -120,21 +120,26 @@ async def seed(http: httpx.AsyncClient, tokens: TokenService, rounds: int) -> tu
 
 def client_process(
     url: str, token: str, count: int, rounds: int, ready, results, go, compression: str | None = "deflate",
-    client_gc: str = "on",
+    client_gc: str = "on", variants: int = 1, first_subscriber: int = 0,
 ) -> None:
     """Open ``count`` subscriptions; report ready; record arrival times (ns) of each sitting's event.
+
+    ``variants``: subscriber ``n`` (numbered from ``first_subscriber``) sends the document with
+    the comment ``# variant {n % variants}`` appended, so that ``variants`` distinct texts are
+    subscribed (the server shares a stream only between identical subscriptions).
 
     ``client_gc="paused"``: once connected, the client freezes its objects and turns its own
     cyclic garbage collector off for the rounds, so that a collection pause in a client
     (hundreds of ms with 500 connections) is not counted as delivery latency.
     """
 
-    async def one(arrivals: dict[str, list[int]], opened: asyncio.Event, done: asyncio.Event) -> None:
+    async def one(n: int, arrivals: dict[str, list[int]], opened: asyncio.Event, done: asyncio.Event) -> None:
+        query = SUBSCRIPTION if variants == 1 else f"{SUBSCRIPTION}\n# variant {n % variants}"
         async with websockets.connect(url, subprotocols=["graphql-transport-ws"], open_timeout=60,
                                       ping_interval=None, compression=compression) as ws:
             await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
             assert json.loads(await ws.recv())["type"] == "connection_ack"
-            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}}))
+            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
             opened.set()
             seen = 0
             while seen < rounds:
@@ -156,7 +161,8 @@ def client_process(
         tasks, opened = [], []
         for start in range(0, count, 50):
             batch = [asyncio.Event() for _ in range(min(50, count - start))]
-            tasks += [asyncio.create_task(one(arrivals, event, done)) for event in batch]
+            tasks += [asyncio.create_task(one(first_subscriber + start + i, arrivals, event, done))
+                      for i, event in enumerate(batch)]
             opened += batch
             await asyncio.gather(*(event.wait() for event in batch))
         if client_gc == "paused":
@@ -223,8 +229,10 @@ async def run(args: argparse.Namespace) -> dict:
                      for i in range(args.client_processes)]
             url = f"ws://127.0.0.1:{port}/graphql"
             compression = None if args.client_compression == "none" else args.client_compression
-            procs = [ctx.Process(target=client_process, args=(url, admin_token, n, args.rounds, ready, results, go, compression, args.client_gc))
-                     for n in share]
+            firsts = [sum(share[:i]) for i in range(len(share))]
+            procs = [ctx.Process(target=client_process, args=(url, admin_token, n, args.rounds, ready, results, go, compression,
+                                                              args.client_gc, args.variants, first))
+                     for n, first in zip(share, firsts)]
             started = time.monotonic()
             for proc in procs:
                 proc.start()
@@ -277,6 +285,7 @@ async def run(args: argparse.Namespace) -> dict:
             "last_delivery_per_round_ms": [round(v / 1e6) for v in last_per_round],
             "client_compression": args.client_compression,
             "client_gc": args.client_gc,
+            "variants": args.variants,
             "load_average_1m": round(os.getloadavg()[0], 1),
             "connect_seconds": round(connect_seconds, 1),
             "rss_kib_before": rss_before,
@@ -310,6 +319,8 @@ def main() -> None:
                         help="whether clients offer permessage-deflate (browsers always do); the server decides")
     parser.add_argument("--client-gc", choices=["on", "paused"], default="on",
                         help="paused: the clients turn their own garbage collector off during the rounds")
+    parser.add_argument("--variants", type=int, default=1,
+                        help="distinct subscription texts among the subscribers (1: all identical, as dashboards are)")
     parser.add_argument("--py-spy", metavar="FILE", help="record the server with py-spy during the rounds (collapsed stacks)")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2))
