@@ -12,9 +12,12 @@ task switch per member (:meth:`gql.websockets.TransportWSHandler.send_next_now`)
 Measured in bench/RESULTS-realtime.md.
 
 What a member sees is what a subscription of its own would send:
-- only event subscriptions are shared (:data:`EVENT_FIELDS`), so a member that
-  joins receives the events published from then on, as it would alone.
-  ``liveSittings`` is not shared: each subscriber is owed its own first page;
+- event subscriptions (:data:`EVENT_FIELDS`): a member that joins receives the
+  events published from then on, as it would alone;
+- live queries (:data:`LIVE_FIELDS`): every result is the whole current page,
+  so a member that joins gets the stream's latest page at once, then every
+  fresh page. A change that the latest page does not show yet is always
+  followed by a fresh page (the stream coalesces and re-reads after it);
 - a result with errors (a broken event stream, a validation error) goes to
   each member through the usual per-operation path, and the stream then takes
   no new members;
@@ -31,8 +34,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Hashable
-from typing import Any
+from typing import Any, NamedTuple
 
 from graphql import FieldNode, OperationDefinitionNode, OperationType
 from strawberry.types.execution import ExecutionResult, PreExecutionError
@@ -48,19 +50,34 @@ from subscriptions.hub import Consumers, consumed_by
 log = logging.getLogger(__name__)
 
 EVENT_FIELDS = frozenset({"sittingStatusChanged", "creditBalanceChanged", "notificationReceived", "reviewQueueChanged"})
-"""Subscription fields whose stream is a sequence of events with no initial result: safe to share."""
+"""Subscription fields whose stream is a sequence of events with no initial result."""
+
+LIVE_FIELDS = frozenset({"liveSittings"})
+"""Live queries: each result is the whole current state, the first one at once."""
+
+
+class SharingKey(NamedTuple):
+    """What makes two subscriptions identical; ``replay``: a joiner gets the latest result at once (a live query)."""
+
+    query: str
+    operation_name: str | None
+    variables: str
+    role: Any
+    organisation_id: int | None
+    test_taker_id: int | None
+    replay: bool
 
 
 def sharing_key(
     query: str, operation_name: str | None, variables: dict[str, Any] | None, principal: Principal | None
-) -> Hashable | None:
+) -> SharingKey | None:
     """What makes two subscriptions identical, or None when this one is not shared.
 
     Shared: an authenticated subscription whose text parses (and is cached,
     :func:`gql.documents.shared_document`), whose operation is a subscription
-    selecting only :data:`EVENT_FIELDS`, with JSON variables. The key is the
-    text, the operation name, the variables (canonical JSON) and the viewer
-    scope (role, organisation, test taker).
+    selecting only :data:`EVENT_FIELDS` or only :data:`LIVE_FIELDS`, with JSON
+    variables. The key is the text, the operation name, the variables
+    (canonical JSON) and the viewer scope (role, organisation, test taker).
     """
     if principal is None:
         return None
@@ -76,13 +93,22 @@ def sharing_key(
     if len(operations) != 1 or operations[0].operation is not OperationType.SUBSCRIPTION:
         return None
     selections = operations[0].selection_set.selections
-    if not selections or not all(isinstance(s, FieldNode) and s.name.value in EVENT_FIELDS for s in selections):
+    if not selections or not all(isinstance(s, FieldNode) for s in selections):
+        return None
+    fields = {selection.name.value for selection in selections}
+    if fields <= EVENT_FIELDS:
+        replay = False
+    elif fields <= LIVE_FIELDS:
+        replay = True
+    else:
         return None
     try:
         variables_key = json.dumps(variables, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):
         return None
-    return query, operation_name, variables_key, principal.role, principal.organisation_id, principal.test_taker_id
+    return SharingKey(
+        query, operation_name, variables_key, principal.role, principal.organisation_id, principal.test_taker_id, replay
+    )
 
 
 class Member:
@@ -108,9 +134,10 @@ class Member:
 class SharedStream:
     """One strawberry subscription stream serving every member with the same :func:`sharing_key`."""
 
-    def __init__(self, streams: SharedStreams, key: Hashable, operation: Any, context: Context):
+    def __init__(self, streams: SharedStreams, key: SharingKey, operation: Any, context: Context):
         self.streams = streams
         self.key = key
+        self.latest: str | None = None  # the last result's encoded data, replayed to joiners of a live query
         self.query = operation.query
         self.variables = operation.variables
         self.operation_name = operation.operation_name
@@ -120,6 +147,8 @@ class SharedStream:
         self.task: asyncio.Task | None = None
 
     def join(self, member: Member) -> None:
+        if self.latest is not None:
+            member.handler.send_next_now(member, self.latest)
         self.members[member] = None
         self.consumers.count = len(self.members)
         if self.task is None:
@@ -171,6 +200,8 @@ class SharedStream:
                 encoded = self.streams.encode(data)
                 if type(data) is SharedData:
                     data.encoded = encoded
+            if self.key.replay:
+                self.latest = encoded
             for member in list(self.members):
                 member.handler.send_next_now(member, encoded)
             return
@@ -200,7 +231,7 @@ class SharedStreams:
     def __init__(self, schema: Any, encode: Any):
         self.schema = schema
         self.encode = encode
-        self._streams: dict[Hashable, SharedStream] = {}
+        self._streams: dict[SharingKey, SharedStream] = {}
 
     def member_counts(self) -> list[int]:
         """The number of members of each open stream, smallest first (for tests and diagnostics)."""
@@ -209,7 +240,7 @@ class SharedStreams:
     def __len__(self) -> int:
         return len(self._streams)
 
-    async def follow(self, key: Hashable, handler: Any, operation: Any, principal: Principal) -> None:
+    async def follow(self, key: SharingKey, handler: Any, operation: Any, principal: Principal) -> None:
         """Serve ``operation`` from the shared stream of ``key`` until that stream ends.
 
         Cancel the calling task to leave (the operation was completed or its

@@ -25,6 +25,11 @@ subscription($filter: SittingFilter) {
 BIG_STATUS_EVENT = """
 subscription { sittingStatusChanged { previousStatus status at sitting { id takenAt score photoCheck status selectedAt } } }
 """
+LIVE_SITTINGS = """
+subscription($first: Int) {
+  liveSittings(first: $first, orderBy: {field: TAKEN_AT, direction: ASC}) { totalCount edges { node { id status } } }
+}
+"""
 SELECT = "mutation($ids: [ID!]!) { selectSittings(input: {ids: $ids}) { changedCount } }"
 SELECT_ALL = "mutation { selectSittings(input: {all: true}) { changedCount } }"
 CERTIFY = """
@@ -50,16 +55,19 @@ def test_only_authenticated_event_subscriptions_are_shared_by_text_variables_and
     assert key != sharing_key(status, None, {}, Principal(subject="a", role=Role.ORG_ADMIN, organisation_id=2))
     assert sharing_key(status, None, {"a": 1, "b": 2}, ADMIN) == sharing_key(status, None, {"b": 2, "a": 1}, ADMIN)
     assert key != sharing_key(status, None, {"x": 1}, ADMIN)
-    # not shared: anonymous, live queries, queries, unparsable text, an ambiguous or unknown operation
+    # live queries are shared too, and their joiners get the latest page at once
+    assert key.replay is False
+    assert sharing_key("subscription { liveSittings { totalCount } }", None, {}, ADMIN).replay is True
+    # not shared: anonymous, mixed or unknown root fields, queries, unparsable text, an ambiguous or unknown operation
     assert sharing_key(status, None, {}, None) is None
-    assert sharing_key("subscription { liveSittings { totalCount } }", None, {}, ADMIN) is None
+    assert sharing_key("subscription { liveSittings { totalCount } creditBalanceChanged { delta } }", None, {}, ADMIN) is None
     assert sharing_key("subscription { __typename sittingStatusChanged { status } }", None, {}, ADMIN) is None
     assert sharing_key("{ viewer { role } }", None, {}, ADMIN) is None
     assert sharing_key("subscription {", None, {}, ADMIN) is None
     two = "subscription A { creditBalanceChanged { delta } } subscription B { liveSittings { totalCount } }"
     assert sharing_key(two, None, {}, ADMIN) is None
     assert sharing_key(two, "A", {}, ADMIN) is not None
-    assert sharing_key(two, "B", {}, ADMIN) is None
+    assert sharing_key(two, "B", {}, ADMIN).replay is True
     assert sharing_key(two, "C", {}, ADMIN) is None
 
 
@@ -121,6 +129,37 @@ async def test_identical_subscriptions_share_one_stream_each_under_its_own_id(sq
         while server.state.hub.subscriber_count() or server.state.hub.backend_channel_count():
             await asyncio.sleep(0.005)
     assert server.state.shared_streams.member_counts() == []
+
+
+async def test_a_dashboard_joining_a_shared_live_query_gets_the_current_page_at_once(sqlite_server):
+    # given a dashboard watching the first two sittings of three, and one sitting already selected
+    server = sqlite_server
+    world = await build_world(server.platform(), sittings=3, credits=5)
+    admin = admin_of(server, world)
+    ids = [node["id"] for node in await sitting_nodes(admin)]
+    async with ws_session(server.ws_url, admin.token) as first, ws_session(server.ws_url, admin.token) as second:
+        await first.subscribe("live", LIVE_SITTINGS, {"first": 2})
+        page = (await first.data("live"))["liveSittings"]
+        assert [e["node"]["status"] for e in page["edges"]] == ["UNSELECTED", "UNSELECTED"]
+        await admin.data(SELECT, {"ids": ids[:1]})
+        selected = {"totalCount": 3, "edges": [{"node": {"id": ids[0], "status": "SELECTED"}}, {"node": {"id": ids[1], "status": "UNSELECTED"}}]}
+        assert (await first.data("live"))["liveSittings"] == selected
+
+        # when a second dashboard opens the same live query
+        await second.subscribe("mine", LIVE_SITTINGS, {"first": 2})
+
+        # then it joins the stream and gets the current page at once, under its own id
+        assert await second.receive() == {"id": "mine", "type": "next", "payload": {"data": {"liveSittings": selected}}}
+        assert server.state.shared_streams.member_counts() == [2]
+        await first.nothing_for(0.3)
+
+        # and when the selected sitting is certified, both get the one fresh page
+        await admin.data(CERTIFY, {"ids": ids[:1], "key": "k1"})
+        certified = {"totalCount": 3, "edges": [{"node": {"id": ids[0], "status": "IN_PROGRESS"}}, {"node": {"id": ids[1], "status": "UNSELECTED"}}]}
+        assert (await first.data("live"))["liveSittings"] == certified
+        assert (await second.data("mine"))["liveSittings"] == certified
+        await first.nothing_for(0.3)
+        await second.nothing_for(0.1)
 
 
 async def test_a_bad_filter_gets_its_error_on_every_identical_subscription(sqlite_server):
