@@ -51,6 +51,10 @@ from models.enums import Role  # noqa: E402
 
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 SUBSCRIPTION = "subscription { sittingStatusChanged { previousStatus status at sitting { id status } } }"
+LIVE_SUBSCRIPTION = (
+    "subscription { liveSittings(first: 50, orderBy: {field: TAKEN_AT, direction: ASC}) "
+    "{ totalCount edges { node { id status } } } }"
+)
 CERTIFY = """
 mutation($ids: [ID!]!, $key: String!) {
   certifySittings(input: {selection: {ids: $ids}, idempotencyKey: $key}) { certifiedCount errors { code } }
@@ -120,13 +124,15 @@ async def seed(http: httpx.AsyncClient, tokens: TokenService, rounds: int) -> tu
 
 def client_process(
     url: str, token: str, count: int, rounds: int, ready, results, go, compression: str | None = "deflate",
-    client_gc: str = "on", variants: int = 1, first_subscriber: int = 0,
+    client_gc: str = "on", variants: int = 1, first_subscriber: int = 0, live: bool = False,
 ) -> None:
     """Open ``count`` subscriptions; report ready; record arrival times (ns) of each sitting's event.
 
     ``variants``: subscriber ``n`` (numbered from ``first_subscriber``) sends the document with
     the comment ``# variant {n % variants}`` appended, so that ``variants`` distinct texts are
     subscribed (the server shares a stream only between identical subscriptions).
+    ``live``: subscribe to ``liveSittings`` instead; a sitting's arrival is the first page
+    that shows it IN_PROGRESS.
 
     ``client_gc="paused"``: once connected, the client freezes its objects and turns its own
     cyclic garbage collector off for the rounds, so that a collection pause in a client
@@ -134,7 +140,8 @@ def client_process(
     """
 
     async def one(n: int, arrivals: dict[str, list[int]], opened: asyncio.Event, done: asyncio.Event) -> None:
-        query = SUBSCRIPTION if variants == 1 else f"{SUBSCRIPTION}\n# variant {n % variants}"
+        base = LIVE_SUBSCRIPTION if live else SUBSCRIPTION
+        query = base if variants == 1 else f"{base}\n# variant {n % variants}"
         async with websockets.connect(url, subprotocols=["graphql-transport-ws"], open_timeout=60,
                                       ping_interval=None, compression=compression) as ws:
             await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
@@ -142,6 +149,7 @@ def client_process(
             await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
             opened.set()
             seen = 0
+            shown: set[str] = set()
             while seen < rounds:
                 raw = await ws.recv()
                 at = time.time_ns()
@@ -151,7 +159,16 @@ def client_process(
                     continue
                 if message["type"] != "next":
                     continue
-                arrivals.setdefault(message["payload"]["data"]["sittingStatusChanged"]["sitting"]["id"], []).append(at)
+                data = message["payload"]["data"]
+                if live:
+                    for edge in data["liveSittings"]["edges"]:
+                        node = edge["node"]
+                        if node["status"] == "IN_PROGRESS" and node["id"] not in shown:
+                            shown.add(node["id"])
+                            arrivals.setdefault(node["id"], []).append(at)
+                            seen += 1
+                    continue
+                arrivals.setdefault(data["sittingStatusChanged"]["sitting"]["id"], []).append(at)
                 seen += 1
             await done.wait()
 
@@ -231,7 +248,7 @@ async def run(args: argparse.Namespace) -> dict:
             compression = None if args.client_compression == "none" else args.client_compression
             firsts = [sum(share[:i]) for i in range(len(share))]
             procs = [ctx.Process(target=client_process, args=(url, admin_token, n, args.rounds, ready, results, go, compression,
-                                                              args.client_gc, args.variants, first))
+                                                              args.client_gc, args.variants, first, args.subscription == "live"))
                      for n, first in zip(share, firsts)]
             started = time.monotonic()
             for proc in procs:
@@ -286,6 +303,7 @@ async def run(args: argparse.Namespace) -> dict:
             "client_compression": args.client_compression,
             "client_gc": args.client_gc,
             "variants": args.variants,
+            "subscription": args.subscription,
             "load_average_1m": round(os.getloadavg()[0], 1),
             "connect_seconds": round(connect_seconds, 1),
             "rss_kib_before": rss_before,
@@ -319,6 +337,8 @@ def main() -> None:
                         help="whether clients offer permessage-deflate (browsers always do); the server decides")
     parser.add_argument("--client-gc", choices=["on", "paused"], default="on",
                         help="paused: the clients turn their own garbage collector off during the rounds")
+    parser.add_argument("--subscription", choices=["events", "live"], default="events",
+                        help="events: sittingStatusChanged; live: liveSittings (first 50), a push per certification")
     parser.add_argument("--variants", type=int, default=1,
                         help="distinct subscription texts among the subscribers (1: all identical, as dashboards are)")
     parser.add_argument("--py-spy", metavar="FILE", help="record the server with py-spy during the rounds (collapsed stacks)")
