@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from dataclasses import dataclass
 
 from tortoise.expressions import Subquery
@@ -142,3 +143,21 @@ class SqlStatements(logging.Handler):
     @property
     def count(self) -> int:
         return len(self.statements)
+
+
+def slow_socket(port: int) -> socket.socket:
+    """A client socket to 127.0.0.1:``port`` with a tiny receive buffer (a client on a congested network)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
+def shrink_server_send_buffer(server, client_port: int) -> None:
+    """Make the server's kernel send buffer for one client tiny, so little data fills it."""
+    for connection in server.server.server_state.connections:
+        sock = connection.transport.get_extra_info("socket")
+        if sock is not None and sock.getpeername()[1] == client_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            return
+    raise AssertionError("no server connection for the client")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
+from contextlib import asynccontextmanager
 
 import pytest
 from builders import RECORD_SITTINGS, build_world, sitting_row
 from harness import live_server, make_settings
-from support import admin_of, analyst_of, sitting_nodes
+from support import admin_of, analyst_of, shrink_server_send_buffer, sitting_nodes, slow_socket
 from websockets.exceptions import ConnectionClosed
 from ws_client import LEGACY_WS, ws_connect, ws_session
 
@@ -182,97 +182,72 @@ async def test_a_bad_filter_gets_its_error_on_every_identical_subscription(sqlit
         assert server.state.shared_streams.member_counts() == []
 
 
-def shrink_server_send_buffer(server, client_port: int) -> None:
-    for connection in server.server.server_state.connections:
-        sock = connection.transport.get_extra_info("socket")
-        if sock is not None and sock.getpeername()[1] == client_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-            return
-    raise AssertionError("no server connection for the client")
-
-
-async def test_a_slow_member_holds_no_one_back_and_gets_every_event_in_order(tmp_path, sqlite_url):
-    # given 400 sittings, a reader that keeps up and a member of the same stream that stops reading
-    settings = make_settings(tmp_path, sqlite_url, websocket_send_timeout_seconds=30.0)
+@asynccontextmanager
+async def quick_and_stalled_members(tmp_path, sqlite_url, sittings: int, **settings):
+    """A server with ``sittings`` sittings and two members of one stream: one reading, one that has stopped."""
+    settings = make_settings(tmp_path, sqlite_url, websocket_send_timeout_seconds=30.0, **settings)
     async with live_server(settings) as server:
         platform = server.platform()
         world = await build_world(platform, sittings=0, credits=0)
-        rows = [sitting_row(world.organisation_id, world.test_id, n) for n in range(400)]
-        assert (await platform.data(RECORD_SITTINGS, {"rows": rows}))["recordSittings"]["recordedCount"] == 400
+        rows = [sitting_row(world.organisation_id, world.test_id, n) for n in range(sittings)]
+        assert (await platform.data(RECORD_SITTINGS, {"rows": rows}))["recordSittings"]["recordedCount"] == sittings
         admin = admin_of(server, world)
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", server.port))
+        sock = slow_socket(server.port)
         async with (
-            ws_connect(server.ws_url, sock=sock, compression=None) as slow,
+            ws_connect(server.ws_url, sock=sock, compression=None) as stalled,
             ws_session(server.ws_url, admin.token) as quick,
         ):
-            await slow.init(admin.token)
-            await slow.subscribe("slow", BIG_STATUS_EVENT)
+            await stalled.init(admin.token)
+            await stalled.subscribe("slow", BIG_STATUS_EVENT)
             await quick.subscribe("quick", BIG_STATUS_EVENT)
             await subscribed(server, 2)
             assert server.state.shared_streams.member_counts() == [2]
             shrink_server_send_buffer(server, sock.getsockname()[1])
-            slow.ws.transport.pause_reading()
+            stalled.ws.transport.pause_reading()
+            yield server, admin, quick, stalled
 
-            # when all 400 are selected (≈ 100 KB of events for each connection)
-            assert (await admin.data(SELECT_ALL))["selectSittings"]["changedCount"] == 400
 
-            # then the quick reader gets all 400 while the slow one reads nothing
-            quick_ids = [(await quick.data("quick"))["sittingStatusChanged"]["sitting"]["id"] for _ in range(400)]
-            assert len(set(quick_ids)) == 400
+async def test_a_slow_member_holds_no_one_back_and_gets_every_event_in_order(tmp_path, sqlite_url):
+    # given 400 sittings, a reader that keeps up and a member of the same stream that stops reading
+    async with quick_and_stalled_members(tmp_path, sqlite_url, 400) as (server, admin, quick, slow):
+        # when all 400 are selected (≈ 100 KB of events for each connection)
+        assert (await admin.data(SELECT_ALL))["selectSittings"]["changedCount"] == 400
 
-            # when the slow client pings while its events are still queued, then reads again
-            await slow.ws.send(json.dumps({"type": "ping"}))
-            slow.ws.transport.resume_reading()
+        # then the quick reader gets all 400 while the slow one reads nothing
+        quick_ids = [(await quick.data("quick"))["sittingStatusChanged"]["sitting"]["id"] for _ in range(400)]
+        assert len(set(quick_ids)) == 400
 
-            # then it gets the same 400 events in the same order, then the pong: nothing lost or overtaken
-            messages = []
-            async with asyncio.timeout(10):
-                while len(messages) < 401:
-                    messages.append(json.loads(await slow.ws.recv()))
-            assert [m["payload"]["data"]["sittingStatusChanged"]["sitting"]["id"] for m in messages[:400]] == quick_ids
-            assert {m["id"] for m in messages[:400]} == {"slow"}
-            assert messages[400] == {"type": "pong"}
-            await slow.nothing_for(0.2)
-            await quick.nothing_for(0.1)
+        # when the slow client pings while its events are still queued, then reads again
+        await slow.ws.send(json.dumps({"type": "ping"}))
+        slow.ws.transport.resume_reading()
+
+        # then it gets the same 400 events in the same order, then the pong: nothing lost or overtaken
+        messages = []
+        async with asyncio.timeout(10):
+            while len(messages) < 401:
+                messages.append(json.loads(await slow.ws.recv()))
+        assert [m["payload"]["data"]["sittingStatusChanged"]["sitting"]["id"] for m in messages[:400]] == quick_ids
+        assert {m["id"] for m in messages[:400]} == {"slow"}
+        assert messages[400] == {"type": "pong"}
+        await slow.nothing_for(0.2)
+        await quick.nothing_for(0.1)
 
 
 async def test_a_member_whose_backlog_overflows_is_dropped_and_the_stream_goes_on(tmp_path, sqlite_url):
     # given a server letting 50 frames wait per connection, and two members of one stream, one not reading
-    settings = make_settings(tmp_path, sqlite_url, subscriber_queue_size=50, websocket_send_timeout_seconds=30.0)
-    async with live_server(settings) as server:
-        platform = server.platform()
-        world = await build_world(platform, sittings=0, credits=0)
-        rows = [sitting_row(world.organisation_id, world.test_id, n) for n in range(400)]
-        await platform.data(RECORD_SITTINGS, {"rows": rows})
-        admin = admin_of(server, world)
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", server.port))
-        async with (
-            ws_connect(server.ws_url, sock=sock, compression=None) as slow,
-            ws_session(server.ws_url, admin.token) as quick,
-        ):
-            await slow.init(admin.token)
-            await slow.subscribe("slow", BIG_STATUS_EVENT)
-            await quick.subscribe("quick", BIG_STATUS_EVENT)
-            await subscribed(server, 2)
-            shrink_server_send_buffer(server, sock.getsockname()[1])
-            slow.ws.transport.pause_reading()
+    async with quick_and_stalled_members(tmp_path, sqlite_url, 400, subscriber_queue_size=50) as (server, admin, quick, slow):
+        # when 400 events are published
+        await admin.data(SELECT_ALL)
 
-            # when 400 events are published
-            await admin.data(SELECT_ALL)
-
-            # then the slow member is dropped long before its 30 s send deadline; the quick one gets everything
-            assert len({(await quick.data("quick"))["sittingStatusChanged"]["sitting"]["id"] for _ in range(400)}) == 400
-            await subscribed(server, 1, timeout=5)
-            assert server.state.shared_streams.member_counts() == [1]
-            slow.ws.transport.resume_reading()
-            received = 0
-            with pytest.raises(ConnectionClosed) as closed:
-                async with asyncio.timeout(10):
-                    while True:
-                        received += json.loads(await slow.ws.recv())["type"] == "next"
-            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
-            assert received < 400
+        # then the slow member is dropped long before its 30 s send deadline; the quick one gets everything
+        assert len({(await quick.data("quick"))["sittingStatusChanged"]["sitting"]["id"] for _ in range(400)}) == 400
+        await subscribed(server, 1, timeout=5)
+        assert server.state.shared_streams.member_counts() == [1]
+        slow.ws.transport.resume_reading()
+        received = 0
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(10):
+                while True:
+                    received += json.loads(await slow.ws.recv())["type"] == "next"
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        assert received < 400

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 
 import pytest
 from builders import RECORD_SITTINGS, build_world, sitting_row
 from harness import live_server, make_settings
-from support import admin_of
+from support import admin_of, shrink_server_send_buffer, slow_socket
 from websockets.exceptions import ConnectionClosed
 from ws_client import ws_connect, ws_session
 
@@ -70,16 +69,6 @@ async def test_200_subscriptions_release_their_channel_however_they_end(sqlite_s
     assert server.state.hub.subscriber_count() == 0
 
 
-def shrink_server_send_buffer(server, client_port: int) -> None:
-    """Make the server's kernel send buffer for one client tiny (a congested network), so little data fills it."""
-    for connection in server.server.server_state.connections:
-        sock = connection.transport.get_extra_info("socket")
-        if sock is not None and sock.getpeername()[1] == client_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-            return
-    raise AssertionError("no server connection for the client")
-
-
 async def test_a_client_that_stops_reading_is_disconnected_not_buffered(tmp_path, sqlite_url):
     # given a server with a 1 s send deadline, 500 sittings and a client that stopped reading its socket
     async with live_server(make_settings(tmp_path, sqlite_url, websocket_send_timeout_seconds=1.0)) as server:
@@ -88,9 +77,7 @@ async def test_a_client_that_stops_reading_is_disconnected_not_buffered(tmp_path
         rows = [sitting_row(world.organisation_id, world.test_id, n) for n in range(500)]
         assert (await platform.data(RECORD_SITTINGS, {"rows": rows}))["recordSittings"]["recordedCount"] == 500
         admin = admin_of(server, world)
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", server.port))
+        sock = slow_socket(server.port)
         async with ws_connect(server.ws_url, sock=sock, compression=None) as client:
             await client.init(admin.token)
             for n in range(SLOW_SUBSCRIPTIONS):
