@@ -1,4 +1,4 @@
-"""Shared streams: identical event subscriptions run once per process, and each event is written to all of them.
+"""Shared streams: identical subscriptions run once per process, and each result is written to all of them.
 
 Two thousand dashboards of one organisation subscribed to the same
 ``sittingStatusChanged`` document with the same variables receive the same

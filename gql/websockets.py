@@ -19,7 +19,7 @@ keep-alives, instead of a ping task per connection and a timeout context per
 send; and a shared subscription result (:mod:`gql.realtime`) has its ``next``
 payload encoded once, not once per subscriber.
 
-Identical graphql-transport-ws event subscriptions share one stream
+Identical graphql-transport-ws subscriptions share one stream
 (:mod:`gql.multiplex`), which writes each event straight to every member's
 connection (:meth:`_Deadlines.send_text_now`). A connection that cannot take a
 frame at once (its client reads slowly, or another send is pending) queues it
@@ -212,15 +212,13 @@ class _Deadlines:
             backlog = self._backlog = deque()
             self._drainer = asyncio.get_running_loop().create_task(self._drain(backlog))
         elif len(backlog) >= getattr(self.view, "send_backlog", 1000):
-            if sent is not None:
-                sent.set_exception(WebSocketDisconnected())
-            self._drop()
+            self._drop()  # a waiting sender waits to be cancelled by the connection's shutdown, as in _send
             return
         backlog.append((text, sent))
 
     async def _drain(self, backlog: deque) -> None:
         """Send the queued frames in order, then let writes go straight out again."""
-        error: BaseException | None = None
+        cancelled = False
         try:
             while backlog:
                 text, sent = backlog[0]
@@ -228,15 +226,17 @@ class _Deadlines:
                 backlog.popleft()
                 if sent is not None and not sent.done():
                     sent.set_result(None)
-        except BaseException as exc:  # the connection is gone or shutting down: fail whoever waits
-            error = exc
+        except asyncio.CancelledError:  # the connection is shutting down
+            cancelled = True
             raise
+        except Exception:  # noqa: BLE001 - the connection is unusable (the client left): whoever waits hears it
+            pass
         finally:
             if self._backlog is backlog:
                 self._backlog = None
             for _, sent in backlog:
                 if sent is not None and not sent.done():
-                    if isinstance(error, asyncio.CancelledError):
+                    if cancelled:
                         sent.cancel()
                     else:
                         sent.set_exception(WebSocketDisconnected())
@@ -299,7 +299,7 @@ class _Deadlines:
 
 
 class TransportWSHandler(_Deadlines, BaseGraphQLTransportWSHandler):
-    """graphql-transport-ws with send deadlines, server pings, shared streams for identical event subscriptions (:mod:`gql.multiplex`) and shared results encoded once."""
+    """graphql-transport-ws with send deadlines, server pings, shared streams for identical subscriptions (:mod:`gql.multiplex`) and shared results encoded once."""
 
     KEEP_ALIVE = '{"type":"ping"}'
 
@@ -316,7 +316,7 @@ class TransportWSHandler(_Deadlines, BaseGraphQLTransportWSHandler):
             self._start_keep_alive(getattr(self.view, "ping_interval", 15.0))
 
     async def run_operation(self, operation) -> None:
-        """An identical event subscription's shared stream when there is one to share (:mod:`gql.multiplex`); else strawberry's."""
+        """The shared stream of identical subscriptions when this one can share (:mod:`gql.multiplex`); else strawberry's."""
         principal = getattr(self.context, "principal", None)
         streams: SharedStreams | None = getattr(self.view.state, "shared_streams", None)
         key = sharing_key(operation.query, operation.operation_name, operation.variables, principal)
