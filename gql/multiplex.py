@@ -14,16 +14,21 @@ Measured in bench/RESULTS-realtime.md.
 What a member sees is what a subscription of its own would send:
 - event subscriptions (:data:`EVENT_FIELDS`): a member that joins receives the
   events published from then on, as it would alone;
-- live queries (:data:`LIVE_FIELDS`): every result is the whole current page,
-  so a member that joins gets the stream's latest page at once, then every
-  fresh page. A change that the latest page does not show yet is always
-  followed by a fresh page (the stream coalesces and re-reads after it);
+- live queries (:data:`LIVE_FIELDS`): a member that joins a stream that has
+  already sent a page reads its own first page at once (a page can hold
+  values no event refreshes, such as signed URLs that expire), then gets
+  every page the stream pushes after it, in order;
 - a result with errors (a broken event stream, a validation error) goes to
-  each member through the usual per-operation path, and the stream then takes
-  no new members;
+  each member through the usual per-operation path, in the member's own task,
+  so a member whose client reads slowly holds up no one; the stream then
+  takes no new members;
 - when the stream ends, every member gets ``complete``; when the last member
   leaves (``complete``, close, dropped connection), the stream is cancelled and
   its channel released at once.
+
+A member's results go straight to its connection while it has nothing else
+in hand; while it does (an error result being sent, its own first page),
+they wait in the member's queue, in order.
 
 The hub counts a stream's members as its subscribers
 (:class:`subscriptions.hub.Consumers`).
@@ -34,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from typing import Any, NamedTuple
 
 from graphql import FieldNode, OperationDefinitionNode, OperationType
@@ -57,7 +63,7 @@ LIVE_FIELDS = frozenset({"liveSittings"})
 
 
 class SharingKey(NamedTuple):
-    """What makes two subscriptions identical; ``replay``: a joiner gets the latest result at once (a live query)."""
+    """What makes two subscriptions identical; ``replay``: a joiner reads its own first result (a live query)."""
 
     query: str
     operation_name: str | None
@@ -79,7 +85,7 @@ def sharing_key(
     variables. The key is the text, the operation name, the variables
     (canonical JSON) and the viewer scope (role, organisation, test taker).
     """
-    if principal is None:
+    if principal is None or not isinstance(query, str):
         return None
     document = shared_document(query)
     if document is None:
@@ -111,24 +117,80 @@ def sharing_key(
     )
 
 
-class Member:
-    """One subscription (a graphql-transport-ws operation of one connection) served by a :class:`SharedStream`."""
+_END = object()
 
-    __slots__ = ("handler", "operation", "done", "prefix")
+
+class Member:
+    """One subscription (a graphql-transport-ws operation of one connection) served by a :class:`SharedStream`.
+
+    Results reach it in two ways: :meth:`SharedStream._deliver` writes a
+    successful result straight to the connection while :attr:`queue` is None;
+    anything else (an error result, the end of the stream, and any result
+    arriving while such an item waits) is queued and handled in order by
+    :meth:`serve`, in the member's own task.
+    """
+
+    __slots__ = ("handler", "operation", "prefix", "queue", "_wakeup")
 
     def __init__(self, handler: Any, operation: Any):
         self.handler = handler
         self.operation = operation
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # The member's own part of every ``next`` message: its operation id.
         self.prefix = f'{{"id":{json.dumps(operation.id)},"type":"next","payload":{{"data":'
+        self.queue: deque[tuple[Any, ...]] | None = None
+        self._wakeup: asyncio.Future[None] | None = None
 
-    def end(self, error: BaseException | None = None) -> None:
-        if not self.done.done():
-            if error is None:
-                self.done.set_result(None)
-            else:
-                self.done.set_exception(error)
+    def send(self, encoded: str) -> None:
+        """A successful result (``encoded``: its ``data`` as JSON): written now, or queued behind what waits."""
+        if self.queue is None:
+            self.handler.send_next_now(self, encoded)
+        else:
+            self.push(("frame", encoded))
+
+    def push(self, item: tuple[Any, ...]) -> None:
+        if self.queue is None:
+            self.queue = deque()
+        self.queue.append(item)
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    async def serve(self) -> None:
+        """Handle queued items until the stream ends or this operation is over; raises what delivering raised."""
+        while True:
+            if not self.queue:
+                self.queue = None  # back to direct writes
+                self._wakeup = asyncio.get_running_loop().create_future()
+                await self._wakeup
+                continue
+            kind, *args = self.queue[0]
+            if kind == "frame":
+                self.handler.send_next_now(self, args[0])
+            elif kind == "result":
+                result, first = args
+                if not await self.handler.deliver_result(self.operation, result, first) or self.operation.completed:
+                    return
+            elif kind == "page":
+                if not await self._own_first_page(*args) or self.operation.completed:
+                    return
+            else:  # the end of the stream
+                return
+            self.queue.popleft()
+
+    async def _own_first_page(self, stream: SharedStream) -> bool:
+        """Read and send this member's own first page of a live query (a short-lived stream of its own)."""
+        context = Context(state=stream.context.state, loaders=Loaders(), principal=stream.context.principal)
+        with consumed_by(Consumers(0)):  # the member is already counted in its shared stream
+            source = await stream.streams.schema.stream(
+                stream.query,
+                variable_values=stream.variables,
+                context_value=context,
+                root_value=None,
+                operation_name=stream.operation_name,
+            )
+            async with aclosing(source):
+                async for result in source:
+                    return await self.handler.deliver_result(self.operation, result, True)
+        return False
 
 
 class SharedStream:
@@ -137,7 +199,6 @@ class SharedStream:
     def __init__(self, streams: SharedStreams, key: SharingKey, operation: Any, context: Context):
         self.streams = streams
         self.key = key
-        self.latest: str | None = None  # the last result's encoded data, replayed to joiners of a live query
         self.query = operation.query
         self.variables = operation.variables
         self.operation_name = operation.operation_name
@@ -145,10 +206,11 @@ class SharedStream:
         self.members: dict[Member, None] = {}  # insertion-ordered set
         self.consumers = Consumers(0)
         self.task: asyncio.Task | None = None
+        self.results_sent = 0
 
     def join(self, member: Member) -> None:
-        if self.latest is not None:
-            member.handler.send_next_now(member, self.latest)
+        if self.key.replay and self.results_sent:
+            member.push(("page", self))
         self.members[member] = None
         self.consumers.count = len(self.members)
         if self.task is None:
@@ -173,10 +235,8 @@ class SharedStream:
                     operation_name=self.operation_name,
                 )
                 async with aclosing(source):
-                    first = True
                     async for result in source:
-                        await self._deliver(result, first)
-                        first = False
+                        self._deliver(result)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - as strawberry does for one operation: log, then complete
@@ -184,9 +244,11 @@ class SharedStream:
             finally:
                 self.streams.forget(self)
                 for member in list(self.members):
-                    member.end()
+                    member.push((_END,))
 
-    async def _deliver(self, result: Any, first: bool) -> None:
+    def _deliver(self, result: Any) -> None:
+        first = not self.results_sent
+        self.results_sent += 1
         data = getattr(result, "data", None)
         if (
             isinstance(result, ExecutionResult)
@@ -200,24 +262,13 @@ class SharedStream:
                 encoded = self.streams.encode(data)
                 if type(data) is SharedData:
                     data.encoded = encoded
-            if self.key.replay:
-                self.latest = encoded
             for member in list(self.members):
-                member.handler.send_next_now(member, encoded)
+                member.send(encoded)
             return
-        # Errors and anything unusual: each member through strawberry's own per-operation path.
+        # Errors and anything unusual: each member through strawberry's own per-operation path, in its own task.
         self.streams.forget(self)
-        await asyncio.gather(*(self._deliver_one(member, result, first) for member in list(self.members)))
-
-    @staticmethod
-    async def _deliver_one(member: Member, result: Any, first: bool) -> None:
-        try:
-            going_on = await member.handler.deliver_result(member.operation, result, first)
-        except Exception as error:  # noqa: BLE001 - that member's operation ends with it
-            member.end(error)
-            return
-        if not going_on or member.operation.completed:
-            member.end()
+        for member in list(self.members):
+            member.push(("result", result, first))
 
 
 class SharedStreams:
@@ -254,7 +305,7 @@ class SharedStreams:
         member = Member(handler, operation)
         stream.join(member)
         try:
-            await member.done
+            await member.serve()
         finally:
             stream.leave(member)
 

@@ -89,6 +89,32 @@ class WebSocketAdapter(ASGIWebSocketAdapter):
             pass
 
 
+def subscribe_payload_error(message: dict[str, Any]) -> str | None:
+    """Why a ``subscribe`` (graphql-transport-ws) or ``start`` (graphql-ws) message is malformed, or None.
+
+    The id must be a non-empty string and the payload an object with a string
+    ``query``, and ``variables`` / ``operationName`` an object / a string when
+    present (graphql-transport-ws, "Subscribe"; GraphQL over HTTP, "Request
+    Parameters"). Strawberry itself would fail on other shapes in ways that
+    leave the operation hanging.
+    """
+    id = message.get("id")
+    if not isinstance(id, str) or not id:
+        return "subscribe needs a non-empty string id"
+    payload = message.get("payload")
+    if not isinstance(payload, dict):
+        return "subscribe payload must be an object"
+    if not isinstance(payload.get("query"), str):
+        return "subscribe payload.query must be a string"
+    variables = payload.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        return "subscribe payload.variables must be an object"
+    operation_name = payload.get("operationName")
+    if operation_name is not None and not isinstance(operation_name, str):
+        return "subscribe payload.operationName must be a string"
+    return None
+
+
 def _cannot_write(text: str) -> bool:
     """The stand-in for :data:`gql.uvicorn_ws.SEND_TEXT_NOW` under a server that does not offer it: always queue."""
     return False
@@ -315,6 +341,13 @@ class TransportWSHandler(_Deadlines, BaseGraphQLTransportWSHandler):
         if self.connection_acknowledged and self._next_keep_alive is None:
             self._start_keep_alive(getattr(self.view, "ping_interval", 15.0))
 
+    async def handle_subscribe(self, message) -> None:
+        """A malformed subscribe closes the socket with 4400, as the protocol requires for any malformed message."""
+        if self.connection_acknowledged and (error := subscribe_payload_error(message)) is not None:
+            await self.websocket.close(code=4400, reason=error)
+            return
+        await super().handle_subscribe(message)
+
     async def run_operation(self, operation) -> None:
         """The shared stream of identical subscriptions when this one can share (:mod:`gql.multiplex`); else strawberry's."""
         principal = getattr(self.context, "principal", None)
@@ -384,6 +417,17 @@ class LegacyWSHandler(_Deadlines, BaseGraphQLWSHandler):
 
     async def handle(self) -> None:
         await self._handle_with_deadlines(super().handle)
+
+    async def handle_start(self, message) -> None:
+        """A malformed start gets an ``error`` message (with its id when it has a usable one), not a hang."""
+        if self.connection_acknowledged and (error := subscribe_payload_error(message)) is not None:
+            id = message.get("id")
+            reply = {"type": "error", "payload": {"message": error}}
+            if isinstance(id, str):
+                reply["id"] = id
+            await self.send_message(reply)
+            return
+        await super().handle_start(message)
 
     async def handle_connection_init(self, message) -> None:
         payload = message.get("payload")

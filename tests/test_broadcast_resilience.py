@@ -7,17 +7,13 @@ the shared Redis is never touched.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from builders import PURCHASE_CREDITS, build_world
-from harness import free_port, live_server, make_settings, unavailable
-from redis import asyncio as redis
+from harness import live_server, make_settings
+from own_redis import own_redis  # noqa: F401 - fixture
 from support import admin_of, balance
 from ws_client import ws_session
 
@@ -28,55 +24,6 @@ STATUS_CHANGED = "subscription { sittingStatusChanged { status } }"
 LIVE_SITTINGS = "subscription { liveSittings(first: 2) { totalCount } }"
 INTERRUPTED = {"message": "event stream interrupted; resubscribe", "code": "STREAM_INTERRUPTED"}
 UNAVAILABLE = {"message": "event stream unavailable; resubscribe shortly", "code": "STREAM_INTERRUPTED"}
-
-
-class OwnRedis:
-    """A redis-server of this test alone, on a fixed free port, that can be stopped and started again."""
-
-    def __init__(self, directory: Path):
-        self.port = free_port()
-        self.directory = directory
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        try:
-            async with asyncio.timeout(10):
-                while True:
-                    try:
-                        if await client.ping():
-                            return
-                    except (redis.ConnectionError, OSError):
-                        await asyncio.sleep(0.05)
-        finally:
-            await client.aclose()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-
-@pytest.fixture
-async def own_redis(tmp_path) -> AsyncIterator[OwnRedis]:
-    if shutil.which("redis-server") is None:
-        unavailable("redis-server")
-    server = OwnRedis(tmp_path)
-    await server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def failure(payload: dict) -> dict:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+import uuid
 from contextlib import asynccontextmanager
 
 import pytest
-from builders import RECORD_SITTINGS, build_world, sitting_row
+from builders import PURCHASE_CREDITS, RECORD_SITTINGS, build_world, sitting_row
 from harness import live_server, make_settings
+from own_redis import own_redis  # noqa: F401 - fixture
 from support import admin_of, analyst_of, shrink_server_send_buffer, sitting_nodes, slow_socket
 from websockets.exceptions import ConnectionClosed
 from ws_client import LEGACY_WS, ws_connect, ws_session
@@ -162,6 +165,30 @@ async def test_a_dashboard_joining_a_shared_live_query_gets_the_current_page_at_
         await second.nothing_for(0.1)
 
 
+LIVE_WITH_BALANCE = "subscription { liveSittings(first: 1) { edges { node { id organisation { creditBalance } } } } }"
+
+
+async def test_a_dashboard_joining_a_live_query_reads_its_own_first_page(sqlite_server):
+    # given a dashboard whose page shows the credit balance, which no page push refreshes
+    server = sqlite_server
+    world = await build_world(server.platform(), sittings=1, credits=5)
+    admin = admin_of(server, world)
+    async with ws_session(server.ws_url, admin.token) as first, ws_session(server.ws_url, admin.token) as second:
+        await first.subscribe("live", LIVE_WITH_BALANCE)
+        page = (await first.data("live"))["liveSittings"]
+        assert page["edges"][0]["node"]["organisation"]["creditBalance"] == 5
+
+        # when credits are bought, then a second dashboard opens the same live query
+        await server.platform().data(PURCHASE_CREDITS, {"org": world.organisation_id, "credits": 10, "ref": "po-1"})
+        await second.subscribe("live", LIVE_WITH_BALANCE)
+
+        # then it joins the stream but its first page is read now: it shows the balance as it is
+        page = (await second.data("live"))["liveSittings"]
+        assert page["edges"][0]["node"]["organisation"]["creditBalance"] == 15
+        assert server.state.shared_streams.member_counts() == [2]
+        await first.nothing_for(0.3)
+
+
 async def test_a_bad_filter_gets_its_error_on_every_identical_subscription(sqlite_server):
     # given two connections of one admin
     server = sqlite_server
@@ -251,3 +278,27 @@ async def test_a_member_whose_backlog_overflows_is_dropped_and_the_stream_goes_o
                     received += json.loads(await slow.ws.recv())["type"] == "next"
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
         assert received < 400
+
+
+@pytest.mark.redis
+async def test_a_stalled_member_does_not_delay_the_others_error_and_complete(tmp_path, sqlite_url, own_redis):
+    # given two members of a stream through Redis, one of them stalled with events queued for it
+    redis_settings = {"broadcast_url": own_redis.url, "channel_prefix": f"{uuid.uuid4().hex}:"}
+    async with quick_and_stalled_members(tmp_path, sqlite_url, 400, **redis_settings) as (server, admin, quick, slow):
+        await admin.data(SELECT_ALL)
+        for _ in range(400):
+            await quick.data("quick")
+
+        # when Redis goes away
+        own_redis.stop()
+        started = time.monotonic()
+
+        # then the reading member gets its error and complete at once, not after the stalled one's send deadline
+        interrupted = await quick.next("quick")
+        assert interrupted["errors"][0]["extensions"]["code"] == "STREAM_INTERRUPTED"
+        assert await quick.receive() == {"id": "quick", "type": "complete"}
+        assert time.monotonic() - started < 2
+
+        # and can subscribe again under the same id at once (it fails fast while Redis is down)
+        await quick.subscribe("quick", BIG_STATUS_EVENT)
+        assert (await quick.next("quick"))["errors"][0]["extensions"]["code"] == "STREAM_INTERRUPTED"

@@ -69,6 +69,12 @@ async def test_silence_after_connecting_closes_4408_within_the_init_timeout(sqli
         "{}",
         "[1, 2]",
         '{"type": "subscribe", "payload": {"query": "subscription { creditBalanceChanged { delta } }"}}',
+        '{"id": 7, "type": "subscribe", "payload": {"query": "subscription { creditBalanceChanged { delta } }"}}',
+        '{"id": "1", "type": "subscribe", "payload": "subscription { creditBalanceChanged { delta } }"}',
+        '{"id": "1", "type": "subscribe", "payload": {"query": ["subscription { creditBalanceChanged { delta } }"]}}',
+        '{"id": "1", "type": "subscribe", "payload": {"query": 12345}}',
+        '{"id": "1", "type": "subscribe", "payload": {"query": "subscription { creditBalanceChanged { delta } }", "variables": "abc"}}',
+        '{"id": "1", "type": "subscribe", "payload": {"query": "subscription { creditBalanceChanged { delta } }", "operationName": 5}}',
     ],
 )
 async def test_a_malformed_message_closes_4400_and_others_are_still_served(sqlite_server, message):
@@ -87,6 +93,18 @@ async def test_a_malformed_message_closes_4400_and_others_are_still_served(sqlit
         # and the healthy one still gets its events
         await server.platform().data(PURCHASE_CREDITS, {"org": world.organisation_id, "credits": 1, "ref": "po-x"})
         assert await healthy.data("c") == {"creditBalanceChanged": {"creditBalance": 2, "delta": 1}}
+
+
+async def test_a_malformed_legacy_start_gets_an_error_and_the_connection_goes_on(sqlite_server):
+    server = sqlite_server
+    world = await build_world(server.platform(), sittings=0, credits=1)
+    async with ws_session(server.ws_url, admin_of(server, world).token, LEGACY_WS) as client:
+        await client.send({"id": "1", "type": "start", "payload": {"query": ["not", "a", "string"]}})
+        assert await client.receive() == {"type": "error", "id": "1", "payload": {"message": "subscribe payload.query must be a string"}}
+        await client.subscribe("1", CREDITS_CHANGED)
+        await subscribed(server, 1)
+        await server.platform().data(PURCHASE_CREDITS, {"org": world.organisation_id, "credits": 2, "ref": "po-z"})
+        assert await client.data("1") == {"creditBalanceChanged": {"creditBalance": 3, "delta": 2}}
 
 
 async def test_an_id_can_be_reused_after_complete(sqlite_server):
