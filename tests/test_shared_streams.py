@@ -49,7 +49,7 @@ async def subscribed(server, count: int, timeout: float = 5.0) -> None:
             await asyncio.sleep(0.005)
 
 
-def test_only_authenticated_event_subscriptions_are_shared_by_text_variables_and_viewer_scope():
+def test_authenticated_event_and_live_subscriptions_are_shared_by_text_variables_and_viewer_scope():
     status = "subscription { sittingStatusChanged { status } }"
     key = sharing_key(status, None, {}, ADMIN)
     # the subject is not part of what a viewer may read; role, organisation and variables are
