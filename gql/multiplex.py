@@ -177,19 +177,17 @@ class Member:
             self.queue.popleft()
 
     async def _own_first_page(self, stream: SharedStream) -> bool:
-        """Read and send this member's own first page of a live query (a short-lived stream of its own)."""
-        context = Context(state=stream.context.state, loaders=Loaders(), principal=stream.context.principal)
+        """Read and send this member's own first page of a live query (a short-lived stream of its own).
+
+        False when the member is done: the page was an error (as a subscription of
+        its own, it then completes) or no page came.
+        """
         with consumed_by(Consumers(0)):  # the member is already counted in its shared stream
-            source = await stream.streams.schema.stream(
-                stream.query,
-                variable_values=stream.variables,
-                context_value=context,
-                root_value=None,
-                operation_name=stream.operation_name,
-            )
+            source = await stream.open(stream.new_context())
             async with aclosing(source):
                 async for result in source:
-                    return await self.handler.deliver_result(self.operation, result, True)
+                    going_on = await self.handler.deliver_result(self.operation, result, True)
+                    return going_on and not getattr(result, "errors", None)
         return False
 
 
@@ -207,6 +205,20 @@ class SharedStream:
         self.consumers = Consumers(0)
         self.task: asyncio.Task | None = None
         self.results_sent = 0
+
+    def new_context(self) -> Context:
+        """A context for one more execution of this stream's document, as its viewer."""
+        return Context(state=self.context.state, loaders=Loaders(), principal=self.context.principal)
+
+    async def open(self, context: Context) -> Any:
+        """A new strawberry result stream of this stream's document, variables and operation."""
+        return await self.streams.schema.stream(
+            self.query,
+            variable_values=self.variables,
+            context_value=context,
+            root_value=None,
+            operation_name=self.operation_name,
+        )
 
     def join(self, member: Member) -> None:
         if self.key.replay and self.results_sent:
@@ -227,13 +239,7 @@ class SharedStream:
     async def _run(self) -> None:
         with consumed_by(self.consumers):
             try:
-                source = await self.streams.schema.stream(
-                    self.query,
-                    variable_values=self.variables,
-                    context_value=self.context,
-                    root_value=None,
-                    operation_name=self.operation_name,
-                )
+                source = await self.open(self.context)
                 async with aclosing(source):
                     async for result in source:
                         self._deliver(result)
