@@ -17,7 +17,7 @@ What a member sees is what a subscription of its own would send:
 - live queries (:data:`LIVE_FIELDS`): a member that joins a stream that has
   already sent a page reads its own first page at once (a page can hold
   values no event refreshes, such as signed URLs that expire), then gets
-  every page the stream pushes after it, in order;
+  the newest of the pages the stream pushed meanwhile, and every page after;
 - a result with errors (a broken event stream, a validation error) goes to
   each member through the usual per-operation path, in the member's own task,
   so a member whose client reads slowly holds up no one; the stream then
@@ -172,9 +172,27 @@ class Member:
             elif kind == "page":
                 if not await self._own_first_page(*args) or self.operation.completed:
                     return
+                self.queue.popleft()
+                self._keep_newest_page()
+                continue
             else:  # the end of the stream
                 return
             self.queue.popleft()
+
+    def _keep_newest_page(self) -> None:
+        """Of the shared pages that queued behind the member's own first page, keep only the newest.
+
+        Some of them may have been read before the member's own page, and would
+        show the page going back in time. The newest is enough: each page is
+        the whole current state, and if it too is older than the member's own
+        page, a change happened after it was read, so the stream pushes again.
+        """
+        queue = self.queue
+        newest = None
+        while queue and queue[0][0] == "frame":
+            newest = queue.popleft()
+        if newest is not None:
+            queue.appendleft(newest)
 
     async def _own_first_page(self, stream: SharedStream) -> bool:
         """Read and send this member's own first page of a live query (a short-lived stream of its own).

@@ -189,6 +189,52 @@ async def test_a_dashboard_joining_a_live_query_reads_its_own_first_page(sqlite_
         await first.nothing_for(0.3)
 
 
+class HeldOwnPages:
+    """Holds the live page reads of joiners (not of shared streams) until released, like a slow connection pool."""
+
+    def __init__(self, monkeypatch):
+        import resolvers.realtime
+
+        self.read = resolvers.realtime.list_sittings
+        self.entered = asyncio.Event()
+        self.released = asyncio.Event()
+        monkeypatch.setattr(resolvers.realtime, "list_sittings", self)
+
+    async def __call__(self, **arguments):
+        if asyncio.current_task().get_name() != "certify-shared-stream":
+            self.entered.set()
+            await self.released.wait()
+        return await self.read(**arguments)
+
+
+async def test_a_joiner_whose_own_first_page_is_slow_never_sees_the_page_go_back(sqlite_server, monkeypatch):
+    # given a dashboard on a live query, and a second one joining whose own first read is slow
+    server = sqlite_server
+    world = await build_world(server.platform(), sittings=3, credits=5)
+    admin = admin_of(server, world)
+    ids = [node["id"] for node in await sitting_nodes(admin)]
+    async with ws_session(server.ws_url, admin.token) as first, ws_session(server.ws_url, admin.token) as second:
+        await first.subscribe("live", LIVE_SITTINGS, {"first": 3})
+        await first.data("live")
+        held = HeldOwnPages(monkeypatch)
+        await second.subscribe("live", LIVE_SITTINGS, {"first": 3})
+        await asyncio.wait_for(held.entered.wait(), 5)
+
+        # when three sittings are selected one by one meanwhile (three shared pushes)
+        for n in range(3):
+            await admin.data(SELECT, {"ids": ids[n : n + 1]})
+            await first.data("live")
+        await second.nothing_for(0.3)
+        held.released.set()
+
+        # then the joiner gets its own page (read last, all selected) and the newest shared page, no older one
+        pages = []
+        with pytest.raises(TimeoutError):
+            while True:
+                pages.append([edge["node"]["status"] for edge in (await second.data("live", 1.0))["liveSittings"]["edges"]])
+        assert pages == [["SELECTED"] * 3, ["SELECTED"] * 3]
+
+
 async def test_a_bad_filter_gets_its_error_on_every_identical_subscription(sqlite_server):
     # given two connections of one admin
     server = sqlite_server
