@@ -49,7 +49,7 @@ from strawberry.utils.aio import aclosing
 from gql.context import Context
 from gql.documents import shared_document
 from gql.loaders import Loaders
-from gql.realtime import SharedData
+from gql.realtime import encoded_data
 from resolvers.principal import Principal
 from subscriptions.hub import Consumers, consumed_by
 
@@ -212,13 +212,15 @@ class Member:
 class SharedStream:
     """One strawberry subscription stream serving every member with the same :func:`sharing_key`."""
 
-    def __init__(self, streams: SharedStreams, key: SharingKey, operation: Any, context: Context):
+    def __init__(self, streams: SharedStreams, key: SharingKey, operation: Any, state: Any, principal: Principal):
         self.streams = streams
         self.key = key
         self.query = operation.query
         self.variables = operation.variables
         self.operation_name = operation.operation_name
-        self.context = context
+        self.state = state
+        self.principal = principal
+        self.context = self.new_context()
         self.members: dict[Member, None] = {}  # insertion-ordered set
         self.consumers = Consumers(0)
         self.task: asyncio.Task | None = None
@@ -226,7 +228,7 @@ class SharedStream:
 
     def new_context(self) -> Context:
         """A context for one more execution of this stream's document, as its viewer."""
-        return Context(state=self.context.state, loaders=Loaders(), principal=self.context.principal)
+        return Context(state=self.state, loaders=Loaders(), principal=self.principal)
 
     async def open(self, context: Context) -> Any:
         """A new strawberry result stream of this stream's document, variables and operation."""
@@ -281,11 +283,7 @@ class SharedStream:
             and not result.extensions
             and isinstance(data, dict)
         ):
-            encoded = data.encoded if type(data) is SharedData else None
-            if encoded is None:
-                encoded = self.streams.encode(data)
-                if type(data) is SharedData:
-                    data.encoded = encoded
+            encoded = encoded_data(data, self.streams.encode)
             for member in list(self.members):
                 member.send(encoded)
             return
@@ -312,9 +310,6 @@ class SharedStreams:
         """The number of members of each open stream, smallest first (for tests and diagnostics)."""
         return sorted(len(stream.members) for stream in self._streams.values())
 
-    def __len__(self) -> int:
-        return len(self._streams)
-
     async def follow(self, key: SharingKey, handler: Any, operation: Any, principal: Principal) -> None:
         """Serve ``operation`` from the shared stream of ``key`` until that stream ends.
 
@@ -324,8 +319,7 @@ class SharedStreams:
         """
         stream = self._streams.get(key)
         if stream is None:
-            context = Context(state=handler.context.state, loaders=Loaders(), principal=principal)
-            stream = self._streams[key] = SharedStream(self, key, operation, context)
+            stream = self._streams[key] = SharedStream(self, key, operation, handler.context.state, principal)
         member = Member(handler, operation)
         stream.join(member)
         try:

@@ -11,6 +11,10 @@ of one organisation), each of them yields the *same* :class:`SharedEvent`, and
 (document, variables, viewer scope) and event, instead of once per
 subscriber. The viewer scope is (role, organisation, test taker): what a
 viewer may read depends on nothing else (DESIGN.md, "Who sees what").
+Identical graphql-transport-ws subscriptions already share one whole stream
+(:mod:`gql.multiplex`, same key); this execution-level sharing serves the
+subscriptions that do not: legacy graphql-ws clients, and texts too long for
+the parsed-document cache.
 """
 
 from __future__ import annotations
@@ -82,6 +86,15 @@ class SharedData(dict):
     def __init__(self, data: dict[str, Any]):
         super().__init__(data)
         self.encoded: str | None = None
+
+
+def encoded_data(data: dict[str, Any], encode: Callable[[Any], str]) -> str:
+    """``data`` as JSON text by ``encode``; a :class:`SharedData` is encoded once, for every subscriber."""
+    if type(data) is not SharedData:
+        return encode(data)
+    if data.encoded is None:
+        data.encoded = encode(data)
+    return data.encoded
 
 
 def _shareable(result: Any) -> Any:

@@ -55,7 +55,7 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.unset import UnsetType
 
 from gql.multiplex import Member, SharedStreams, sharing_key
-from gql.realtime import SharedData
+from gql.realtime import SharedData, encoded_data
 from gql.uvicorn_ws import SEND_TEXT_NOW
 
 log = logging.getLogger(__name__)
@@ -404,9 +404,7 @@ class TransportWSHandler(_Deadlines, BaseGraphQLTransportWSHandler):
             return
         if operation.completed:
             return
-        encoded = data.encoded
-        if encoded is None:
-            encoded = data.encoded = self.view.encode_json_string(data)
+        encoded = encoded_data(data, self.view.encode_json_string)
         await self.send_text(f'{{"id":{json.dumps(operation.id)},"type":"next","payload":{{"data":{encoded}}}}}')
 
 

@@ -87,7 +87,7 @@ class Consumers:
 
     __slots__ = ("count",)
 
-    def __init__(self, count: int = 1):
+    def __init__(self, count: int):
         self.count = count
 
 
