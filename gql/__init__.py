@@ -1,1 +1,1 @@
-"""GraphQL wiring: settings, app and lifespan, context, loaders, types, schema, CLI."""
+"""The strawberry schema: roots, types, inputs, payloads, loaders, context and the mapping of domain errors to ``UserError``s."""

@@ -11,7 +11,7 @@ from resolvers.errors import Unauthenticated
 from resolvers.principal import Principal
 
 if TYPE_CHECKING:
-    from gql.app import AppState
+    from server.app import AppState
     from gql.loaders import Loaders
 
 

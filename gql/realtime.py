@@ -12,7 +12,7 @@ of one organisation), each of them yields the *same* :class:`SharedEvent`, and
 subscriber. The viewer scope is (role, organisation, test taker): what a
 viewer may read depends on nothing else (DESIGN.md, "Who sees what").
 Identical graphql-transport-ws subscriptions already share one whole stream
-(:mod:`gql.multiplex`, same key); this execution-level sharing serves the
+(:mod:`server.multiplex`, same key); this execution-level sharing serves the
 subscriptions that do not: legacy graphql-ws clients, and texts too long for
 the parsed-document cache.
 """
@@ -78,7 +78,7 @@ class SharedData(dict):
 
     ``encoded`` caches its JSON, so the websocket handler encodes a shared
     ``next`` payload once per group instead of once per subscriber
-    (:class:`gql.websockets.TransportWSHandler`). Never mutated once built.
+    (:class:`server.websockets.TransportWSHandler`). Never mutated once built.
     """
 
     __slots__ = ("encoded",)

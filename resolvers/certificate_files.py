@@ -14,7 +14,7 @@ from enum import StrEnum
 from models import Certificate
 from models.enums import CertificateStatus, Role
 from resolvers.principal import Principal
-from resolvers.storage import FileStorage, StoredFileMissing
+from adapters.storage import FileStorage, StoredFileMissing
 
 PHOTO_VIEWERS = frozenset({Role.TEST_TAKER, Role.SECURITY_REVIEWER, Role.ORG_ADMIN, Role.PLATFORM_ADMIN})
 

@@ -19,7 +19,7 @@ from resolvers.errors import DomainError, ErrorCode
 from resolvers.holder import normalise_holder_name, sanitise_photo
 from resolvers.principal import Principal
 from resolvers.sql import transaction
-from resolvers.storage import FileStorage, new_key
+from adapters.storage import FileStorage, new_key
 from subscriptions.events import Publisher, ReviewQueueChanged
 
 PHOTO_MAX_BYTES = 10 * 1024 * 1024

@@ -2,7 +2,7 @@
 
 Rules: DESIGN.md, "Certificate status" and "Who sees what". Approving gives
 the certificate its verification code and queues a durable render
-(:mod:`resolvers.rendering`); rejecting records the reason and tells the test
+(:mod:`workers.rendering`); rejecting records the reason and tells the test
 taker (in-app and e-mail), who may claim again.
 """
 

@@ -80,7 +80,7 @@ _END = object()
 class Consumers:
     """How many consumers the subscriptions opened under :func:`consumed_by` serve.
 
-    A shared GraphQL stream (:mod:`gql.multiplex`) serves every identical
+    A shared GraphQL stream (:mod:`server.multiplex`) serves every identical
     subscription from one hub subscription; it keeps ``count`` equal to its
     members so that :meth:`Hub.subscriber_count` still counts subscribers, not streams.
     """

@@ -25,11 +25,11 @@ import httpx
 import pytest
 import uvicorn
 
-from gql.app import create_app
-from gql.auth import TokenService
+from server.app import create_app
+from server.auth import TokenService
 from gql.ids import to_global_id
-from gql.settings import Settings
-from gql.uvicorn_ws import WebSocketProtocol
+from server.settings import Settings
+from server.uvicorn_ws import WebSocketProtocol
 from models.enums import Role
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -21,12 +21,12 @@ from certificate_flow import (
     wait_for_status,
 )
 
-from gql.files import FileUrls
-from gql.settings import Settings
+from server.files import FileUrls
+from server.settings import Settings
 from models import Certificate
 from models.enums import Role
 from resolvers.principal import Principal
-from resolvers.storage import LocalFileStorage, StoredFileMissing, new_key
+from adapters.storage import LocalFileStorage, StoredFileMissing, new_key
 
 
 async def test_issued_files_go_to_every_viewer_of_the_certificate_and_the_photo_not_to_analysts(tmp_path, sqlite_url):

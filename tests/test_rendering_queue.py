@@ -27,8 +27,8 @@ from certificate_flow import (
 
 from models import AuditEvent, Certificate, Notification, OutboxEmail, Sitting
 from renderer import CertificateRenderer
-from resolvers.rendering import RenderSettings, RenderWorker
-from resolvers.storage import LocalFileStorage
+from workers.rendering import RenderSettings, RenderWorker
+from adapters.storage import LocalFileStorage
 from subscriptions.events import NullPublisher
 
 LONG_NAME = "María Alejandra Guadalupe de los Santos Villanueva y Rodríguez Ortega da Silva Pereira O'Neill Cruz."
@@ -111,7 +111,7 @@ async def test_a_render_that_keeps_failing_is_given_up_visibly_and_retried_when_
         photo = server.settings.files_dir / row.photo_key
         kept = photo.read_bytes()
         photo.unlink()
-        with caplog.at_level(logging.WARNING, logger="resolvers.rendering"):
+        with caplog.at_level(logging.WARNING, logger="workers.rendering"):
             await approve(server, candidate)
 
             # when every attempt fails

@@ -17,8 +17,8 @@ from builders import PURCHASE_CREDITS, build_world
 from harness import REDIS_URL, TEST_SECRET, GraphQLClient, free_port, postgres_database, unavailable
 from ws_client import ws_session
 
-from gql.auth import TokenService
-from gql.settings import Settings
+from server.auth import TokenService
+from server.settings import Settings
 from models.db import migrate
 from models.enums import Role
 
@@ -37,12 +37,12 @@ mutation($ids: [ID!]!, $key: String!) {
 
 
 class Worker:
-    """One ``uvicorn --factory gql.app:app_from_env`` process on its own port."""
+    """One ``uvicorn --factory server.app:app_from_env`` process on its own port."""
 
     def __init__(self, env: dict[str, str]):
         self.port = free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "gql.app:app_from_env", "--host", "127.0.0.1",
+            [sys.executable, "-m", "uvicorn", "--factory", "server.app:app_from_env", "--host", "127.0.0.1",
              "--port", str(self.port), "--ws", "websockets-sansio", "--log-level", "warning"],
             cwd=ROOT,
             env=env,

@@ -16,7 +16,7 @@ from support import admin_of, analyst_of, shrink_server_send_buffer, sitting_nod
 from websockets.exceptions import ConnectionClosed
 from ws_client import LEGACY_WS, ws_connect, ws_session
 
-from gql.multiplex import sharing_key
+from server.multiplex import sharing_key
 from models.enums import Role
 from resolvers.principal import Principal
 

@@ -8,7 +8,7 @@ from builders import PURCHASE_CREDITS, build_world
 from support import admin_of
 from ws_client import ws_session
 
-from gql.uvicorn_ws import ReceiveQueue, WebSocketProtocol, WritableFlag
+from server.uvicorn_ws import ReceiveQueue, WebSocketProtocol, WritableFlag
 
 CREDITS_CHANGED = "subscription { creditBalanceChanged { creditBalance delta } }"
 

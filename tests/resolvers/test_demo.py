@@ -12,7 +12,7 @@ from tortoise import connections
 import models
 from models import CreditTransaction, Organisation, Sitting
 from models.enums import CreditTransactionKind
-from resolvers.demo import MAIN_ORGANISATION, seed_demo
+from demo.seed import MAIN_ORGANISATION, seed_demo
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ import pytest
 from models import OutboxEmail
 from models.enums import EmailTemplate
 from resolvers.global_ids import to_global_id
-from resolvers.emails import (
+from workers.emails import (
     InvalidAddress,
     build_message,
     check_address,

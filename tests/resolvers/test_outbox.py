@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tortoise import connections
 
-from gql.settings import Settings
+from server.settings import Settings
 from models import OutboxEmail
-from resolvers.outbox import BACKOFF_CAP_SECONDS, OutboxDeliverer, backoff_seconds, run_outbox
+from workers.outbox import BACKOFF_CAP_SECONDS, OutboxDeliverer, backoff_seconds, run_outbox
 
 MESSAGE_HEADERS = {"From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type", "Content-Transfer-Encoding"}
 
@@ -283,7 +283,7 @@ async def test_run_outbox_delivers_when_woken_survives_errors_and_stops(tmp_path
     # when a batch fails outright (the table is briefly unavailable)
     conn = connections.get("default")
     await conn.execute_script("ALTER TABLE outbox_email RENAME TO outbox_email_away")
-    with caplog.at_level(logging.ERROR, logger="resolvers.outbox"):
+    with caplog.at_level(logging.ERROR, logger="workers.outbox"):
         deliverer.wake()
         await wait_until(lambda: any("delivery batch failed" in r.getMessage() for r in caplog.records))
     await conn.execute_script("ALTER TABLE outbox_email_away RENAME TO outbox_email")

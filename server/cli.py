@@ -12,14 +12,14 @@ import os
 import sys
 from collections.abc import Sequence
 
-from gql.settings import Settings
+from server.settings import Settings
 from models.enums import Role
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from gql.uvicorn_ws import WebSocketProtocol
+    from server.uvicorn_ws import WebSocketProtocol
     from models.db import migrate
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -30,7 +30,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     settings.warn_if_insecure()
     print(f"certify: serving GraphiQL at http://{args.host}:{args.port}/graphql", file=sys.stderr)
     uvicorn.run(
-        "gql.app:app_from_env",
+        "server.app:app_from_env",
         factory=True,
         host=args.host,
         port=args.port,
@@ -46,7 +46,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _token(args: argparse.Namespace, settings: Settings) -> int:
-    from gql.auth import TokenService
+    from server.auth import TokenService
     from gql.ids import decode_id
 
     role = Role(args.role)
@@ -78,10 +78,10 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
 async def _seed(settings: Settings, sittings: int) -> dict[str, str]:
     from tortoise import Tortoise
 
-    from gql.auth import TokenService
+    from server.auth import TokenService
     from gql.ids import to_global_id
     from models.db import forget_compiled_statements, migrate, tortoise_config
-    from resolvers.demo import seed_demo
+    from demo.seed import seed_demo
 
     forget_compiled_statements()
     await migrate(settings.database_url)

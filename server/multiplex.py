@@ -8,7 +8,7 @@ subscription of a given (document, operation name, variables, viewer scope)
 starts a :class:`SharedStream` that runs strawberry's subscription once, and
 every later identical subscription joins it as a member. Each result is
 encoded once and written to every member's connection in one loop, without a
-task switch per member (:meth:`gql.websockets.TransportWSHandler.send_next_now`).
+task switch per member (:meth:`server.websockets.TransportWSHandler.send_next_now`).
 Measured in bench/RESULTS-realtime.md.
 
 What a member sees is what a subscription of its own would send:

@@ -39,7 +39,7 @@ from models.transitions import ensure_transition
 from renderer import CertificateData, CertificateRenderer, RenderedCertificate
 from resolvers.messages import notify_test_taker
 from resolvers.sql import transaction
-from resolvers.storage import FileStorage, new_key
+from adapters.storage import FileStorage, new_key
 from resolvers.verification import level_for
 from subscriptions.events import (
     Event,

@@ -35,7 +35,7 @@ import aiosmtplib
 from tortoise.expressions import Q
 
 from models import OutboxEmail
-from resolvers.emails import InvalidAddress, build_message, check_address, compose, message_id_for
+from workers.emails import InvalidAddress, build_message, check_address, compose, message_id_for
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ LAST_ERROR_MAX_LENGTH = 2000
 
 
 class OutboxSettings(Protocol):
-    """What the deliverer reads from the service settings (``gql.settings.Settings`` fits)."""
+    """What the deliverer reads from the service settings (``server.settings.Settings`` fits)."""
 
     smtp_url: str | None
     smtp_from: str

@@ -13,7 +13,7 @@ import time
 import jwt
 
 from gql.ids import decode_id
-from gql.settings import Settings
+from server.settings import Settings
 from models.enums import Role
 from resolvers.errors import Unauthenticated
 from resolvers.principal import Principal

@@ -1,7 +1,7 @@
 """GraphiQL from this server: strawberry's page, its scripts and styles served under /static/graphiql.
 
 The page is strawberry's own (``strawberry/static/graphiql.html``) with each
-CDN address replaced by the local copy in ``gql/static/graphiql`` (same bytes,
+CDN address replaced by the local copy in ``server/static/graphiql`` (same bytes,
 so the page's ``integrity`` attributes still hold). Headers typed into
 GraphiQL's header editor also travel as the websocket's ``connection_init``
 payload, so ``{"Authorization": "Bearer …"}`` works for subscriptions too.

@@ -17,7 +17,7 @@ from itsdangerous.timed import TimestampSigner
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from gql.settings import Settings
+from server.settings import Settings
 from models import Certificate
 from resolvers.certificate_files import CertificateFile, file_key, may_see_photo, read_certificate_file
 from resolvers.principal import Principal

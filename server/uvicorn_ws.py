@@ -15,7 +15,7 @@ connection is accepted. Everything else is uvicorn's.
 It also offers the application an ASGI scope extension, :data:`SEND_TEXT_NOW`:
 a plain function that writes a text frame at once when the connection is open
 and its transport is not paused, and returns False (writing nothing) otherwise.
-A shared subscription stream (:mod:`gql.multiplex`) writes one event to
+A shared subscription stream (:mod:`server.multiplex`) writes one event to
 thousands of connections in one loop with it, instead of waking a task per
 connection to await ``websocket.send``.
 

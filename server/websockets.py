@@ -20,7 +20,7 @@ send; and a shared subscription result (:mod:`gql.realtime`) has its ``next``
 payload encoded once, not once per subscriber.
 
 Identical graphql-transport-ws subscriptions share one stream
-(:mod:`gql.multiplex`), which writes each event straight to every member's
+(:mod:`server.multiplex`), which writes each event straight to every member's
 connection (:meth:`_Deadlines.send_text_now`). A connection that cannot take a
 frame at once (its client reads slowly, or another send is pending) queues it
 behind the pending sends, so its messages keep their order; at most
@@ -54,9 +54,9 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.unset import UnsetType
 
-from gql.multiplex import Member, SharedStreams, sharing_key
+from server.multiplex import Member, SharedStreams, sharing_key
 from gql.realtime import SharedData, encoded_data
-from gql.uvicorn_ws import SEND_TEXT_NOW
+from server.uvicorn_ws import SEND_TEXT_NOW
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def subscribe_payload_error(message: dict[str, Any]) -> str | None:
 
 
 def _cannot_write(text: str) -> bool:
-    """The stand-in for :data:`gql.uvicorn_ws.SEND_TEXT_NOW` under a server that does not offer it: always queue."""
+    """The stand-in for :data:`server.uvicorn_ws.SEND_TEXT_NOW` under a server that does not offer it: always queue."""
     return False
 
 
@@ -325,7 +325,7 @@ class _Deadlines:
 
 
 class TransportWSHandler(_Deadlines, BaseGraphQLTransportWSHandler):
-    """graphql-transport-ws with send deadlines, server pings, shared streams for identical subscriptions (:mod:`gql.multiplex`) and shared results encoded once."""
+    """graphql-transport-ws with send deadlines, server pings, shared streams for identical subscriptions (:mod:`server.multiplex`) and shared results encoded once."""
 
     KEEP_ALIVE = '{"type":"ping"}'
 
@@ -349,7 +349,7 @@ class TransportWSHandler(_Deadlines, BaseGraphQLTransportWSHandler):
         await super().handle_subscribe(message)
 
     async def run_operation(self, operation) -> None:
-        """The shared stream of identical subscriptions when this one can share (:mod:`gql.multiplex`); else strawberry's."""
+        """The shared stream of identical subscriptions when this one can share (:mod:`server.multiplex`); else strawberry's."""
         principal = getattr(self.context, "principal", None)
         streams: SharedStreams | None = getattr(self.view.state, "shared_streams", None)
         key = sharing_key(operation.query, operation.operation_name, operation.variables, principal)

@@ -23,24 +23,24 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from tortoise.contrib.starlette import RegisterTortoise
 
-from gql.auth import TokenService
+from server.auth import TokenService
 from gql.context import Context
-from gql.files import FileUrls, serve_file
-from gql.graphiql import STATIC_DIR, graphiql_html
-from gql.limits import BodySizeLimit
+from server.files import FileUrls, serve_file
+from server.graphiql import STATIC_DIR, graphiql_html
+from server.limits import BodySizeLimit
 from gql.loaders import Loaders
-from gql.multiplex import SharedStreams
-from gql.multipart import MAX_REQUEST_BYTES, parse_multipart
+from server.multiplex import SharedStreams
+from server.multipart import MAX_REQUEST_BYTES, parse_multipart
 from gql.schema import build_schema
-from gql.settings import Settings
-from gql.verify_page import verify_page
-from gql.websockets import LegacyWSHandler, TransportWSHandler, WebSocketAdapter
+from server.settings import Settings
+from server.verify_page import verify_page
+from server.websockets import LegacyWSHandler, TransportWSHandler, WebSocketAdapter
 from models.db import forget_compiled_statements, migrate, tortoise_config
 from renderer import CertificateRenderer
 from resolvers.errors import Unauthenticated
-from resolvers.outbox import OutboxDeliverer, run_outbox
-from resolvers.rendering import RenderSettings, RenderWorker
-from resolvers.storage import FileStorage, LocalFileStorage
+from workers.outbox import OutboxDeliverer, run_outbox
+from workers.rendering import RenderSettings, RenderWorker
+from adapters.storage import FileStorage, LocalFileStorage
 from subscriptions.hub import Hub
 from subscriptions.publisher import BroadcastPublisher
 

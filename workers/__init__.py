@@ -1,0 +1,1 @@
+"""Background work off the request path: e-mail outbox delivery and certificate rendering."""
