@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from strawberry.types import Info as StrawberryInfo
 
+from gql.loaders import Loaders
 from resolvers.errors import Unauthenticated
 from resolvers.principal import Principal
 
-if TYPE_CHECKING:
-    from server.app import AppState
-    from gql.loaders import Loaders
+
+class Services(Protocol):
+    """What the schema's resolvers use of the process's services (the server's ``AppState`` provides it).
+
+    ``publisher`` publishes events after commit (:class:`subscriptions.events.Publisher`);
+    ``hub`` opens event channels (:class:`subscriptions.hub.Hub`); ``file_urls``
+    signs download URLs; ``storage`` stores photos and files
+    (:class:`adapters.storage.FileStorage`); ``render_worker`` is woken after an
+    approval (None when rendering is off); ``settings`` carries
+    ``live_query_window_seconds``.
+    """
+
+    settings: Any
+    publisher: Any
+    hub: Any
+    file_urls: Any
+    storage: Any
+    render_worker: Any
 
 
 @dataclass
@@ -23,7 +39,7 @@ class Context:
     reason a presented token was refused, raised only where auth is needed.
     """
 
-    state: AppState
+    state: Services
     loaders: Loaders
     principal: Principal | None = None
     auth_error: Unauthenticated | None = None

@@ -16,15 +16,15 @@ from functools import lru_cache
 
 from graphql import DocumentNode, GraphQLError, parse
 from strawberry.extensions import SchemaExtension
-from strawberry.extensions.max_aliases import create_validator as alias_limit
-from strawberry.extensions.query_depth_limiter import create_validator as depth_limit
+
+from gql.strawberry_internals import alias_limit_rule, depth_limit_rule
 
 MAX_TOKENS = 20_000
 MAX_ALIASES = 30  # bounds one request's cost: 30 × a 500-row page
 MAX_DEPTH = 12
 # strawberry's QueryDepthLimiter / MaxAliasesLimiter build a new rule class per
 # operation; built once here, they cost nothing per open subscription.
-LIMIT_RULES = (depth_limit(MAX_DEPTH, None), alias_limit(MAX_ALIASES))
+LIMIT_RULES = (depth_limit_rule(MAX_DEPTH, None), alias_limit_rule(MAX_ALIASES))
 
 CACHED_DOCUMENTS = 128
 # Only short texts are cached, so distinct documents sent to fill the cache hold at most

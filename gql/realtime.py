@@ -5,29 +5,22 @@ gets fresh :class:`Loaders` (never a stale row). A broken event stream ends the
 subscription with a GraphQL error ``extensions.code`` STREAM_INTERRUPTED: the
 client should subscribe again.
 
-Fan-out cost: when one event reaches many local subscribers (2,000 dashboards
-of one organisation), each of them yields the *same* :class:`SharedEvent`, and
-:class:`SharingExecutionContext` executes the selection once per distinct
-(document, variables, viewer scope) and event, instead of once per
-subscriber. The viewer scope is (role, organisation, test taker): what a
-viewer may read depends on nothing else (DESIGN.md, "Who sees what").
-Identical graphql-transport-ws subscriptions already share one whole stream
-(:mod:`server.multiplex`, same key); this execution-level sharing serves the
-subscriptions that do not: legacy graphql-ws clients, and texts too long for
-the parsed-document cache.
+Every field is declared with :func:`event_subscription` or :func:`live_query`,
+which records how identical subscriptions of it share one stream
+(:class:`Sharing`, read by :func:`sharing_of`); :func:`gql.schema.build_schema`
+refuses a Subscription field that declares neither. The path of an event is
+in docs/ARCHITECTURE.md, "An event".
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable
+from collections.abc import AsyncGenerator, AsyncIterator
+from enum import StrEnum
 from typing import Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from gql.context import Context, Info
 from gql.errors import annotate
@@ -43,6 +36,50 @@ from subscriptions.hub import StreamInterrupted
 T = TypeVar("T")
 
 STREAM_INTERRUPTED = "STREAM_INTERRUPTED"
+SHARING = "certify.sharing"
+"""The key of a Subscription field's :class:`Sharing` in its strawberry ``metadata``."""
+
+
+class Sharing(StrEnum):
+    """How identical subscriptions of a field share one stream (:mod:`server.multiplex`).
+
+    ``EVENTS``: a sequence of events with no initial result; a subscriber that
+    joins gets the events published from then on. ``LIVE``: a live query; each
+    result is the whole current state, the first at once, so a joiner reads
+    its own first result.
+    """
+
+    EVENTS = "events"
+    LIVE = "live"
+
+
+def event_subscription(*, description: str) -> Any:
+    """``strawberry.subscription`` for a stream of events (:attr:`Sharing.EVENTS`)."""
+    return strawberry.subscription(description=description, metadata={SHARING: Sharing.EVENTS})
+
+
+def live_query(*, description: str) -> Any:
+    """``strawberry.subscription`` for a live query (:attr:`Sharing.LIVE`)."""
+    return strawberry.subscription(description=description, metadata={SHARING: Sharing.LIVE})
+
+
+def sharing_of(schema: strawberry.Schema) -> dict[str, Sharing]:
+    """Each Subscription field of ``schema`` by its GraphQL name, with its :class:`Sharing`.
+
+    Raises:
+        TypeError: a field declared without :func:`event_subscription` or :func:`live_query`.
+    """
+    definition = schema.get_type_by_name("Subscription")
+    if definition is None:
+        return {}
+    kinds: dict[str, Sharing] = {}
+    for field in definition.fields:
+        name = schema.config.name_converter.get_graphql_name(field)
+        kind = (field.metadata or {}).get(SHARING)
+        if not isinstance(kind, Sharing):
+            raise TypeError(f"Subscription.{name} must be declared with event_subscription() or live_query()")
+        kinds[name] = kind
+    return kinds
 
 
 class StreamErrorCodes(SchemaExtension):
@@ -53,100 +90,6 @@ class StreamErrorCodes(SchemaExtension):
         if errors:
             result.errors = [annotate(error) for error in errors]
         yield
-
-
-class SharedEvent:
-    """A subscription payload that several local subscribers yield; its results are shared by execution key."""
-
-    __slots__ = ("value", "results")
-
-    def __init__(self, value: Any):
-        self.value = value
-        self.results: dict[Hashable, Any] = {}
-
-
-def shared_event(memo: dict[Any, Any], key: Hashable, build: Callable[[], Any]) -> SharedEvent:
-    """The one :class:`SharedEvent` of ``memo`` (a message's memo) for ``key``, built on first use."""
-    event = memo.get(key)
-    if event is None:
-        event = memo[key] = SharedEvent(build())
-    return event
-
-
-class SharedData(dict):
-    """The ``data`` of a shared result: every subscriber of the group gets this same dict.
-
-    ``encoded`` caches its JSON, so the websocket handler encodes a shared
-    ``next`` payload once per group instead of once per subscriber
-    (:class:`server.websockets.TransportWSHandler`). Never mutated once built.
-    """
-
-    __slots__ = ("encoded",)
-
-    def __init__(self, data: dict[str, Any]):
-        super().__init__(data)
-        self.encoded: str | None = None
-
-
-def encoded_data(data: dict[str, Any], encode: Callable[[Any], str]) -> str:
-    """``data`` as JSON text by ``encode``; a :class:`SharedData` is encoded once, for every subscriber."""
-    if type(data) is not SharedData:
-        return encode(data)
-    if data.encoded is None:
-        data.encoded = encode(data)
-    return data.encoded
-
-
-def _shareable(result: Any) -> Any:
-    """``result`` (a graphql-core ExecutionResult) with its data as :class:`SharedData`."""
-    data = getattr(result, "data", None)
-    if type(data) is dict:
-        result.data = SharedData(data)
-    return result
-
-
-async def _shareable_later(result: Any) -> Any:
-    return _shareable(await result)
-
-
-class SharingExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """Executes a :class:`SharedEvent` once per (document, variables, viewer scope); anything else as usual."""
-
-    _shared: SharedEvent | None = None
-
-    def build_per_event_executor(self, payload: Any):
-        if not isinstance(payload, SharedEvent):
-            return super().build_per_event_executor(payload)
-        executor = super().build_per_event_executor(payload.value)
-        executor._shared = payload
-        return executor
-
-    def execute_operation(self, serially: bool | None = None):
-        shared = self._shared
-        if shared is None:
-            return super().execute_operation(serially)
-        key = self._sharing_key()
-        result = shared.results.get(key)
-        if result is None:
-            result = super().execute_operation(serially)
-            if self.is_awaitable(result):
-                result = asyncio.ensure_future(_shareable_later(result))
-            else:
-                result = _shareable(result)
-            shared.results[key] = result
-        if isinstance(result, asyncio.Future):
-            if result.done():
-                return result.result()  # the usual case once the group's first subscriber has it: no await
-            return asyncio.shield(result)
-        return result
-
-    def _sharing_key(self) -> Hashable:
-        location = self.operation.loc
-        document = location.source.body if location is not None else id(self.operation)
-        variables = json.dumps(self.variable_values.coerced, sort_keys=True, default=repr)
-        principal = getattr(self.context_value, "principal", None)
-        scope = (principal.role, principal.organisation_id, principal.test_taker_id) if principal else None
-        return document, variables, scope
 
 
 async def _fresh(context: Context, source: AsyncIterator[T]) -> AsyncIterator[T]:
@@ -164,7 +107,7 @@ async def _fresh(context: Context, source: AsyncIterator[T]) -> AsyncIterator[T]
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(description="Per-sitting status changes in the viewer's organisation.")
+    @event_subscription(description="Per-sitting status changes in the viewer's organisation.")
     async def sitting_status_changed(
         self, info: Info, filter: SittingFilter | None = None
     ) -> AsyncGenerator[SittingStatusEvent, None]:
@@ -172,21 +115,15 @@ class Subscription:
         changes = realtime.sitting_status_changes(
             principal=context.require_principal(), spec=filter.to_spec() if filter else None, hub=context.state.hub
         )
-        async for change, row, memo in _fresh(context, changes):
-            yield shared_event(
-                memo,
-                ("sittingStatusChanged", id(change)),
-                lambda: SittingStatusEvent(
-                    sitting=Sitting.from_model(row),
-                    previous_status=CertificationStatus(change.previous_status),
-                    status=CertificationStatus(change.status),
-                    at=change.at,
-                ),
+        async for change, row in _fresh(context, changes):
+            yield SittingStatusEvent(
+                sitting=Sitting.from_model(row),
+                previous_status=CertificationStatus(change.previous_status),
+                status=CertificationStatus(change.status),
+                at=change.at,
             )
 
-    @strawberry.subscription(
-        description="Live query: the current page at once, then again whenever it may have changed."
-    )
+    @live_query(description="Live query: the current page at once, then again whenever it may have changed.")
     async def live_sittings(
         self,
         info: Info,
@@ -206,40 +143,29 @@ class Subscription:
         async for page in _fresh(context, pages):
             yield SittingConnection.from_page(page)
 
-    @strawberry.subscription(description="The viewer's organisation's credit balance after each change.")
+    @event_subscription(description="The viewer's organisation's credit balance after each change.")
     async def credit_balance_changed(self, info: Info) -> AsyncGenerator[CreditBalanceEvent, None]:
         context = info.context
         changes = realtime.credit_balance_changes(principal=context.require_principal(), hub=context.state.hub)
-        async for change, memo in _fresh(context, changes):
-            key = ("creditBalanceChanged", id(change))
-            organisation = None if key in memo else await context.loaders.organisation_by_id.load(change.organisation_id)
-            yield shared_event(
-                memo,
-                key,
-                lambda: CreditBalanceEvent(
-                    organisation=Organisation.from_model(organisation),
-                    credit_balance=change.credit_balance,
-                    delta=change.delta,
-                    at=change.at,
-                ),
+        async for change in _fresh(context, changes):
+            organisation = await context.loaders.organisation_by_id.load(change.organisation_id)
+            yield CreditBalanceEvent(
+                organisation=Organisation.from_model(organisation),
+                credit_balance=change.credit_balance,
+                delta=change.delta,
+                at=change.at,
             )
 
-    @strawberry.subscription(description="The test taker's own notifications.")
+    @event_subscription(description="The test taker's own notifications.")
     async def notification_received(self, info: Info) -> AsyncGenerator[Notification, None]:
         context = info.context
         rows = realtime.notifications_received(principal=context.require_principal(), hub=context.state.hub)
         async for row in _fresh(context, rows):
             yield Notification.from_model(row)
 
-    @strawberry.subscription(description="Certificates entering or leaving the review queue (reviewers, platform admins).")
+    @event_subscription(description="Certificates entering or leaving the review queue (reviewers, platform admins).")
     async def review_queue_changed(self, info: Info) -> AsyncGenerator[ReviewQueueEvent, None]:
         context = info.context
         changes = realtime.review_queue_changes(principal=context.require_principal(), hub=context.state.hub)
-        async for change, row, memo in _fresh(context, changes):
-            yield shared_event(
-                memo,
-                ("reviewQueueChanged", id(change)),
-                lambda: ReviewQueueEvent(
-                    certificate=Certificate.from_model(row), change=ReviewQueueChange(change.change), at=change.at
-                ),
-            )
+        async for change, row in _fresh(context, changes):
+            yield ReviewQueueEvent(certificate=Certificate.from_model(row), change=ReviewQueueChange(change.change), at=change.at)

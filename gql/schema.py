@@ -13,7 +13,7 @@ from gql.documents import DocumentLimits
 from gql.errors import ErrorCodes
 from gql.notifications import NotificationMutation, NotificationQuery
 from gql.platform import PlatformMutation
-from gql.realtime import SharingExecutionContext, StreamErrorCodes, Subscription
+from gql.realtime import StreamErrorCodes, Subscription, sharing_of
 from gql.scalars import DateTimeScalar
 from gql.sittings import SittingMutation, SittingQuery
 from gql.types.certificate import Certificate
@@ -34,8 +34,12 @@ class CertifySchema(strawberry.Schema):
 
 
 def build_schema() -> strawberry.Schema:
-    """The executable schema with its document limits (:mod:`gql.documents`: 20,000 tokens, depth 12, 30 aliases)."""
-    return CertifySchema(
+    """The executable schema with its document limits (:mod:`gql.documents`: 20,000 tokens, depth 12, 30 aliases).
+
+    Raises:
+        TypeError: a Subscription field that declares no sharing (:func:`gql.realtime.sharing_of`).
+    """
+    schema = CertifySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -46,8 +50,9 @@ def build_schema() -> strawberry.Schema:
             DocumentLimits,
         ],
         config=StrawberryConfig(scalar_map={datetime: DateTimeScalar}),
-        execution_context_class=SharingExecutionContext,
     )
+    sharing_of(schema)
+    return schema
 
 
 def export_sdl() -> str:

@@ -11,7 +11,8 @@ from gql.types.common import Node, Role
 from gql.types.notification import Notification
 from gql.types.organisation import CreditTransaction, Organisation
 from gql.types.sitting import Sitting, Test, TestTaker
-from resolvers.visibility import fetch_visible
+from resolvers import access
+from resolvers.access import Operation
 
 TYPES = {
     "Organisation": Organisation,
@@ -37,6 +38,7 @@ class ViewerQuery:
     @strawberry.field(description="The authenticated caller.")
     async def viewer(self, info: Info) -> Viewer:
         principal = info.context.require_principal()
+        access.require(principal, Operation.VIEWER)
         organisation = test_taker = None
         if principal.organisation_id is not None:
             row = await info.context.loaders.organisation_by_id.load(principal.organisation_id)
@@ -49,8 +51,9 @@ class ViewerQuery:
     @strawberry.field(description="Any object the viewer may read, by ID; null otherwise.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         principal = info.context.require_principal()
+        access.require(principal, Operation.NODE)
         decoded = from_global_id(id)
         if decoded is None or decoded[0] not in TYPES:
             return None
-        row = await fetch_visible(principal, *decoded)
+        row = await access.fetch_visible(principal, *decoded)
         return TYPES[decoded[0]].from_model(row) if row is not None else None

@@ -24,7 +24,7 @@ class AuditEvent(Model):
 class IdempotencyRecord(Model):
     """The stored result of a successful credit-spending call, per organisation and key.
 
-    request_hash fingerprints the request; kept at least 24 hours (DESIGN.md).
+    request_hash fingerprints the request; kept at least 24 hours (docs/RULES.md, "Idempotency").
     """
 
     id = fields.IntField(primary_key=True)

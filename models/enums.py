@@ -4,7 +4,7 @@ from enum import StrEnum
 
 
 class Role(StrEnum):
-    """JWT role claim values (DESIGN.md, "Who sees what")."""
+    """JWT role claim values (docs/RULES.md, "Who sees what")."""
 
     ORG_ADMIN = "org_admin"
     ANALYST = "analyst"

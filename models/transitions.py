@@ -1,11 +1,12 @@
 """The one table of allowed status transitions and its guard.
 
-Source: DESIGN.md, "Sitting certification status" and "Certificate status".
+Described in docs/RULES.md, "Sitting statuses" and "Certificate statuses"; this table is their one source.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import overload
 
 from models.enums import CertificateStatus as C
 from models.enums import CertificationStatus as S
@@ -36,10 +37,13 @@ class TransitionError(Exception):
         self.target = target
 
 
+def _table_of(status: S | C) -> dict[S, frozenset[S]] | dict[C, frozenset[C]]:
+    return SITTING_TRANSITIONS if isinstance(status, S) else CERTIFICATE_TRANSITIONS
+
+
 def can_transition(current: S | C, target: S | C) -> bool:
     """True when the table allows current → target (same-enum values only)."""
-    table = SITTING_TRANSITIONS if isinstance(current, S) else CERTIFICATE_TRANSITIONS
-    return target in table[current]
+    return target in _table_of(current)[current]
 
 
 def ensure_transition(current: S | C, target: S | C) -> None:
@@ -48,6 +52,18 @@ def ensure_transition(current: S | C, target: S | C) -> None:
         raise TransitionError(current, target)
 
 
-def sources_of(target: S) -> list[S]:
-    """Sitting statuses from which target can be reached, for set-based updates."""
-    return [s for s, targets in SITTING_TRANSITIONS.items() if target in targets]
+@overload
+def sources_of(target: S) -> list[S]: ...
+@overload
+def sources_of(target: C) -> list[C]: ...
+
+
+def sources_of(target: S | C) -> list[S] | list[C]:
+    """The statuses from which ``target`` can be reached, in table order (empty if none).
+
+    Works for sitting and certificate statuses alike. Every conditional
+    UPDATE that changes a status guards on these, e.g.
+    ``.filter(status__in=sources_of(CertificateStatus.ISSUED))``, so that
+    changing the table changes every UPDATE.
+    """
+    return [s for s, targets in _table_of(target).items() if target in targets]

@@ -1,15 +1,15 @@
 """Certificate rendering: a Jinja2 template printed by a warm headless Chromium.
 
-Never imports the API layer, the models or the resolvers (STYLE.md, "The rooms").
+Never imports the API layer, the models or the resolvers (docs/ARCHITECTURE.md, "Who imports whom").
 """
 
 from renderer.browser import (
     CertificateRenderer,
     RenderError,
-    RenderedCertificate,
     render_certificate,
 )
 from renderer.chromium import ChromiumNotFound, find_chromium
+from renderer.page import RenderedCertificate
 from renderer.template import CertificateData, CertificatePage, render_html
 
 __all__ = [

@@ -1,52 +1,29 @@
 """One warm Chromium per process that prints certificates to PDF and PNG.
 
 Every render gets a fresh document in an isolated browser context with
-JavaScript disabled and every non-``data:`` request aborted (DESIGN.md,
+JavaScript disabled and every non-``data:`` request aborted (docs/RULES.md,
 "Rendering"). A context serves at most ``renders_per_context`` renders, one at
 a time, and is closed after any failure: with no script, no network and no
 storage there is nothing one certificate's document can leave for the next,
 and reusing the page saves the ~0.1 CPU-second that a new renderer process
 costs (bench/RESULTS-render.md). ``renders_per_context=1`` gives every render
 its own context. A browser that died is relaunched once per render;
-concurrency and time per render are bounded.
+concurrency and time per render are bounded. The tabs themselves (one
+context, its page, printing) are :mod:`renderer.page`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import json
-from dataclasses import dataclass
-from typing import Any, Self
+from typing import Self
 
-from playwright.async_api import (
-    Browser,
-    BrowserContext,
-    CDPSession,
-    Page,
-    Playwright,
-    Route,
-    async_playwright,
-)
+from playwright.async_api import Browser, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
-from renderer.chromium import (
-    CLEANUP_TIMEOUT_S,
-    BrowserGone,
-    LaunchedChromium,
-    Process,
-    find_chromium,
-    quietly,
-)
-from renderer.template import (
-    MM_PER_INCH,
-    NAME_BOX_SELECTOR,
-    NAME_TEXT_SELECTOR,
-    CertificateData,
-    CertificatePage,
-)
+from renderer.chromium import BrowserGone, LaunchedChromium, Process, find_chromium, quietly
+from renderer.page import RenderedCertificate, Tab, close_tab
+from renderer.template import CertificateData, CertificatePage
 
 LAUNCH_ARGS = (
     "--no-sandbox",
@@ -58,124 +35,12 @@ LAUNCH_ARGS = (
     "--no-first-run",
     "--disable-quic",
 )
-# A4 landscape at 96 dpi: 297 x 210 mm.
-VIEWPORT = {"width": 1123, "height": 794}
-CONTEXT_OPTIONS: dict[str, Any] = {
-    "java_script_enabled": False,
-    "viewport": VIEWPORT,
-    "device_scale_factor": 1,
-    "service_workers": "block",
-    "accept_downloads": False,
-    "locale": "en-GB",
-    "timezone_id": "UTC",
-    "color_scheme": "light",
-}
-# CDP Page.printToPDF: A4 landscape, no margins, backgrounds printed; a CSS
-# @page size (the certificate template has one) takes precedence.
-PDF_OPTIONS: dict[str, Any] = {
-    "paperWidth": 297 / MM_PER_INCH,
-    "paperHeight": 210 / MM_PER_INCH,
-    "marginTop": 0,
-    "marginBottom": 0,
-    "marginLeft": 0,
-    "marginRight": 0,
-    "printBackground": True,
-    "preferCSSPageSize": True,
-}
-# CDP Page.captureScreenshot of the viewport; fast PNG encoding (a larger file,
-# ~145 kB instead of ~120 kB, for about half the encoding time).
-PNG_OPTIONS: dict[str, Any] = {"format": "png", "optimizeForSpeed": True, "captureBeyondViewport": False}
-# Sub-pixel rounding allowed when comparing the name's height with its box's.
-FIT_TOLERANCE_PX = 0.5
-NAME_FITS_EXPRESSION = f"""(() => {{
-  const box = document.querySelector({json.dumps(NAME_BOX_SELECTOR)});
-  const text = document.querySelector({json.dumps(NAME_TEXT_SELECTOR)});
-  if (!box || !text) return true;
-  return text.getBoundingClientRect().height <= box.getBoundingClientRect().height + {FIT_TOLERANCE_PX};
-}})()"""
 # Playwright reports a dead browser or page with one of these in the message.
 GONE_MARKERS = ("has been closed", "target closed", "browser closed", "crashed", "disconnected")
 
 
 class RenderError(Exception):
     """A certificate could not be rendered: timeout, Chromium failure, or renderer not running."""
-
-
-@dataclass(frozen=True, slots=True)
-class RenderedCertificate:
-    """A printed certificate.
-
-    ``pdf``: one A4 landscape page. ``png``: 1123 x 794 px screenshot (96 dpi).
-    ``pdf_sha256``: hex digest of ``pdf``. ``requests_blocked``: requests the
-    page tried to make outside ``data:`` URLs, all aborted (0 for a normal
-    certificate). ``name_class``: the holder name's size class on a
-    certificate (``renderer.template.NAME_CLASSES``), None for other pages.
-    """
-
-    pdf: bytes
-    png: bytes
-    pdf_sha256: str
-    requests_blocked: int
-    name_class: str | None = None
-
-
-@dataclass(eq=False)
-class _Tab:
-    """One isolated browser context with its only page, used by one render at a time."""
-
-    chromium: LaunchedChromium
-    context: BrowserContext
-    page: Page | None = None
-    cdp: CDPSession | None = None
-    renders: int = 0
-    blocked: int = 0
-
-    async def block(self, route: Route) -> None:
-        """Let ``data:`` URLs through; abort and count every other request."""
-        with contextlib.suppress(PlaywrightError):
-            if route.request.url.startswith("data:"):
-                await route.continue_()
-            else:
-                self.blocked += 1
-                await route.abort("blockedbyclient")
-
-    async def print(self, document: str | CertificatePage) -> RenderedCertificate:
-        """Load ``document`` as a fresh page and print it to PDF and PNG.
-
-        A ``CertificatePage`` is loaded at its largest name size that fits
-        the name's box (the smallest size if none does).
-        """
-        assert self.page is not None and self.cdp is not None
-        self.blocked = 0
-        name_class = None
-        if isinstance(document, str):
-            await self.page.set_content(document, wait_until="load")
-        else:
-            smallest = document.name_classes[-1]
-            for name_class in document.name_classes:
-                await self.page.set_content(document.html(name_class), wait_until="load")
-                if name_class == smallest or await self._name_fits():
-                    break
-        pdf = base64.b64decode((await self.cdp.send("Page.printToPDF", PDF_OPTIONS))["data"])
-        png = base64.b64decode((await self.cdp.send("Page.captureScreenshot", PNG_OPTIONS))["data"])
-        return RenderedCertificate(
-            pdf=pdf,
-            png=png,
-            pdf_sha256=hashlib.sha256(pdf).hexdigest(),
-            requests_blocked=self.blocked,
-            name_class=name_class,
-        )
-
-    async def _name_fits(self) -> bool:
-        """Whether the holder name is no taller than its box, as laid out.
-
-        One CDP ``Runtime.evaluate`` of our own expression: DevTools evaluation
-        still works with the page's scripts disabled (the page's own scripts
-        never run).
-        """
-        assert self.cdp is not None
-        answer = await self.cdp.send("Runtime.evaluate", {"expression": NAME_FITS_EXPRESSION, "returnByValue": True})
-        return answer.get("result", {}).get("value") is not False
 
 
 class CertificateRenderer:
@@ -220,7 +85,7 @@ class CertificateRenderer:
         self._playwright: Playwright | None = None
         self._executable = ""
         self._launch: asyncio.Task[LaunchedChromium] | None = None
-        self._idle: list[_Tab] = []
+        self._idle: list[Tab] = []
         self._cleanups: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> Self:
@@ -349,7 +214,7 @@ class CertificateRenderer:
             self._idle.append(tab)
         return rendered
 
-    def _idle_tab(self, chromium: LaunchedChromium) -> _Tab | None:
+    def _idle_tab(self, chromium: LaunchedChromium) -> Tab | None:
         """An idle context of ``chromium``; those of a previous browser are dropped."""
         while self._idle:
             tab = self._idle.pop()
@@ -357,21 +222,14 @@ class CertificateRenderer:
                 return tab
         return None
 
-    async def _open_tab(self, chromium: LaunchedChromium) -> _Tab:
-        tab = _Tab(chromium, await chromium.browser.new_context(**CONTEXT_OPTIONS))
-        try:
-            await tab.context.route("**/*", tab.block)
-            tab.page = await tab.context.new_page()
-            tab.cdp = await tab.context.new_cdp_session(tab.page)
-        except BaseException:
-            await quietly(chromium.unless_gone(tab.context.close()))
-            raise
+    async def _open_tab(self, chromium: LaunchedChromium) -> Tab:
+        tab = await Tab.open(chromium)
         self.contexts_opened += 1
         return tab
 
-    async def _discard(self, opening: asyncio.Future[_Tab], chromium: LaunchedChromium) -> None:
+    async def _discard(self, opening: asyncio.Future[Tab], chromium: LaunchedChromium) -> None:
         # Its own task, shielded: a second cancellation cannot stop the close.
-        cleanup = asyncio.ensure_future(_close_tab(opening, chromium))
+        cleanup = asyncio.ensure_future(close_tab(opening, chromium))
         self._cleanups.add(cleanup)
         cleanup.add_done_callback(self._cleanups.discard)
         await asyncio.shield(cleanup)
@@ -429,15 +287,5 @@ def _says_gone(exc: PlaywrightError) -> bool:
     return any(marker in message for marker in GONE_MARKERS)
 
 
-async def _ready(tab: _Tab) -> _Tab:
+async def _ready(tab: Tab) -> Tab:
     return tab
-
-
-async def _close_tab(opening: asyncio.Future[_Tab], chromium: LaunchedChromium) -> None:
-    """Close the tab's context once it exists; give up at once if Chromium is gone."""
-    if opening.cancelled():
-        return
-    with contextlib.suppress(Exception):
-        tab = await asyncio.wait_for(chromium.unless_gone(asyncio.shield(opening)), CLEANUP_TIMEOUT_S)
-        await asyncio.wait_for(chromium.unless_gone(tab.context.close()), CLEANUP_TIMEOUT_S)
-    opening.cancel()  # no-op once done

@@ -1,8 +1,8 @@
 """Locating the Chromium binary, and one launched Chromium with its processes.
 
 The project runs the distribution's Chromium through Playwright's
-``executable_path``; ``playwright install`` is optional (DESIGN.md, "Facts
-about the stack"). Debian's ``chromium-headless-shell`` is preferred to the
+``executable_path``; ``playwright install`` is optional (README.md,
+"Rendering"). Debian's ``chromium-headless-shell`` is preferred to the
 full ``chromium``: it is the same Blink without the browser UI, and opening a
 context with its page costs about a third as much CPU (bench/RESULTS-render.md).
 """

@@ -2,7 +2,7 @@
 
 Everything the page needs is inline (photo and QR code as ``data:`` URLs,
 system Noto fonts by family name), because the browser that prints it has
-JavaScript disabled and aborts every network request (DESIGN.md, "Rendering").
+JavaScript disabled and aborts every network request (docs/RULES.md, "Rendering").
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""Which stored file a certificate offers, to whom, and reading it back for a signed URL.
+"""Which stored file a certificate offers, and reading it back for a signed URL.
 
-Rules (DESIGN.md, "Who sees what" and issue 3): the PDF and PNG exist once the
-certificate is ISSUED and go to anyone who may see the certificate; the
-submitted photo goes to the test taker, reviewers, the organisation's admins
-and platform admins — not to analysts.
+Rules (docs/RULES.md, "Who sees what"): the PDF and PNG exist once the
+certificate is ISSUED and go to anyone who may see the certificate; who may
+also have the submitted photo is the field rule ``Certificate.photoUrl`` of
+:mod:`resolvers.access` (not analysts).
 """
 
 from __future__ import annotations
@@ -12,11 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from models import Certificate
-from models.enums import CertificateStatus, Role
-from resolvers.principal import Principal
+from models.enums import CertificateStatus
 from adapters.storage import FileStorage, StoredFileMissing
-
-PHOTO_VIEWERS = frozenset({Role.TEST_TAKER, Role.SECURITY_REVIEWER, Role.ORG_ADMIN, Role.PLATFORM_ADMIN})
 
 
 class CertificateFile(StrEnum):
@@ -51,11 +48,6 @@ def file_key(certificate: Certificate, kind: CertificateFile) -> str | None:
     if certificate.status != CertificateStatus.ISSUED:
         return None
     return certificate.pdf_key if kind is CertificateFile.PDF else certificate.png_key
-
-
-def may_see_photo(principal: Principal) -> bool:
-    """Whether ``principal`` (who may already see the certificate) may also see its photo."""
-    return principal.role in PHOTO_VIEWERS
 
 
 async def read_certificate_file(

@@ -1,6 +1,6 @@
 """Certifying sittings: spend credits, open certificates, notify test takers — all or nothing.
 
-Rules: DESIGN.md, "Sitting certification status" and "Rules in detail". The
+Rules: docs/RULES.md, "Certification" and "Idempotency". The
 work is a fixed handful of set-based statements whatever the number of
 sittings: mark the sittings, spend the credits with one conditional UPDATE,
 write the ledger row, then INSERT … SELECT the certificates, notifications
@@ -15,15 +15,18 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from models import AuditEvent, CreditTransaction, IdempotencyRecord, Organisation
+from models import CreditTransaction, IdempotencyRecord, Organisation
 from models.enums import (
     CertificateStatus,
     CertificationStatus,
     CreditTransactionKind,
     EmailTemplate,
     NotificationKind,
-    Role,
 )
+from models.transitions import sources_of
+from resolvers import access
+from resolvers.access import Operation
+from resolvers.audit import record_audit
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.principal import Principal
 from resolvers.selection import Selection, target_queryset
@@ -48,12 +51,13 @@ async def confirm_certification(*, principal: Principal, idempotency_key: str, p
     """Certify every SELECTED sitting of the principal's organisation (the dashboard's "done").
 
     Raises:
-        Forbidden: not an org admin.
+        Forbidden: not an org admin (rule ``confirmCertification``).
         DomainError: NOTHING_SELECTED, INSUFFICIENT_CREDITS, IDEMPOTENCY_KEY_REUSED, INVALID_INPUT.
     """
     selection = Selection(filter=None, all=True)
     return await _certify(
         principal=principal,
+        operation=Operation.CONFIRM_CERTIFICATION,
         selection=selection,
         only_selected=True,
         request={"operation": "confirmCertification"},
@@ -68,12 +72,13 @@ async def certify_sittings(
     """Certify exactly the selection's UNSELECTED or SELECTED sittings (select and confirm in one).
 
     Raises:
-        Forbidden: not an org admin.
-        DomainError: INVALID_INPUT, NOT_FOUND, NOT_ELIGIBLE, INVALID_TRANSITION,
-            NOTHING_SELECTED, INSUFFICIENT_CREDITS, IDEMPOTENCY_KEY_REUSED.
+        Forbidden: not an org admin (rule ``certifySittings``).
+        DomainError: INVALID_INPUT, NOT_FOUND (another organisation's sitting), NOT_ELIGIBLE,
+            INVALID_TRANSITION, NOTHING_SELECTED, INSUFFICIENT_CREDITS, IDEMPOTENCY_KEY_REUSED.
     """
     return await _certify(
         principal=principal,
+        operation=Operation.CERTIFY_SITTINGS,
         selection=selection,
         only_selected=False,
         request={"operation": "certifySittings", "selection": selection.fingerprint()},
@@ -89,69 +94,93 @@ def _request_hash(request: dict) -> str:
 async def _certify(
     *,
     principal: Principal,
+    operation: Operation,
     selection: Selection,
     only_selected: bool,
     request: dict,
     idempotency_key: str,
     publisher: Publisher,
 ) -> CertificationResult:
-    organisation_id = principal.require_organisation(Role.ORG_ADMIN)
+    organisation_id = access.require_organisation(principal, operation)
     key = idempotency_key
-    if not key.strip() or len(key) > MAX_KEY_LENGTH or has_control_characters(key):
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, "idempotencyKey must be 1–200 printable characters", ["input", "idempotencyKey"]
-        )
+    _check_key(key)
     request_hash = _request_hash(request)
     now = datetime.now(UTC)
     batch = uuid.uuid4().hex
     async with transaction() as conn:
         await lock_organisation(conn, organisation_id)
-        stored = await IdempotencyRecord.get_or_none(organisation_id=organisation_id, key=key)
+        stored = await _stored_result(organisation_id, key, request_hash)
         if stored is not None:
-            if stored.request_hash != request_hash:
-                raise DomainError(
-                    ErrorCode.IDEMPOTENCY_KEY_REUSED,
-                    "this idempotency key was used for a different request",
-                    ["input", "idempotencyKey"],
-                )
-            return CertificationResult(**stored.result)
+            return stored
         queryset = await target_queryset(organisation_id, selection, CertificationStatus.IN_PROGRESS)
-        sources = [CertificationStatus.SELECTED] if only_selected else [CertificationStatus.UNSELECTED, CertificationStatus.SELECTED]
-        certified = await _mark_sittings(conn, queryset, sources, principal, batch, now)
+        certified = await _mark_sittings(conn, queryset, _sources(only_selected), principal, batch, now)
         if not certified:
             raise DomainError(ErrorCode.NOTHING_SELECTED, "no sitting to certify", ["input"])
-        balance = await _spend_credits(conn, organisation_id, len(certified))
-        await CreditTransaction.create(
-            organisation_id=organisation_id,
-            kind=CreditTransactionKind.CERTIFICATION,
-            delta=-len(certified),
-            balance_after=balance,
-            reference=batch,
-            actor=principal.actor,
-            using_db=conn,
-        )
+        balance = await _spend_credits(conn, organisation_id, len(certified), reference=batch, actor=principal.actor)
         notified = await _open_certificates(conn, batch, now)
         result = CertificationResult(len(certified), len(certified), balance)
         await IdempotencyRecord.create(
             organisation_id=organisation_id, key=key, request_hash=request_hash, result=asdict(result), using_db=conn
         )
-        await AuditEvent.create(
-            actor=principal.actor,
-            actor_role=principal.role.value,
+        await record_audit(
+            actor=principal,
             action="certify",
             object_type="Organisation",
-            object_id=str(organisation_id),
+            object_id=organisation_id,
             detail={"batch": batch, "sittings": len(certified), "idempotency_key": key},
-            using_db=conn,
+            conn=conn,
         )
+    await publisher.publish(_events(organisation_id, certified, notified, balance, now))
+    return result
+
+
+def _check_key(key: str) -> None:
+    """Raise INVALID_INPUT unless ``key`` is 1–200 printable characters, not all blank."""
+    if not key.strip() or len(key) > MAX_KEY_LENGTH or has_control_characters(key):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "idempotencyKey must be 1–200 printable characters", ["input", "idempotencyKey"]
+        )
+
+
+async def _stored_result(organisation_id: int, key: str, request_hash: str) -> CertificationResult | None:
+    """The result stored under ``key`` for this same request, or None when the key is unused.
+
+    Raises:
+        DomainError: IDEMPOTENCY_KEY_REUSED when the key served a different request.
+    """
+    stored = await IdempotencyRecord.get_or_none(organisation_id=organisation_id, key=key)
+    if stored is None:
+        return None
+    if stored.request_hash != request_hash:
+        raise DomainError(
+            ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            "this idempotency key was used for a different request",
+            ["input", "idempotencyKey"],
+        )
+    return CertificationResult(**stored.result)
+
+
+def _sources(only_selected: bool) -> list[CertificationStatus]:
+    """The statuses certifying moves from: the table's sources of IN_PROGRESS, SELECTED alone for a confirmation."""
+    sources = sources_of(CertificationStatus.IN_PROGRESS)
+    return [s for s in sources if s is CertificationStatus.SELECTED] if only_selected else sources
+
+
+def _events(
+    organisation_id: int,
+    certified: list[tuple[int, str]],
+    notified: list[tuple[int, int]],
+    balance: int,
+    at: datetime,
+) -> list[Event]:
+    """One status change per certified sitting, the balance change, one notification per test taker told."""
     events: list[Event] = [
-        SittingStatusChanged(organisation_id, pk, previous, CertificationStatus.IN_PROGRESS.value, now)
+        SittingStatusChanged(organisation_id, pk, previous, CertificationStatus.IN_PROGRESS.value, at)
         for pk, previous in certified
     ]
-    events.append(CreditBalanceChanged(organisation_id, balance, -len(certified), now))
-    events.extend(NotificationCreated(test_taker_id, notification_id, now) for test_taker_id, notification_id in notified)
-    await publisher.publish(events)
-    return result
+    events.append(CreditBalanceChanged(organisation_id, balance, -len(certified), at))
+    events.extend(NotificationCreated(test_taker_id, notification_id, at) for test_taker_id, notification_id in notified)
+    return events
 
 
 async def _mark_sittings(conn, queryset, sources, principal, batch, now) -> list[tuple[int, str]]:
@@ -173,8 +202,8 @@ async def _mark_sittings(conn, queryset, sources, principal, batch, now) -> list
     return [(row["id"], selected if row["selected_at"] is not None else unselected) for row in rows]
 
 
-async def _spend_credits(conn, organisation_id: int, credits: int) -> int:
-    """Spend ``credits`` with one conditional UPDATE; return the balance after.
+async def _spend_credits(conn, organisation_id: int, credits: int, *, reference: str, actor: str) -> int:
+    """Spend ``credits`` with one conditional UPDATE and write its ledger row; return the balance after.
 
     Raises:
         DomainError: INSUFFICIENT_CREDITS when the balance is lower (nothing changes).
@@ -193,7 +222,17 @@ async def _spend_credits(conn, organisation_id: int, credits: int) -> int:
             f"certifying {credits} sittings needs {credits} credits; the balance is {balance}",
             ["input"],
         )
-    return rows[0]["credit_balance"]
+    balance = rows[0]["credit_balance"]
+    await CreditTransaction.create(
+        organisation_id=organisation_id,
+        kind=CreditTransactionKind.CERTIFICATION,
+        delta=-credits,
+        balance_after=balance,
+        reference=reference,
+        actor=actor,
+        using_db=conn,
+    )
+    return balance
 
 
 async def _open_certificates(conn, batch: str, now: datetime) -> list[tuple[int, int]]:

@@ -1,7 +1,7 @@
 """A test taker claims their certificate: the name to print and a photo, sent to security review.
 
-Rules: DESIGN.md, "Certificate status" (AWAITING_CLAIM or REJECTED →
-UNDER_REVIEW) and issue 3 (name and photo checks in :mod:`resolvers.holder`).
+Rules: docs/RULES.md, "Certificate statuses" (AWAITING_CLAIM or REJECTED →
+UNDER_REVIEW) and "Claims and review" (name and photo checks in :mod:`resolvers.holder`).
 A refused claim stores nothing: inputs are checked before the photo is
 written, and a claim that loses a race removes the photo it wrote.
 """
@@ -12,11 +12,14 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime
 
-from models import AuditEvent, Certificate, Sitting
+from models import Certificate, Sitting
 from models.enums import CertificateStatus
-from models.transitions import CERTIFICATE_TRANSITIONS, can_transition
+from models.transitions import can_transition, sources_of
+from resolvers import access
+from resolvers.access import Operation
+from resolvers.audit import record_audit
 from resolvers.errors import DomainError, ErrorCode
-from resolvers.holder import normalise_holder_name, sanitise_photo
+from resolvers.holder import SanitisedPhoto, normalise_holder_name, sanitise_photo
 from resolvers.principal import Principal
 from resolvers.sql import transaction
 from adapters.storage import FileStorage, new_key
@@ -25,7 +28,6 @@ from subscriptions.events import Publisher, ReviewQueueChanged
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
 PHOTO_MAX_PIXELS = 40_000_000
 PHOTO_MIN_SIDE = 300
-CLAIMABLE = tuple(s for s, targets in CERTIFICATE_TRANSITIONS.items() if CertificateStatus.UNDER_REVIEW in targets)
 
 
 async def claim_certificate(
@@ -44,21 +46,12 @@ async def claim_certificate(
     a fresh storage key. A previous (rejected) photo is deleted.
 
     Raises:
-        Forbidden: not a test taker.
+        Forbidden: not a test taker (rule ``claimCertificate``).
         DomainError: NOT_FOUND (not the caller's sitting), INVALID_TRANSITION
             (no certificate, or not AWAITING_CLAIM / REJECTED), INVALID_NAME, INVALID_PHOTO.
     """
-    test_taker_id = principal.require_test_taker()
-    sitting = None
-    if sitting_id is not None:
-        sitting = await Sitting.get_or_none(id=sitting_id, test_taker_id=test_taker_id)
-    if sitting is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "no such sitting", ["input", "sittingId"])
-    certificate = await Certificate.get_or_none(sitting_id=sitting.id)
-    if certificate is None:
-        raise DomainError(ErrorCode.INVALID_TRANSITION, "this sitting has no certificate to claim", ["input", "sittingId"])
-    if not can_transition(CertificateStatus(certificate.status), CertificateStatus.UNDER_REVIEW):
-        raise _not_claimable(certificate.status)
+    test_taker_id = access.require_test_taker(principal, Operation.CLAIM_CERTIFICATE)
+    sitting, certificate = await _claimable(sitting_id, test_taker_id)
     name = normalise_holder_name(holder_name)
     sanitised = await asyncio.to_thread(
         sanitise_photo, photo, max_bytes=PHOTO_MAX_BYTES, max_pixels=PHOTO_MAX_PIXELS, min_side=PHOTO_MIN_SIDE
@@ -67,29 +60,7 @@ async def claim_certificate(
     await storage.put(key, sanitised.jpeg)
     now = datetime.now(UTC)
     try:
-        async with transaction() as conn:
-            updated = await Certificate.filter(id=certificate.id, status__in=list(CLAIMABLE)).using_db(conn).update(
-                status=CertificateStatus.UNDER_REVIEW,
-                holder_name=name,
-                photo_key=key,
-                submitted_at=now,
-                reviewed_at=None,
-                reviewed_by=None,
-                rejection_reason=None,
-                updated_at=now,
-            )
-            if not updated:
-                current = await Certificate.get(id=certificate.id).using_db(conn)
-                raise _not_claimable(current.status)
-            await AuditEvent.create(
-                actor=principal.actor,
-                actor_role=principal.role.value,
-                action="claim_certificate",
-                object_type="Certificate",
-                object_id=str(certificate.id),
-                detail={"photo_key": key, "photo_size": [sanitised.width, sanitised.height]},
-                using_db=conn,
-            )
+        await _submit(principal, certificate, name=name, photo=sanitised, photo_key=key, at=now)
     except BaseException:
         await storage.delete(key)
         raise
@@ -100,6 +71,60 @@ async def claim_certificate(
         [ReviewQueueChanged(certificate.id, sitting.organisation_id, "SUBMITTED", now)]
     )
     return await Certificate.get(id=certificate.id)
+
+
+async def _claimable(sitting_id: int | None, test_taker_id: int) -> tuple[Sitting, Certificate]:
+    """The test taker's sitting and its certificate, which the table lets become UNDER_REVIEW.
+
+    Raises:
+        DomainError: NOT_FOUND (not the test taker's sitting), INVALID_TRANSITION
+            (no certificate, or one that cannot be claimed now).
+    """
+    sitting = None
+    if sitting_id is not None:
+        sitting = await Sitting.get_or_none(id=sitting_id, test_taker_id=test_taker_id)
+    if sitting is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "no such sitting", ["input", "sittingId"])
+    certificate = await Certificate.get_or_none(sitting_id=sitting.id)
+    if certificate is None:
+        raise DomainError(ErrorCode.INVALID_TRANSITION, "this sitting has no certificate to claim", ["input", "sittingId"])
+    if not can_transition(CertificateStatus(certificate.status), CertificateStatus.UNDER_REVIEW):
+        raise _not_claimable(certificate.status)
+    return sitting, certificate
+
+
+async def _submit(
+    principal: Principal, certificate: Certificate, *, name: str, photo: SanitisedPhoto, photo_key: str, at: datetime
+) -> None:
+    """One transaction: the conditional UPDATE to UNDER_REVIEW and the audit row.
+
+    Raises:
+        DomainError: INVALID_TRANSITION when the certificate changed since it was read.
+    """
+    async with transaction() as conn:
+        updated = await Certificate.filter(
+            id=certificate.id, status__in=sources_of(CertificateStatus.UNDER_REVIEW)
+        ).using_db(conn).update(
+            status=CertificateStatus.UNDER_REVIEW,
+            holder_name=name,
+            photo_key=photo_key,
+            submitted_at=at,
+            reviewed_at=None,
+            reviewed_by=None,
+            rejection_reason=None,
+            updated_at=at,
+        )
+        if not updated:
+            current = await Certificate.get(id=certificate.id).using_db(conn)
+            raise _not_claimable(current.status)
+        await record_audit(
+            actor=principal,
+            action="claim_certificate",
+            object_type="Certificate",
+            object_id=certificate.id,
+            detail={"photo_key": photo_key, "photo_size": [photo.width, photo.height]},
+            conn=conn,
+        )
 
 
 def _not_claimable(status: str) -> DomainError:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from models import AuditEvent, CreditTransaction, Organisation
-from models.enums import CreditTransactionKind, Role
+from models import CreditTransaction, Organisation
+from models.enums import CreditTransactionKind
+from resolvers import access
+from resolvers.access import Field, Operation
+from resolvers.audit import record_audit
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.pagination import Page, SortKey, paginate
 from resolvers.principal import Principal
@@ -22,10 +25,10 @@ async def purchase_credits(
     """Record a payment of ``credits`` (1–1,000,000) under ``reference``; a repeated reference adds nothing.
 
     Raises:
-        Forbidden: not a platform admin.
+        Forbidden: not a platform admin (rule ``purchaseCredits``).
         DomainError: NOT_FOUND (organisation), INVALID_INPUT (credits or reference).
     """
-    principal.require(Role.PLATFORM_ADMIN)
+    access.require(principal, Operation.PURCHASE_CREDITS)
     reference = reference.strip()
     if not 1 <= credits <= MAX_PURCHASE:
         raise DomainError(ErrorCode.INVALID_INPUT, f"credits must be 1–{MAX_PURCHASE:,}", ["input", "credits"])
@@ -59,14 +62,13 @@ async def purchase_credits(
             actor=principal.actor,
             using_db=conn,
         )
-        await AuditEvent.create(
-            actor=principal.actor,
-            actor_role=principal.role.value,
+        await record_audit(
+            actor=principal,
             action="purchase_credits",
             object_type="Organisation",
-            object_id=str(organisation_id),
+            object_id=organisation_id,
             detail={"credits": credits, "reference": reference},
-            using_db=conn,
+            conn=conn,
         )
         organisation = await Organisation.get(id=organisation_id).using_db(conn)
     await publisher.publish([CreditBalanceChanged(organisation_id, balance, credits, now)])
@@ -74,9 +76,16 @@ async def purchase_credits(
 
 
 async def list_credit_transactions(
-    *, organisation_id: int, first: int | None, after: str | None
+    *, principal: Principal, organisation_id: int, first: int | None, after: str | None
 ) -> Page[CreditTransaction]:
-    """The ledger of an organisation the caller may already read, newest first."""
+    """The ledger of organisation ``organisation_id`` (which the caller may already read), newest first.
+
+    Raises:
+        Forbidden: the caller may not read its credits (field rule ``Organisation.creditTransactions``,
+            docs/RULES.md, "Who sees what").
+        BadArgument: ``first`` outside 1–500 or a malformed cursor.
+    """
+    access.require_field(principal, Field.CREDIT_TRANSACTIONS, organisation_id=organisation_id)
     return await paginate(
         CreditTransaction.filter(organisation_id=organisation_id), SortKey("created_at", True), first=first, after=after
     )

@@ -4,7 +4,7 @@ The GraphQL layer turns :class:`DomainError` into a ``UserError`` inside the
 mutation payload (nothing was changed), :class:`Forbidden` and
 :class:`Unauthenticated` into GraphQL errors with ``extensions.code`` set, and
 :class:`BadArgument` into a GraphQL error with code ``BAD_USER_INPUT``.
-Codes follow ``UserErrorCode`` in ``shared/contract.graphql``.
+Codes follow ``UserErrorCode`` in ``schema.graphql``.
 """
 
 from __future__ import annotations

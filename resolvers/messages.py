@@ -13,7 +13,7 @@ async def notify_test_taker(
 ) -> Notification:
     """Write the notification and queue the e-mail of the same kind, inside the caller's transaction ``conn``.
 
-    The e-mail's text is composed when it is delivered (resolvers/emails.py).
+    The e-mail's text is composed when it is delivered (workers/emails.py).
     """
     notification = await Notification.create(
         test_taker_id=test_taker.id, kind=kind, title=title, body=body, certificate_id=certificate_id, using_db=conn

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from models import Notification
+from resolvers import access
+from resolvers.access import Operation
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.pagination import Page, SortKey, paginate
 from resolvers.principal import Principal
@@ -19,10 +21,10 @@ async def list_notifications(
     """The test taker's notifications, newest first.
 
     Raises:
-        Forbidden: not a test taker.
+        Forbidden: not a test taker (rule ``notifications``).
         BadArgument: ``first`` outside 1–500 or a malformed cursor.
     """
-    test_taker_id = principal.require_test_taker()
+    test_taker_id = access.require_test_taker(principal, Operation.NOTIFICATIONS)
     queryset = Notification.filter(test_taker_id=test_taker_id)
     if unread_only:
         queryset = queryset.filter(read_at__isnull=True)
@@ -35,10 +37,10 @@ async def mark_notifications_read(*, principal: Principal, ids: Sequence[int | N
     Every id must be one of the caller's notifications (else NOT_FOUND and nothing changes).
 
     Raises:
-        Forbidden: not a test taker.
-        DomainError: INVALID_INPUT (empty or more than 500 ids), NOT_FOUND.
+        Forbidden: not a test taker (rule ``markNotificationsRead``).
+        DomainError: INVALID_INPUT (empty or more than 500 ids), NOT_FOUND (another's notification).
     """
-    test_taker_id = principal.require_test_taker()
+    test_taker_id = access.require_test_taker(principal, Operation.MARK_NOTIFICATIONS_READ)
     if not ids or len(ids) > MAX_MARK:
         raise DomainError(ErrorCode.INVALID_INPUT, f"give 1–{MAX_MARK} notification ids", ["input", "ids"])
     known = [i for i in ids if i is not None]

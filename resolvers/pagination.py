@@ -4,7 +4,7 @@ Rows are ordered by a sort field and then by id, so the order is total and
 stable even when many rows share a timestamp: a cursor names the last row's
 (sort value, id) and the next page starts strictly after it — no duplicates,
 no skips, whatever is inserted meanwhile. Page size: default 50, 1–500
-(DESIGN.md, "Rules in detail").
+(docs/RULES.md, "Limits").
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import unicodedata
 
-from models import AuditEvent, Organisation, Test
-from models.enums import Role
+from models import Organisation, Test
+from resolvers import access
+from resolvers.access import Operation
+from resolvers.audit import record_audit
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.principal import Principal
 
@@ -28,17 +30,13 @@ async def create_organisation(*, principal: Principal, name: str) -> Organisatio
     """Create an organisation with no credits.
 
     Raises:
-        Forbidden: not a platform admin.
+        Forbidden: not a platform admin (rule ``createOrganisation``).
         DomainError: INVALID_INPUT (name).
     """
-    principal.require(Role.PLATFORM_ADMIN)
+    access.require(principal, Operation.CREATE_ORGANISATION)
     organisation = await Organisation.create(name=clean_label(name, ["input", "name"]))
-    await AuditEvent.create(
-        actor=principal.actor,
-        actor_role=principal.role.value,
-        action="create_organisation",
-        object_type="Organisation",
-        object_id=str(organisation.id),
+    await record_audit(
+        actor=principal, action="create_organisation", object_type="Organisation", object_id=organisation.id
     )
     return organisation
 
@@ -47,10 +45,10 @@ async def create_test(*, principal: Principal, name: str, min_certifiable_score:
     """Create a test whose certifiable scores are ``min_certifiable_score``..``score_max`` inclusive.
 
     Raises:
-        Forbidden: not a platform admin.
+        Forbidden: not a platform admin (rule ``createTest``).
         DomainError: INVALID_INPUT (name, or a minimum outside 0..score_max).
     """
-    principal.require(Role.PLATFORM_ADMIN)
+    access.require(principal, Operation.CREATE_TEST)
     clean = clean_label(name, ["input", "name"])
     if not 1 <= score_max <= 1_000_000:
         raise DomainError(ErrorCode.INVALID_INPUT, "scoreMax must be 1–1,000,000", ["input", "scoreMax"])
@@ -59,7 +57,5 @@ async def create_test(*, principal: Principal, name: str, min_certifiable_score:
             ErrorCode.INVALID_INPUT, f"minCertifiableScore must be 0–{score_max}", ["input", "minCertifiableScore"]
         )
     test = await Test.create(name=clean, min_certifiable_score=min_certifiable_score, score_max=score_max)
-    await AuditEvent.create(
-        actor=principal.actor, actor_role=principal.role.value, action="create_test", object_type="Test", object_id=str(test.id)
-    )
+    await record_audit(actor=principal, action="create_test", object_type="Test", object_id=test.id)
     return test

@@ -1,29 +1,29 @@
 """Realtime reads: the scoped event streams behind the GraphQL subscriptions.
 
-Who may subscribe to what (DESIGN.md, "Who sees what" and "API contract"):
+Who may subscribe to what (docs/RULES.md, "Who sees what" and "Realtime"):
 sitting statuses, live sittings and credits for an organisation's admins and
 analysts (their organisation's channel only); notifications for the test taker
 they belong to; the review queue for security reviewers and platform admins.
-Anyone else: :class:`Forbidden`. Every event is checked again against the
-database with the same scopes as the queries before it is sent.
+Anyone else: :class:`Forbidden` (the rules of :data:`resolvers.access.RULES`).
+Every event is checked again against the database with the same scopes as
+the queries (the ``visible_*`` sets of :mod:`resolvers.access`) before it is sent.
 
-Event streams also yield ``memo``: a dict common to every local subscriber
-that receives the same message, for work the caller wants done once per
-process (see :mod:`gql.realtime`).
+Rows are read once per published message for every local subscriber with
+the same scope (:func:`subscriptions.streams.shared`); identical
+subscriptions are then executed once per process (:mod:`server.multiplex`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
-from typing import Any
 
 from models import Certificate, Notification, Sitting
-from models.enums import Role
+from resolvers import access
+from resolvers.access import Operation, visible_certificates, visible_notifications, visible_sittings
 from resolvers.pagination import Page
 from resolvers.principal import Principal
-from resolvers.sittings import SittingFilter, SittingOrder, apply_filter, list_sittings, visible_sittings
-from resolvers.visibility import visible_certificates, visible_notifications
+from resolvers.sittings import SittingFilter, SittingOrder, apply_filter, list_sittings
 from subscriptions.channels import REVIEW_QUEUE, organisation_channel, test_taker_channel
 from subscriptions.events import (
     CreditBalanceChanged,
@@ -35,16 +35,14 @@ from subscriptions.events import (
 from subscriptions.hub import Hub
 from subscriptions.streams import bursts, shared, typed_messages
 
-ORGANISATION_READERS = (Role.ORG_ADMIN, Role.ANALYST)
-REVIEW_READERS = (Role.SECURITY_REVIEWER, Role.PLATFORM_ADMIN)
 PAGE_CHANGES = (SittingStatusChanged, SittingsRecorded, ReviewQueueChanged)
 LIVE_WINDOW_SECONDS = 0.15
 
 
 async def sitting_status_changes(
     *, principal: Principal, spec: SittingFilter | None, hub: Hub
-) -> AsyncIterator[tuple[SittingStatusChanged, Sitting, dict[Any, Any]]]:
-    """Each status change of a visible sitting matching ``spec`` as it is after the change, with its row and memo.
+) -> AsyncIterator[tuple[SittingStatusChanged, Sitting]]:
+    """Each status change of a visible sitting matching ``spec`` as it is after the change, with its row.
 
     The status criterion is checked against the event's new status, the other
     criteria against the row; one query per message serves every local
@@ -55,7 +53,7 @@ async def sitting_status_changes(
         BadArgument: a malformed filter.
         StreamInterrupted: the event stream broke (resubscribe).
     """
-    organisation_id = principal.require_organisation(*ORGANISATION_READERS)
+    organisation_id = access.require_organisation(principal, Operation.SITTING_STATUS_CHANGED)
     facts = dataclasses.replace(spec, status=None) if spec is not None else None
     apply_filter(Sitting.all(), spec)
     statuses = set(spec.status) if spec is not None and spec.status is not None else None
@@ -71,7 +69,7 @@ async def sitting_status_changes(
             for change in changes:
                 row = rows.get(change.sitting_id)
                 if row is not None and (statuses is None or change.status in statuses):
-                    yield change, row, message.shared
+                    yield change, row
 
 
 async def live_sitting_pages(
@@ -93,7 +91,7 @@ async def live_sitting_pages(
         BadArgument: bad filter or ``first``.
         StreamInterrupted: the event stream broke (resubscribe).
     """
-    organisation_id = principal.require_organisation(*ORGANISATION_READERS)
+    organisation_id = access.require_organisation(principal, Operation.LIVE_SITTINGS)
     async with hub.subscribe(organisation_channel(organisation_id)) as subscription:
         yield await list_sittings(principal=principal, spec=spec, order=order, first=first)
         async for _ in bursts(subscription, PAGE_CHANGES, window):
@@ -102,19 +100,19 @@ async def live_sitting_pages(
 
 async def credit_balance_changes(
     *, principal: Principal, hub: Hub
-) -> AsyncIterator[tuple[CreditBalanceChanged, dict[Any, Any]]]:
-    """Each change of the principal's organisation's credit balance, with the message's memo.
+) -> AsyncIterator[CreditBalanceChanged]:
+    """Each change of the principal's organisation's credit balance.
 
     Raises:
         Forbidden: not an org admin or analyst.
         StreamInterrupted: the event stream broke (resubscribe).
     """
-    organisation_id = principal.require_organisation(*ORGANISATION_READERS)
+    organisation_id = access.require_organisation(principal, Operation.CREDIT_BALANCE_CHANGED)
     async with hub.subscribe(organisation_channel(organisation_id)) as subscription:
-        async for message, changes in typed_messages(subscription, CreditBalanceChanged):
+        async for _, changes in typed_messages(subscription, CreditBalanceChanged):
             for change in changes:
                 if change.organisation_id == organisation_id:
-                    yield change, message.shared
+                    yield change
 
 
 async def notifications_received(*, principal: Principal, hub: Hub) -> AsyncIterator[Notification]:
@@ -124,7 +122,7 @@ async def notifications_received(*, principal: Principal, hub: Hub) -> AsyncIter
         Forbidden: not a test taker.
         StreamInterrupted: the event stream broke (resubscribe).
     """
-    test_taker_id = principal.require_test_taker()
+    test_taker_id = access.require_test_taker(principal, Operation.NOTIFICATION_RECEIVED)
     async with hub.subscribe(test_taker_channel(test_taker_id)) as subscription:
         async for _, created in typed_messages(subscription, NotificationCreated):
             ids = [event.notification_id for event in created if event.test_taker_id == test_taker_id]
@@ -136,14 +134,14 @@ async def notifications_received(*, principal: Principal, hub: Hub) -> AsyncIter
 
 async def review_queue_changes(
     *, principal: Principal, hub: Hub
-) -> AsyncIterator[tuple[ReviewQueueChanged, Certificate, dict[Any, Any]]]:
-    """Each certificate entering or leaving the review queue, with its row and memo.
+) -> AsyncIterator[tuple[ReviewQueueChanged, Certificate]]:
+    """Each certificate entering or leaving the review queue, with its row.
 
     Raises:
         Forbidden: not a security reviewer or platform admin.
         StreamInterrupted: the event stream broke (resubscribe).
     """
-    principal.require(*REVIEW_READERS)
+    access.require(principal, Operation.REVIEW_QUEUE_CHANGED)
     async with hub.subscribe(REVIEW_QUEUE) as subscription:
         async for message, changes in typed_messages(subscription, ReviewQueueChanged):
             ids = [change.certificate_id for change in changes]
@@ -154,4 +152,4 @@ async def review_queue_changes(
             rows = await shared(message, ("review-queue", principal.role), visible)
             for change in changes:
                 if change.certificate_id in rows:
-                    yield change, rows[change.certificate_id], message.shared
+                    yield change, rows[change.certificate_id]

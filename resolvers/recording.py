@@ -1,6 +1,6 @@
 """Recording sittings from the test-delivery platform: validate, upsert by externalId, decide eligibility.
 
-Rules: DESIGN.md, "Rules in detail" (recordSittings). The batch is all or
+Rules: docs/RULES.md, "Recording" (recordSittings). The batch is all or
 nothing; a bad row fails it with a UserError whose field names the row.
 """
 
@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from email_validator import EmailNotValidError, validate_email
 from tortoise.exceptions import IntegrityError
 
-from models import AuditEvent, Organisation, Sitting, Test, TestTaker
-from models.enums import CertificationStatus, IneligibilityReason, PhotoCheck, Role
+from models import Organisation, Sitting, Test, TestTaker
+from models.enums import CertificationStatus, IneligibilityReason, PhotoCheck
+from resolvers import access
+from resolvers.access import Operation
+from resolvers.audit import record_audit
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.principal import Principal
 from resolvers.sql import chunks, transaction
@@ -49,7 +52,7 @@ class RecordResult:
 
 def decide_eligibility(score: int, photo_check: PhotoCheck, test: Test) -> IneligibilityReason | None:
     """None when certifiable; else the reason. A score equal to the minimum is certifiable;
-    when both reasons apply the reason is LOW_SCORE (DESIGN.md)."""
+    when both reasons apply the reason is LOW_SCORE (docs/RULES.md, "Recording")."""
     if score < test.min_certifiable_score:
         return IneligibilityReason.LOW_SCORE
     if photo_check is PhotoCheck.FAILED:
@@ -92,10 +95,10 @@ async def record_sittings(*, principal: Principal, rows: Sequence[SittingRecord]
     """Insert new sittings and update changed ones, deciding eligibility; all or nothing.
 
     Raises:
-        Forbidden: not a platform admin.
+        Forbidden: not a platform admin (rule ``recordSittings``).
         DomainError: INVALID_INPUT / NOT_FOUND / INVALID_TRANSITION naming ``["sittings", i, field]``.
     """
-    principal.require(Role.PLATFORM_ADMIN)
+    access.require(principal, Operation.RECORD_SITTINGS)
     if not rows or len(rows) > MAX_ROWS:
         raise DomainError(ErrorCode.INVALID_INPUT, f"give 1–{MAX_ROWS} sittings per call", ["sittings"])
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
@@ -113,80 +116,119 @@ async def record_sittings(*, principal: Principal, rows: Sequence[SittingRecord]
     return result
 
 
+@dataclass(slots=True)
+class _Tally:
+    """What one attempt changes: sittings to insert, counts, status events and the organisations touched."""
+
+    new: list[Sitting] = field(default_factory=list)
+    recorded: int = 0
+    unchanged: int = 0
+    events: list[Event] = field(default_factory=list)
+    organisations: set[int] = field(default_factory=set)
+
+    def inserted(self, sitting: Sitting) -> None:
+        self.new.append(sitting)
+        self.recorded += 1
+        self.organisations.add(sitting.organisation_id)
+
+    def updated(self, sitting: Sitting, change: tuple[str, str] | tuple[()], at: datetime) -> None:
+        self.recorded += 1
+        self.organisations.add(sitting.organisation_id)
+        if change:
+            self.events.append(SittingStatusChanged(sitting.organisation_id, sitting.id, change[0], change[1], at))
+
+
 async def _record(principal: Principal, rows: Sequence[SittingRecord]) -> tuple[RecordResult, list[Event]]:
     """One all-or-nothing attempt of :func:`record_sittings`; returns its result and events."""
     now = datetime.now(UTC)
-    events: list[Event] = []
-    touched_organisations: set[int] = set()
+    tally = _Tally()
     async with transaction() as conn:
-        tests = {t.id: t for t in await Test.filter(id__in={r.test_id for r in rows if r.test_id}).using_db(conn)}
-        organisations = set(
-            await Organisation.filter(id__in={r.organisation_id for r in rows if r.organisation_id})
-            .using_db(conn)
-            .values_list("id", flat=True)
-        )
+        tests, organisations = await _references(conn, rows)
         cleaned = [_clean_row(i, row, tests, organisations) for i, row in enumerate(rows)]
-        seen: dict[str, int] = {}
-        for index, (external_id, _, _) in enumerate(cleaned):
-            if external_id in seen:
-                raise DomainError(
-                    ErrorCode.INVALID_INPUT,
-                    f"sitting {index}: externalId repeats row {seen[external_id]}",
-                    ["sittings", str(index), "externalId"],
-                )
-            seen[external_id] = index
+        external_ids = _distinct_external_ids([external_id for external_id, _, _ in cleaned])
         takers = await _test_takers(conn, [(name, email) for _, name, email in cleaned])
-        existing = {
-            s.external_id: s
-            for part in chunks(list(seen))
-            for s in await Sitting.filter(external_id__in=part).using_db(conn)
-        }
-        new: list[Sitting] = []
-        recorded = unchanged = 0
+        existing = await _existing_sittings(conn, external_ids)
         for index, (row, (external_id, _, email)) in enumerate(zip(rows, cleaned, strict=True)):
             test = tests[row.test_id]  # type: ignore[index]
-            reason = decide_eligibility(row.score, row.photo_check, test)
+            test_taker_id = takers[email.casefold()].id
             sitting = existing.get(external_id)
             if sitting is None:
-                new.append(
-                    Sitting(
-                        external_id=external_id,
-                        organisation_id=row.organisation_id,
-                        test_taker_id=takers[email.casefold()].id,
-                        test_id=test.id,
-                        taken_at=row.taken_at,
-                        score=row.score,
-                        photo_check=row.photo_check,
-                        status=CertificationStatus.INELIGIBLE if reason else CertificationStatus.UNSELECTED,
-                        ineligibility_reason=reason,
-                    )
-                )
-                touched_organisations.add(row.organisation_id)  # type: ignore[arg-type]
-                recorded += 1
+                tally.inserted(_new_sitting(external_id, row, test, test_taker_id))
                 continue
-            change = _update_existing(index, sitting, row, test.id, takers[email.casefold()].id, reason, now)
+            reason = decide_eligibility(row.score, row.photo_check, test)
+            change = _update_existing(index, sitting, row, test.id, test_taker_id, reason, now)
             if change is None:
-                unchanged += 1
+                tally.unchanged += 1
                 continue
             await sitting.save(using_db=conn)
-            recorded += 1
-            touched_organisations.add(sitting.organisation_id)
-            if change:
-                events.append(SittingStatusChanged(sitting.organisation_id, sitting.id, change[0], change[1], now))
-        for part in chunks(new, 500):
+            tally.updated(sitting, change, now)
+        for part in chunks(tally.new, 500):
             await Sitting.bulk_create(part, using_db=conn)
-        if recorded:
-            await AuditEvent.create(
-                actor=principal.actor,
-                actor_role=principal.role.value,
+        if tally.recorded:
+            await record_audit(
+                actor=principal,
                 action="record_sittings",
                 object_type="Sitting",
                 object_id="batch",
-                detail={"recorded": recorded, "unchanged": unchanged, "new": len(new)},
-                using_db=conn,
+                detail={"recorded": tally.recorded, "unchanged": tally.unchanged, "new": len(tally.new)},
+                conn=conn,
             )
-    events.extend(SittingsRecorded(org, now) for org in sorted(touched_organisations))
-    return RecordResult(recorded, unchanged), events
+    events = [*tally.events, *(SittingsRecorded(org, now) for org in sorted(tally.organisations))]
+    return RecordResult(tally.recorded, tally.unchanged), events
+
+
+async def _references(conn, rows: Sequence[SittingRecord]) -> tuple[dict[int, Test], set[int]]:
+    """The tests (by id) and the ids of the organisations the rows name that exist."""
+    tests = {t.id: t for t in await Test.filter(id__in={r.test_id for r in rows if r.test_id}).using_db(conn)}
+    organisations = set(
+        await Organisation.filter(id__in={r.organisation_id for r in rows if r.organisation_id})
+        .using_db(conn)
+        .values_list("id", flat=True)
+    )
+    return tests, organisations
+
+
+def _distinct_external_ids(external_ids: list[str]) -> list[str]:
+    """``external_ids`` unchanged, once checked that none repeats.
+
+    Raises:
+        DomainError: INVALID_INPUT naming the first repeating row's externalId.
+    """
+    seen: dict[str, int] = {}
+    for index, external_id in enumerate(external_ids):
+        if external_id in seen:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                f"sitting {index}: externalId repeats row {seen[external_id]}",
+                ["sittings", str(index), "externalId"],
+            )
+        seen[external_id] = index
+    return external_ids
+
+
+async def _existing_sittings(conn, external_ids: list[str]) -> dict[str, Sitting]:
+    """The sittings already recorded under ``external_ids``, keyed by external id."""
+    return {
+        s.external_id: s
+        for part in chunks(external_ids)
+        for s in await Sitting.filter(external_id__in=part).using_db(conn)
+    }
+
+
+def _new_sitting(external_id: str, row: SittingRecord, test: Test, test_taker_id: int) -> Sitting:
+    """An unsaved sitting for a first-recorded row: UNSELECTED, or INELIGIBLE with its reason."""
+    reason = decide_eligibility(row.score, row.photo_check, test)
+    return Sitting(
+        external_id=external_id,
+        organisation_id=row.organisation_id,
+        test_taker_id=test_taker_id,
+        test_id=test.id,
+        taken_at=row.taken_at,
+        score=row.score,
+        photo_check=row.photo_check,
+        status=CertificationStatus.INELIGIBLE if reason else CertificationStatus.UNSELECTED,
+        ineligibility_reason=reason,
+    )
 
 
 def _update_existing(

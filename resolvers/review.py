@@ -1,9 +1,9 @@
 """Security review of claimed certificates: the queue, approve and reject.
 
-Rules: DESIGN.md, "Certificate status" and "Who sees what". Approving gives
-the certificate its verification code and queues a durable render
-(:mod:`workers.rendering`); rejecting records the reason and tells the test
-taker (in-app and e-mail), who may claim again.
+Rules: docs/RULES.md, "Certificate statuses", "Claims and review" and
+"Who sees what". Approving gives the certificate its verification code and
+queues a durable render (:mod:`workers.rendering`); rejecting records the
+reason and tells the test taker (in-app and e-mail), who may claim again.
 """
 
 from __future__ import annotations
@@ -15,13 +15,15 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
 from models import (
-    AuditEvent,
     Certificate,
     Sitting,
     TestTaker,
 )
-from models.enums import CertificateStatus, NotificationKind, Role
-from models.transitions import TransitionError, ensure_transition
+from models.enums import CertificateStatus, NotificationKind
+from models.transitions import TransitionError, ensure_transition, sources_of
+from resolvers import access
+from resolvers.access import Operation
+from resolvers.audit import record_audit
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.messages import notify_test_taker
 from resolvers.pagination import Page, SortKey, paginate
@@ -36,7 +38,6 @@ from subscriptions.events import (
     ReviewQueueChanged,
 )
 
-QUEUE_READERS = (Role.SECURITY_REVIEWER, Role.PLATFORM_ADMIN)
 REASON_MAX_LENGTH = 1000
 CODE_ATTEMPTS = 5
 REJECTED_TITLE = "Your certificate claim needs changes"
@@ -59,10 +60,10 @@ async def review_queue(*, principal: Principal, first: int | None, after: str | 
     """The review queue, oldest submission first.
 
     Raises:
-        Forbidden: not a security reviewer or platform admin.
+        Forbidden: not a security reviewer or platform admin (rule ``reviewQueue``).
         BadArgument: ``first`` outside 1–500 or a malformed cursor.
     """
-    principal.require(*QUEUE_READERS)
+    access.require(principal, Operation.REVIEW_QUEUE)
     return await paginate(Certificate.filter(in_review_queue()), SortKey("submitted_at"), first=first, after=after)
 
 
@@ -71,13 +72,13 @@ async def approve_certificate(*, principal: Principal, certificate_id: int | Non
 
     Approving an APPROVED certificate whose render failed after its last
     retry queues the render again (and clears ``render_error``); that is the
-    "retry when asked" of DESIGN.md, not a status transition.
+    retry asked for in docs/RULES.md, "Rendering", not a status transition.
 
     Raises:
-        Forbidden: not a security reviewer.
+        Forbidden: not a security reviewer (rule ``approveCertificate``).
         DomainError: NOT_FOUND, INVALID_TRANSITION (not UNDER_REVIEW).
     """
-    principal.require(Role.SECURITY_REVIEWER)
+    access.require(principal, Operation.APPROVE_CERTIFICATE)
     certificate = await _reviewable(certificate_id)
     now = datetime.now(UTC)
     if _render_given_up(certificate):
@@ -103,11 +104,11 @@ async def reject_certificate(
     """Reject a claim with ``reason`` (1–1000 characters); notify the test taker in-app and by e-mail.
 
     Raises:
-        Forbidden: not a security reviewer.
+        Forbidden: not a security reviewer (rule ``rejectCertificate``).
         DomainError: NOT_FOUND, INVALID_INPUT (empty or too long reason),
             INVALID_TRANSITION (not UNDER_REVIEW).
     """
-    principal.require(Role.SECURITY_REVIEWER)
+    access.require(principal, Operation.REJECT_CERTIFICATE)
     certificate = await _reviewable(certificate_id)
     _ensure(certificate.status, CertificateStatus.REJECTED)
     reason = reason.strip()
@@ -121,9 +122,9 @@ async def reject_certificate(
     test_taker = await TestTaker.get(id=sitting.test_taker_id)
     now = datetime.now(UTC)
     async with transaction() as conn:
-        updated = await Certificate.filter(id=certificate.id, status=CertificateStatus.UNDER_REVIEW).using_db(
-            conn
-        ).update(
+        updated = await Certificate.filter(
+            id=certificate.id, status__in=sources_of(CertificateStatus.REJECTED)
+        ).using_db(conn).update(
             status=CertificateStatus.REJECTED,
             rejection_reason=reason,
             reviewed_at=now,
@@ -142,7 +143,14 @@ async def reject_certificate(
             "You can correct your name or photo and submit it again.",
             at=now,
         )
-        await _audit(principal, certificate.id, "reject_certificate", {"reason": reason}, conn)
+        await record_audit(
+            actor=principal,
+            action="reject_certificate",
+            object_type="Certificate",
+            object_id=certificate.id,
+            detail={"reason": reason},
+            conn=conn,
+        )
     events: list[Event] = [
         ReviewQueueChanged(certificate.id, sitting.organisation_id, "REJECTED", now),
         NotificationCreated(test_taker.id, notification.id, now),
@@ -191,9 +199,9 @@ async def _lost_race(certificate_id: int, target: CertificateStatus) -> DomainEr
 
 async def _approve(principal: Principal, certificate: Certificate, code: str, now: datetime) -> None:
     async with transaction() as conn:
-        updated = await Certificate.filter(id=certificate.id, status=CertificateStatus.UNDER_REVIEW).using_db(
-            conn
-        ).update(
+        updated = await Certificate.filter(
+            id=certificate.id, status__in=sources_of(CertificateStatus.APPROVED)
+        ).using_db(conn).update(
             status=CertificateStatus.APPROVED,
             reviewed_at=now,
             reviewed_by=principal.actor,
@@ -206,7 +214,14 @@ async def _approve(principal: Principal, certificate: Certificate, code: str, no
         )
         if not updated:
             raise await _lost_race(certificate.id, CertificateStatus.APPROVED)
-        await _audit(principal, certificate.id, "approve_certificate", {"verification_code": code}, conn)
+        await record_audit(
+            actor=principal,
+            action="approve_certificate",
+            object_type="Certificate",
+            object_id=certificate.id,
+            detail={"verification_code": code},
+            conn=conn,
+        )
 
 
 async def _requeue_render(principal: Principal, certificate: Certificate, now: datetime) -> None:
@@ -214,16 +229,11 @@ async def _requeue_render(principal: Principal, certificate: Certificate, now: d
         await Certificate.filter(
             id=certificate.id, status=CertificateStatus.APPROVED, render_next_at__isnull=True
         ).using_db(conn).update(render_attempts=0, render_next_at=now, render_error=None, updated_at=now)
-        await _audit(principal, certificate.id, "retry_render", {"render_error": certificate.render_error}, conn)
-
-
-async def _audit(principal: Principal, certificate_id: int, action: str, detail: dict, conn) -> None:
-    await AuditEvent.create(
-        actor=principal.actor,
-        actor_role=principal.role.value,
-        action=action,
-        object_type="Certificate",
-        object_id=str(certificate_id),
-        detail=detail,
-        using_db=conn,
-    )
+        await record_audit(
+            actor=principal,
+            action="retry_render",
+            object_type="Certificate",
+            object_id=certificate.id,
+            detail={"render_error": certificate.render_error},
+            conn=conn,
+        )

@@ -1,6 +1,6 @@
 """Selecting sittings for certification: validating a selection and changing status in bulk.
 
-Rules: DESIGN.md, "Rules in detail" (SittingSelectionInput). With ids, one
+Rules: docs/RULES.md, "Selection" (SittingSelectionInput). With ids, one
 bad id fails the whole call; with a filter or ``all``, sittings that cannot
 make the change are skipped silently.
 """
@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from tortoise.queryset import QuerySet
 
 from models import Sitting
-from models.enums import CertificationStatus, Role
+from models.enums import CertificationStatus
 from models.transitions import can_transition, sources_of
+from resolvers import access
+from resolvers.access import Operation
 from resolvers.errors import BadArgument, DomainError, ErrorCode
 from resolvers.principal import Principal
 from resolvers.sittings import SittingFilter, apply_filter
@@ -125,9 +127,14 @@ async def target_queryset(organisation_id: int, selection: Selection, target: Ce
 
 
 async def _change_status(
-    *, principal: Principal, selection: Selection, target: CertificationStatus, publisher: Publisher
+    *,
+    principal: Principal,
+    operation: Operation,
+    selection: Selection,
+    target: CertificationStatus,
+    publisher: Publisher,
 ) -> int:
-    organisation_id = principal.require_organisation(Role.ORG_ADMIN)
+    organisation_id = access.require_organisation(principal, operation)
     now = datetime.now(UTC)
     sources = [s for s in sources_of(target) if s is not CertificationStatus.IN_PROGRESS]
     async with transaction() as conn:
@@ -155,11 +162,15 @@ async def select_sittings(*, principal: Principal, selection: Selection, publish
     """Move the selected UNSELECTED sittings to SELECTED; return how many changed.
 
     Raises:
-        Forbidden: the principal is not an org admin.
-        DomainError: INVALID_INPUT, NOT_FOUND, NOT_ELIGIBLE, INVALID_TRANSITION.
+        Forbidden: the principal is not an org admin (rule ``selectSittings``).
+        DomainError: INVALID_INPUT, NOT_FOUND (another organisation's sitting), NOT_ELIGIBLE, INVALID_TRANSITION.
     """
     return await _change_status(
-        principal=principal, selection=selection, target=CertificationStatus.SELECTED, publisher=publisher
+        principal=principal,
+        operation=Operation.SELECT_SITTINGS,
+        selection=selection,
+        target=CertificationStatus.SELECTED,
+        publisher=publisher,
     )
 
 
@@ -167,9 +178,13 @@ async def unselect_sittings(*, principal: Principal, selection: Selection, publi
     """Move the selected SELECTED sittings back to UNSELECTED; return how many changed.
 
     Raises:
-        Forbidden: the principal is not an org admin.
-        DomainError: INVALID_INPUT, NOT_FOUND, NOT_ELIGIBLE, INVALID_TRANSITION.
+        Forbidden: the principal is not an org admin (rule ``unselectSittings``).
+        DomainError: INVALID_INPUT, NOT_FOUND (another organisation's sitting), NOT_ELIGIBLE, INVALID_TRANSITION.
     """
     return await _change_status(
-        principal=principal, selection=selection, target=CertificationStatus.UNSELECTED, publisher=publisher
+        principal=principal,
+        operation=Operation.UNSELECT_SITTINGS,
+        selection=selection,
+        target=CertificationStatus.UNSELECTED,
+        publisher=publisher,
     )

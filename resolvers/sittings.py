@@ -1,17 +1,18 @@
-"""Reading sittings: who sees which, filtering, ordering, pages and statistics."""
+"""Reading sittings: filtering, ordering, pages and statistics of those the caller may see."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tortoise.expressions import Subquery
 from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 
-from models import Certificate, Sitting
-from models.enums import CertificateStatus, CertificationStatus, Role
+from models import Sitting
+from models.enums import CertificationStatus
 from models.sitting import fold
+from resolvers import access
+from resolvers.access import Operation, visible_sittings
 from resolvers.errors import BadArgument
 from resolvers.pagination import Page, SortKey, paginate
 from resolvers.principal import Principal
@@ -49,26 +50,6 @@ class SittingOrder:
 
     field: str = SittingOrderField.TAKEN_AT
     descending: bool = True
-
-
-# What the security team sees (DESIGN.md: "the review queue and the certificates/sittings in it"):
-# claims waiting for a decision, and approved ones until their render is stored (failures included).
-REVIEWER_CERTIFICATE_STATUSES = (CertificateStatus.UNDER_REVIEW, CertificateStatus.APPROVED)
-
-
-def visible_sittings(principal: Principal) -> QuerySet[Sitting]:
-    """The sittings ``principal`` may read (DESIGN.md, "Who sees what")."""
-    match principal.role:
-        case Role.PLATFORM_ADMIN:
-            return Sitting.all()
-        case Role.ORG_ADMIN | Role.ANALYST:
-            return Sitting.filter(organisation_id=principal.organisation_id)
-        case Role.TEST_TAKER:
-            return Sitting.filter(test_taker_id=principal.test_taker_id)
-        case Role.SECURITY_REVIEWER:
-            in_review = Certificate.filter(status__in=REVIEWER_CERTIFICATE_STATUSES)
-            return Sitting.filter(id__in=Subquery(in_review.values("sitting_id")))
-    return Sitting.filter(id=-1)
 
 
 def apply_filter(queryset: QuerySet[Sitting], spec: SittingFilter | None) -> QuerySet[Sitting]:
@@ -117,11 +98,13 @@ async def list_sittings(
     after: str | None = None,
     test_taker_id: int | None = None,
 ) -> Page[Sitting]:
-    """One page of the sittings ``principal`` may read, filtered and ordered.
+    """One page of the sittings ``principal`` may read, filtered and ordered (rule: ``sittings``).
 
     Raises:
+        Forbidden: the ``sittings`` rule refuses the role (docs/RULES.md, "Who sees what").
         BadArgument: bad filter, ``first`` outside 1–500, or a malformed cursor.
     """
+    access.require(principal, Operation.SITTINGS)
     order = order or SittingOrder()
     queryset = apply_filter(visible_sittings(principal), spec)
     if test_taker_id is not None:
@@ -148,7 +131,12 @@ async def sitting_stats(*, principal: Principal, spec: SittingFilter | None = No
 
     The mean is computed from exact per-status sums: the ORM's ``Avg`` on an
     integer column returns an integer.
+
+    Raises:
+        Forbidden: the ``sittingStats`` rule refuses the role (docs/RULES.md, "Who sees what").
+        BadArgument: a malformed filter.
     """
+    access.require(principal, Operation.SITTING_STATS)
     queryset = apply_filter(visible_sittings(principal), spec)
     grouped = queryset.annotate(n=Count("id"), score_sum=Sum("score")).group_by("status")
     rows = await grouped.values("status", "n", "score_sum")

@@ -1,6 +1,6 @@
 """JWT bearer authentication: verify tokens into a :class:`Principal`, and mint them.
 
-Claims (DESIGN.md, "API contract"): ``sub``, ``role`` (a :class:`Role` value),
+Claims (docs/RULES.md, "Who sees what"): ``sub``, ``role`` (a :class:`Role` value),
 ``org`` (Organisation global ID, for org_admin and analyst), ``test_taker``
 (TestTaker global ID, for test_taker), plus ``iss``, ``aud``, ``exp``.
 HS256 with the configured secret, or RS256 when a public key is configured.
@@ -15,10 +15,9 @@ import jwt
 from gql.ids import decode_id
 from server.settings import Settings
 from models.enums import Role
+from resolvers.access import ORGANISATION_READERS
 from resolvers.errors import Unauthenticated
 from resolvers.principal import Principal
-
-ORG_ROLES = frozenset({Role.ORG_ADMIN, Role.ANALYST})
 
 
 class TokenService:
@@ -111,7 +110,7 @@ def _principal_from_claims(claims: dict) -> Principal:
     if not isinstance(subject, str) or not subject:
         raise Unauthenticated("the token's sub claim must be a non-empty string")
     organisation_id = test_taker_id = None
-    if role in ORG_ROLES:
+    if role in ORGANISATION_READERS:
         organisation_id = decode_id(claims.get("org", ""), "Organisation")
         if organisation_id is None:
             raise Unauthenticated(f"a {role.value} token needs an 'org' claim with an Organisation ID")

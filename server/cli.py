@@ -1,6 +1,6 @@
 """The ``certify`` console script: serve, token, seed-demo, export-schema.
 
-Contract: DESIGN.md, "Operational contract". Settings come from ``CERTIFY_*``.
+Commands and options: README.md, "Operating it". Settings come from ``CERTIFY_*``.
 """
 
 from __future__ import annotations
@@ -48,12 +48,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _token(args: argparse.Namespace, settings: Settings) -> int:
     from server.auth import TokenService
     from gql.ids import decode_id
+    from resolvers.access import ORGANISATION_READERS
 
     role = Role(args.role)
     problem = None
     if args.ttl <= 0:
         problem = "--ttl must be a positive number of seconds"
-    elif role in (Role.ORG_ADMIN, Role.ANALYST) and args.org is None:
+    elif role in ORGANISATION_READERS and args.org is None:
         problem = f"--org GLOBAL_ID (an Organisation ID) is required for {role.value}"
     elif args.org is not None and decode_id(args.org, "Organisation") is None:
         problem = f"--org {args.org!r} is not an Organisation ID"

@@ -3,7 +3,8 @@
 A URL is ``{public_url}/files/{token}``; the token signs (certificate id,
 file kind, storage key) with a key derived from ``jwt_secret`` and expires
 after ``signed_url_ttl_seconds``. A tampered, expired or superseded token
-gets 403. Who may receive a URL is decided in :mod:`resolvers.certificate_files`.
+gets 403. Who may receive a photo URL is the field rule ``Certificate.photoUrl``
+of :mod:`resolvers.access`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from starlette.responses import PlainTextResponse, Response
 
 from server.settings import Settings
 from models import Certificate
-from resolvers.certificate_files import CertificateFile, file_key, may_see_photo, read_certificate_file
+from resolvers import access
+from resolvers.access import Field
+from resolvers.certificate_files import CertificateFile, file_key, read_certificate_file
 from resolvers.principal import Principal
 
 SALT = "certify.files.v1"
@@ -55,8 +58,8 @@ class FileUrls:
         return self._url(certificate, CertificateFile(kind))
 
     def photo_url(self, certificate: Certificate, principal: Principal) -> str | None:
-        """The submitted photo's URL for viewers allowed to see it (not analysts), else None."""
-        if not may_see_photo(principal):
+        """The submitted photo's URL for viewers the field rule ``Certificate.photoUrl`` allows, else None."""
+        if not access.may_read(principal, Field.PHOTO_URL):
             return None
         return self._url(certificate, CertificateFile.PHOTO)
 

@@ -3,7 +3,7 @@
 Two thousand dashboards of one organisation subscribed to the same
 ``sittingStatusChanged`` document with the same variables receive the same
 payloads: what a viewer may read depends only on its role, organisation and
-test taker (DESIGN.md, "Who sees what"). So the first graphql-transport-ws
+test taker (docs/RULES.md, "Who sees what"). So the first graphql-transport-ws
 subscription of a given (document, operation name, variables, viewer scope)
 starts a :class:`SharedStream` that runs strawberry's subscription once, and
 every later identical subscription joins it as a member. Each result is
@@ -12,9 +12,9 @@ task switch per member (:meth:`server.websockets.TransportWSHandler.send_next_no
 Measured in bench/RESULTS-realtime.md.
 
 What a member sees is what a subscription of its own would send:
-- event subscriptions (:data:`EVENT_FIELDS`): a member that joins receives the
+- event subscriptions (:attr:`gql.realtime.Sharing.EVENTS`): a member that joins receives the
   events published from then on, as it would alone;
-- live queries (:data:`LIVE_FIELDS`): a member that joins a stream that has
+- live queries (:attr:`gql.realtime.Sharing.LIVE`): a member that joins a stream that has
   already sent a page reads its own first page at once (a page can hold
   values no event refreshes, such as signed URLs that expire), then gets
   the newest of the pages the stream pushed meanwhile, and every page after;
@@ -40,27 +40,22 @@ import asyncio
 import json
 import logging
 from collections import deque
+from collections.abc import Mapping
+from contextlib import aclosing
 from typing import Any, NamedTuple
 
 from graphql import FieldNode, OperationDefinitionNode, OperationType
-from strawberry.types.execution import ExecutionResult, PreExecutionError
-from strawberry.utils.aio import aclosing
 
 from gql.context import Context
 from gql.documents import shared_document
 from gql.loaders import Loaders
-from gql.realtime import encoded_data
+from gql.realtime import Sharing, sharing_of
+from gql.strawberry_internals import is_plain_result
+from resolvers.access import viewer_scope
 from resolvers.principal import Principal
 from subscriptions.hub import Consumers, consumed_by
 
 log = logging.getLogger(__name__)
-
-EVENT_FIELDS = frozenset({"sittingStatusChanged", "creditBalanceChanged", "notificationReceived", "reviewQueueChanged"})
-"""Subscription fields whose stream is a sequence of events with no initial result."""
-
-LIVE_FIELDS = frozenset({"liveSittings"})
-"""Live queries: each result is the whole current state, the first one at once."""
-
 
 class SharingKey(NamedTuple):
     """What makes two subscriptions identical; ``replay``: a joiner reads its own first result (a live query)."""
@@ -68,22 +63,27 @@ class SharingKey(NamedTuple):
     query: str
     operation_name: str | None
     variables: str
-    role: Any
-    organisation_id: int | None
-    test_taker_id: int | None
+    scope: tuple[Any, int | None, int | None]
     replay: bool
 
 
 def sharing_key(
-    query: str, operation_name: str | None, variables: dict[str, Any] | None, principal: Principal | None
+    query: str,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    principal: Principal | None,
+    sharing: Mapping[str, Sharing],
 ) -> SharingKey | None:
     """What makes two subscriptions identical, or None when this one is not shared.
 
     Shared: an authenticated subscription whose text parses (and is cached,
     :func:`gql.documents.shared_document`), whose operation is a subscription
-    selecting only :data:`EVENT_FIELDS` or only :data:`LIVE_FIELDS`, with JSON
-    variables. The key is the text, the operation name, the variables
-    (canonical JSON) and the viewer scope (role, organisation, test taker).
+    selecting only fields of one kind in ``sharing`` (the schema's, from
+    :func:`gql.realtime.sharing_of`), with JSON variables. The key is the
+    text, the operation name, the variables (canonical JSON) and the viewer
+    scope (:func:`resolvers.access.viewer_scope`: role, organisation, test
+    taker), on which alone what a viewer may read depends (docs/RULES.md,
+    "Who sees what").
     """
     if principal is None or not isinstance(query, str):
         return None
@@ -101,19 +101,16 @@ def sharing_key(
     selections = operations[0].selection_set.selections
     if not selections or not all(isinstance(s, FieldNode) for s in selections):
         return None
-    fields = {selection.name.value for selection in selections}
-    if fields <= EVENT_FIELDS:
-        replay = False
-    elif fields <= LIVE_FIELDS:
-        replay = True
-    else:
+    kinds = {sharing.get(selection.name.value) for selection in selections}
+    if len(kinds) != 1 or None in kinds:
         return None
+    replay = kinds == {Sharing.LIVE}
     try:
         variables_key = json.dumps(variables, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):
         return None
     return SharingKey(
-        query, operation_name, variables_key, principal.role, principal.organisation_id, principal.test_taker_id, replay
+        query, operation_name, variables_key, viewer_scope(principal), replay
     )
 
 
@@ -275,15 +272,8 @@ class SharedStream:
     def _deliver(self, result: Any) -> None:
         first = not self.results_sent
         self.results_sent += 1
-        data = getattr(result, "data", None)
-        if (
-            isinstance(result, ExecutionResult)
-            and not isinstance(result, PreExecutionError)
-            and not result.errors
-            and not result.extensions
-            and isinstance(data, dict)
-        ):
-            encoded = encoded_data(data, self.streams.encode)
+        if is_plain_result(result):
+            encoded = self.streams.encode(result.data)
             for member in list(self.members):
                 member.send(encoded)
             return
@@ -304,7 +294,12 @@ class SharedStreams:
     def __init__(self, schema: Any, encode: Any):
         self.schema = schema
         self.encode = encode
+        self.sharing = sharing_of(schema)
         self._streams: dict[SharingKey, SharedStream] = {}
+
+    def key_for(self, operation: Any, principal: Principal | None) -> SharingKey | None:
+        """The :func:`sharing_key` of a graphql-transport-ws ``operation`` under this schema, or None."""
+        return sharing_key(operation.query, operation.operation_name, operation.variables, principal, self.sharing)
 
     def member_counts(self) -> list[int]:
         """The number of members of each open stream, smallest first (for tests and diagnostics)."""

@@ -1,6 +1,6 @@
 """The one settings object, read from ``CERTIFY_*`` environment variables.
 
-Source of names and defaults: DESIGN.md, "Operational contract".
+Names and defaults: README.md, "Operating it"; the limits among them: docs/RULES.md, "Limits".
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The per-process event hub: one backend subscription per channel, fanned out to bounded local queues.
 
-Why not broadcaster's ``Broadcast`` directly (DESIGN.md, "Facts about the
-stack"): it keeps one unbounded queue per subscriber, can lose a subscriber
+Why not broadcaster 0.3.1's ``Broadcast`` directly (docs/RULES.md,
+"Realtime"): it keeps one unbounded queue per subscriber, can lose a subscriber
 when two subscribe to a new channel at once, and never notices that its Redis
 connection died. The hub keeps broadcaster's backend interface but:
 

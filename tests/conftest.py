@@ -1,12 +1,15 @@
-"""Fixtures over the harness (tests/harness.py): databases per backend and live servers."""
+"""Fixtures over the harness (tests/harness.py): databases per backend, Tortoise on one, and live servers."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
+from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from harness import LiveServer, live_server, make_settings, postgres_database
+from models.db import migrate, tortoise_config
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -17,6 +20,25 @@ async def database_url(request, tmp_path) -> AsyncIterator[str]:
     else:
         async with postgres_database() as url:
             yield url
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[str]:
+    """A migrated, empty database with Tortoise initialised on it, for tests that call code directly; yields its URL.
+
+    The global fallback makes the Tortoise context visible to every task the
+    test starts, not only to this fixture's task.
+    """
+    # Tortoise caches each model's compiled INSERT per connection *name*
+    # ("default") for the whole process; without this, a PostgreSQL test
+    # after a SQLite one would reuse SQLite's "?" placeholders.
+    EXECUTOR_CACHE.clear()
+    await migrate(database_url)
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+    try:
+        yield database_url
+    finally:
+        await Tortoise.close_connections()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Who sees what (DESIGN.md): every role × operation, and other organisations' objects staying hidden."""
+"""Who sees what (docs/RULES.md, "Who sees what"): every role × operation, and other organisations' objects staying hidden."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Signed, short-lived file URLs (gql/files.py) and the local file storage (resolvers/storage.py)."""
+"""Signed, short-lived file URLs (server/files.py) and the local file storage (adapters/storage.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The whole journey of DESIGN.md over the real app, real Chromium and each database.
+"""The whole journey of docs/ARCHITECTURE.md over the real app, real Chromium and each database.
 
 Certify → claim with a real photo → reject → claim again → approve → ISSUED →
 the admin downloads the PDF through its signed URL → its text has the name

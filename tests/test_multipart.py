@@ -1,4 +1,4 @@
-"""Malformed GraphQL multipart requests get a 400 at once, never a 500 or a hang (gql/multipart.py)."""
+"""Malformed GraphQL multipart requests get a 400 at once, never a 500 or a hang (server/multipart.py)."""
 
 from __future__ import annotations
 

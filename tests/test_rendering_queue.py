@@ -1,4 +1,4 @@
-"""The durable render queue with real Chromium (resolvers/rendering.py): issue, retry, give up, survive restarts."""
+"""The durable render queue with real Chromium (workers/rendering.py): issue, retry, give up, survive restarts."""
 
 from __future__ import annotations
 

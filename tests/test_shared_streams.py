@@ -1,4 +1,4 @@
-"""Identical event subscriptions share one stream (gql/multiplex.py): same events, own ids, own pace."""
+"""Identical event subscriptions share one stream (server/multiplex.py): same events, own ids, own pace."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
+import graphql
 import pytest
+import strawberry
 from builders import PURCHASE_CREDITS, RECORD_SITTINGS, build_world, sitting_row
 from harness import live_server, make_settings
 from own_redis import own_redis  # noqa: F401 - fixture
@@ -16,9 +19,11 @@ from support import admin_of, analyst_of, shrink_server_send_buffer, sitting_nod
 from websockets.exceptions import ConnectionClosed
 from ws_client import LEGACY_WS, ws_connect, ws_session
 
-from server.multiplex import sharing_key
+from gql.realtime import Sharing, event_subscription, live_query, sharing_of
+from gql.schema import build_schema, export_sdl
 from models.enums import Role
 from resolvers.principal import Principal
+from server.multiplex import sharing_key as key_under
 
 STATUS_CHANGED = """
 subscription($filter: SittingFilter) {
@@ -41,6 +46,48 @@ mutation($ids: [ID!]!, $key: String!) {
 }
 """
 ADMIN = Principal(subject="a", role=Role.ORG_ADMIN, organisation_id=1)
+SHARING = sharing_of(build_schema())
+
+
+def sharing_key(query, operation_name, variables, principal):
+    """The sharing key under this project's schema."""
+    return key_under(query, operation_name, variables, principal, SHARING)
+
+
+def test_every_subscription_field_of_the_schema_declares_how_it_shares():
+    # the sharing rules come from the schema itself: every Subscription field is shared, by its declared kind
+    assert SHARING == {
+        "sittingStatusChanged": Sharing.EVENTS,
+        "liveSittings": Sharing.LIVE,
+        "creditBalanceChanged": Sharing.EVENTS,
+        "notificationReceived": Sharing.EVENTS,
+        "reviewQueueChanged": Sharing.EVENTS,
+    }
+    subscription_fields = set(graphql.build_schema(export_sdl()).subscription_type.fields)
+    assert set(SHARING) == subscription_fields
+
+
+def test_a_subscription_field_that_declares_no_sharing_is_refused_when_the_schema_is_built():
+    @strawberry.type
+    class Query:
+        ok: bool = True
+
+    @strawberry.type
+    class Subscription:
+        @event_subscription(description="declared")
+        async def declared(self) -> AsyncGenerator[int, None]:
+            yield 1
+
+        @live_query(description="declared")
+        async def page(self) -> AsyncGenerator[int, None]:
+            yield 1
+
+        @strawberry.subscription
+        async def undeclared(self) -> AsyncGenerator[int, None]:
+            yield 1
+
+    with pytest.raises(TypeError, match=r"Subscription.undeclared must be declared with event_subscription\(\) or live_query\(\)"):
+        sharing_of(strawberry.Schema(query=Query, subscription=Subscription))
 
 
 async def subscribed(server, count: int, timeout: float = 5.0) -> None:

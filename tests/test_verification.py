@@ -1,4 +1,4 @@
-"""Public verification: verifyCertificate and GET /verify/{code} (resolvers/verification.py, gql/verify_page.py)."""
+"""Public verification: verifyCertificate and GET /verify/{code} (resolvers/verification.py, server/verify_page.py)."""
 
 from __future__ import annotations
 

@@ -227,8 +227,8 @@ def _template_values(certificate: Certificate, template: EmailTemplate, *, publi
 
 
 def _link(certificate: Certificate, template: EmailTemplate, *, public_url: str) -> str:
-    # /verify/{code} is served by this service (DESIGN.md, "Operational
-    # contract"); /claim/{certificate ID} is the deep link the web and mobile
+    # /verify/{code} is served by this service (docs/RULES.md, "E-mail");
+    # /claim/{certificate ID} is the deep link the web and mobile
     # clients open to build the certificate (the ID is the API's global ID).
     if template is EmailTemplate.CERTIFICATE_ISSUED and certificate.verification_code:
         return f"{public_url}/verify/{certificate.verification_code}"

@@ -4,7 +4,8 @@ Rows are written (set-based, in the certifying transaction) with
 ``subject``/``body`` NULL and ``next_attempt_at`` = creation time. A worker
 picks the due ones, claims each with one conditional UPDATE (a 60 s lease
 on ``next_attempt_at``), renders and stores subject/body once, and hands the
-message to the SMTP server or, without one, writes an ``.eml`` file.
+message to the SMTP server or, without one, writes an ``.eml`` file
+(both transports in :mod:`adapters.smtp`).
 ``sent_at`` set means accepted: the row is never sent again. A failure
 counts an attempt and backs off exponentially (2^attempts s, at most 1 h,
 jittered); after ``outbox_max_attempts`` the row stays with its
@@ -18,22 +19,24 @@ Message-ID so the receiver can drop the copy.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import random
-import tempfile
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import unquote, urlsplit
 
-import aiosmtplib
 from tortoise.expressions import Q
 
+from adapters.smtp import (
+    DeliveryUnavailable,
+    PermanentFailure,
+    SmtpEndpoint,
+    Transport,
+    describe_error,
+    open_transport,
+)
 from models import OutboxEmail
 from workers.emails import InvalidAddress, build_message, check_address, compose, message_id_for
 
@@ -57,14 +60,6 @@ class OutboxSettings(Protocol):
     def outbox_dir(self) -> Path: ...
 
 
-class DeliveryUnavailable(Exception):
-    """The mail server (or the outbox directory) cannot be reached at all."""
-
-
-class PermanentFailure(Exception):
-    """Retrying cannot help: a bad address, or a 5xx reply from the server."""
-
-
 def backoff_seconds(attempts: int, rng: random.Random | None = None) -> float:
     """Seconds to wait after the ``attempts``-th failure: ``min(2**attempts, 3600)``, minus up to 10 % jitter.
 
@@ -77,129 +72,6 @@ def backoff_seconds(attempts: int, rng: random.Random | None = None) -> float:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class SmtpEndpoint:
-    """Where ``smtp://[user:password@]host[:port]`` (or ``smtps://`` for implicit TLS) points."""
-
-    hostname: str
-    port: int
-    use_tls: bool
-    username: str | None = None
-    password: str | None = None
-
-    @classmethod
-    def from_url(cls, url: str) -> SmtpEndpoint:
-        """Parse ``url``; raises ``ValueError`` for another scheme or a missing host."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise ValueError(f"CERTIFY_SMTP_URL must look like smtp://host:port, got {url!r}")
-        use_tls = parts.scheme == "smtps"
-        return cls(
-            hostname=parts.hostname,
-            port=parts.port or (465 if use_tls else 25),
-            use_tls=use_tls,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-        )
-
-
-class _SmtpTransport:
-    """One SMTP connection, opened on first use and reused until closed."""
-
-    def __init__(self, endpoint: SmtpEndpoint, *, timeout: float):
-        self._endpoint = endpoint
-        self._timeout = timeout
-        self._client: aiosmtplib.SMTP | None = None
-
-    async def send(self, message: EmailMessage, *, row_id: int, sender: str, recipient: str) -> None:
-        client = await self._connected()
-        try:
-            await client.send_message(message, sender=sender, recipients=[recipient])
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            if all(refused.code >= 500 for refused in exc.recipients):
-                raise PermanentFailure(_describe(exc)) from exc
-            raise
-        except aiosmtplib.SMTPResponseException as exc:
-            # aiosmtplib has sent RSET: the connection is usable for the next row.
-            if exc.code >= 500:
-                raise PermanentFailure(_describe(exc)) from exc
-            raise
-        except BaseException:
-            # A timeout or a dropped connection leaves the session in an
-            # unknown state: the next row starts a fresh one.
-            self._discard()
-            raise
-        finally:
-            if self._client is not None and not self._client.is_connected:
-                self._discard()
-
-    async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is None:
-            return
-        try:
-            await client.quit()
-        except (aiosmtplib.SMTPException, OSError):
-            client.close()
-
-    def _discard(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
-    async def _connected(self) -> aiosmtplib.SMTP:
-        if self._client is not None and self._client.is_connected:
-            return self._client
-        endpoint = self._endpoint
-        client = aiosmtplib.SMTP(
-            hostname=endpoint.hostname,
-            port=endpoint.port,
-            use_tls=endpoint.use_tls,
-            username=endpoint.username,
-            password=endpoint.password,
-            timeout=self._timeout,
-        )
-        try:
-            await client.connect()
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            client.close()
-            raise DeliveryUnavailable(
-                f"cannot reach SMTP server {endpoint.hostname}:{endpoint.port}: {_describe(exc)}"
-            ) from exc
-        self._client = client
-        return client
-
-
-class _FileTransport:
-    """Writes each message to ``{outbox_dir}/{row id:08d}.eml`` (temp file, fsync, rename)."""
-
-    def __init__(self, directory: Path):
-        self._directory = directory
-
-    async def send(self, message: EmailMessage, *, row_id: int, sender: str, recipient: str) -> None:
-        try:
-            await asyncio.to_thread(self._write, message.as_bytes(), f"{row_id:08d}.eml")
-        except OSError as exc:
-            raise DeliveryUnavailable(f"cannot write to {self._directory}: {_describe(exc)}") from exc
-
-    async def close(self) -> None:
-        return None
-
-    def _write(self, data: bytes, name: str) -> None:
-        self._directory.mkdir(parents=True, exist_ok=True)
-        fd, temp_path = tempfile.mkstemp(dir=self._directory, prefix=".", suffix=".eml.tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp_path, self._directory / name)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp_path)
-            raise
 
 
 class OutboxDeliverer:
@@ -290,10 +162,8 @@ class OutboxDeliverer:
             log.info("outbox: %d sent", sent)
         return sent
 
-    def _transport(self) -> _SmtpTransport | _FileTransport:
-        if self._endpoint is None:
-            return _FileTransport(self._settings.outbox_dir)
-        return _SmtpTransport(self._endpoint, timeout=self._timeout)
+    def _transport(self) -> Transport:
+        return open_transport(self._endpoint, outbox_dir=self._settings.outbox_dir, timeout=self._timeout)
 
     def _due_filter(self, now: datetime) -> Q:
         return Q(
@@ -316,7 +186,7 @@ class OutboxDeliverer:
         await row.refresh_from_db(fields=["attempts", "subject", "body"])
         return True
 
-    async def _attempt(self, row: OutboxEmail, transport: _SmtpTransport | _FileTransport) -> bool:
+    async def _attempt(self, row: OutboxEmail, transport: Transport) -> bool:
         """Deliver one claimed row; True when accepted, else False with the failure recorded on the row.
 
         Raises :class:`DeliveryUnavailable` (also recorded) when the server cannot be reached.
@@ -330,11 +200,11 @@ class OutboxDeliverer:
             await self._record_failure(row, f"permanent: {exc}", permanent=True)
             return False
         except Exception as exc:  # noqa: BLE001 - whatever failed, it is this row's last_error
-            await self._record_failure(row, _describe(exc))
+            await self._record_failure(row, describe_error(exc))
             return False
         return True
 
-    async def _deliver(self, row: OutboxEmail, transport: _SmtpTransport | _FileTransport) -> None:
+    async def _deliver(self, row: OutboxEmail, transport: Transport) -> None:
         recipient = _checked_recipient(row.to_address)
         if row.subject is None or row.body is None:
             row.subject, row.body = await compose(row, public_url=self._settings.public_url)
@@ -374,11 +244,6 @@ def _message_for(row: OutboxEmail, *, sender: str, recipient: str) -> EmailMessa
         )
     except InvalidAddress as exc:
         raise PermanentFailure(str(exc)) from exc
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 async def run_outbox(deliverer: OutboxDeliverer, *, poll_seconds: float, stop_event: asyncio.Event) -> None:

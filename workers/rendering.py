@@ -1,6 +1,6 @@
 """The durable render queue: APPROVED certificates become ISSUED once Chromium has printed them.
 
-The queue is the ``certificate`` table itself (DESIGN.md, "Rendering"): an
+The queue is the ``certificate`` table itself (docs/RULES.md, "Rendering"): an
 APPROVED certificate with ``render_next_at`` ≤ now is due. A worker claims one
 with a conditional UPDATE that moves ``render_next_at`` a lease into the
 future and counts the attempt, so several processes never render the same
@@ -10,9 +10,10 @@ claim, and a process that died mid-render (SIGKILL, power loss) leaves the
 certificate due again within one lease (40 s by default). A graceful stop
 hands its in-flight renders back at once.
 
-On success the PDF and PNG are stored, then one transaction marks the
-certificate ISSUED, the sitting CERTIFIED and writes the CERTIFICATE_ISSUED
-notification and e-mail; events are published after the commit. A failure
+On success the worker hands the PDF and PNG to the issuing verb
+(:func:`resolvers.issuing.issue_certificate`), which stores them and in one
+transaction marks the certificate ISSUED and the sitting CERTIFIED and tells
+the test taker; events are published after the commit. A failure
 is retried with exponential backoff; after ``max_attempts`` the certificate
 stays APPROVED with ``render_error`` set and ``render_next_at`` NULL, which
 puts it in the reviewers' queue. Such renders are queued again when a
@@ -29,31 +30,18 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise.expressions import F
 
-from models import AuditEvent, Certificate, Sitting
-from models.enums import (
-    CertificateStatus,
-    CertificationStatus,
-    NotificationKind,
-)
-from models.transitions import ensure_transition
-from renderer import CertificateData, CertificateRenderer, RenderedCertificate
-from resolvers.messages import notify_test_taker
-from resolvers.sql import transaction
-from adapters.storage import FileStorage, new_key
+from adapters.storage import FileStorage
+from models import Certificate
+from models.enums import CertificateStatus
+from renderer import CertificateData, CertificateRenderer
+from resolvers.issuing import issuable_certificate, issue_certificate
 from resolvers.verification import level_for
-from subscriptions.events import (
-    Event,
-    NotificationCreated,
-    Publisher,
-    SittingStatusChanged,
-)
+from subscriptions.events import Publisher
 
 log = logging.getLogger(__name__)
 
-ISSUED_TITLE = "Your certificate has been issued"
 ERROR_MAX_LENGTH = 300
 BACKOFF_CAP_SECONDS = 600.0
-ACTOR = "system:renderer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +60,6 @@ class RenderSettings:
     lease_seconds: float = 40.0
     poll_seconds: float = 1.0
     batch_size: int = 8
-
-
-class RenderFailed(Exception):
-    """A render attempt failed for a reason other than the renderer (missing photo, data, commit)."""
 
 
 class RenderWorker:
@@ -140,7 +124,7 @@ class RenderWorker:
     async def _attempt(self, certificate_id: int) -> None:
         keeper = asyncio.create_task(self._keep_lease(certificate_id), name=f"render-lease-{certificate_id}")
         try:
-            events = await self._render_and_issue(certificate_id)
+            await self._render_and_issue(certificate_id)
         except asyncio.CancelledError:
             # Stopping: give the render back so the next start does it at once.
             await _stop(keeper)
@@ -151,7 +135,6 @@ class RenderWorker:
             await self._record_failure(certificate_id, error)
             return
         await _stop(keeper)
-        await self._publisher.publish(events)
 
     async def _keep_lease(self, certificate_id: int) -> None:
         """Every third of the lease, move the end of a lease still held a whole lease ahead."""
@@ -166,16 +149,24 @@ class RenderWorker:
             except Exception:  # noqa: BLE001 - a missed renewal only risks a second render later
                 log.warning("render queue: could not renew the lease of certificate %d", certificate_id)
 
-    async def _render_and_issue(self, certificate_id: int) -> list[Event]:
-        certificate = await Certificate.get(id=certificate_id).select_related(
-            "sitting__test", "sitting__organisation", "sitting__test_taker"
-        )
-        sitting = certificate.sitting
-        ensure_transition(CertificationStatus(sitting.status), CertificationStatus.CERTIFIED)
-        if not certificate.photo_key or not certificate.holder_name or not certificate.verification_code:
-            raise RenderFailed("the certificate has no holder name, photo or verification code")
+    async def _render_and_issue(self, certificate_id: int) -> None:
+        certificate = await issuable_certificate(certificate_id=certificate_id)
         issued_at = datetime.now(UTC)
-        data = CertificateData(
+        rendered = await self._renderer.render(await self._data_for(certificate, issued_at))
+        await issue_certificate(
+            certificate=certificate,
+            pdf=rendered.pdf,
+            png=rendered.png,
+            pdf_sha256=rendered.pdf_sha256,
+            issued_at=issued_at,
+            storage=self._storage,
+            publisher=self._publisher,
+        )
+
+    async def _data_for(self, certificate: Certificate, issued_at: datetime) -> CertificateData:
+        """What the template prints for ``certificate`` (loaded by ``issuable_certificate``)."""
+        sitting = certificate.sitting
+        return CertificateData(
             holder_name=certificate.holder_name,
             photo=await self._storage.get(certificate.photo_key),
             photo_mime="image/jpeg",
@@ -188,68 +179,6 @@ class RenderWorker:
             verification_code=certificate.verification_code,
             verification_url=verification_url(self._settings.public_url, certificate.verification_code),
         )
-        rendered = await self._renderer.render(data)
-        return await self._issue(certificate, rendered, issued_at)
-
-    async def _issue(self, certificate: Certificate, rendered: RenderedCertificate, issued_at: datetime) -> list[Event]:
-        pdf_key, png_key = new_key("certificates", "pdf"), new_key("certificates", "png")
-        await self._storage.put(pdf_key, rendered.pdf)
-        await self._storage.put(png_key, rendered.png)
-        sitting = certificate.sitting
-        test_taker = sitting.test_taker
-        try:
-            async with transaction() as conn:
-                issued = await Certificate.filter(id=certificate.id, status=CertificateStatus.APPROVED).using_db(
-                    conn
-                ).update(
-                    status=CertificateStatus.ISSUED,
-                    pdf_key=pdf_key,
-                    png_key=png_key,
-                    pdf_sha256=rendered.pdf_sha256,
-                    issued_at=issued_at,
-                    render_next_at=None,
-                    render_error=None,
-                    updated_at=issued_at,
-                )
-                certified = await Sitting.filter(id=sitting.id, status=CertificationStatus.IN_PROGRESS).using_db(
-                    conn
-                ).update(status=CertificationStatus.CERTIFIED, updated_at=issued_at)
-                if not issued or not certified:
-                    raise RenderFailed("the certificate or its sitting changed while it was being rendered")
-                notification = await notify_test_taker(
-                    conn,
-                    test_taker=test_taker,
-                    certificate_id=certificate.id,
-                    kind=NotificationKind.CERTIFICATE_ISSUED,
-                    title=ISSUED_TITLE,
-                    body=f"Your {sitting.test.name} certificate is ready to view and download. "
-                    f"Verification code: {certificate.verification_code}.",
-                    at=issued_at,
-                )
-                await AuditEvent.create(
-                    actor=ACTOR,
-                    actor_role="system",
-                    action="issue_certificate",
-                    object_type="Certificate",
-                    object_id=str(certificate.id),
-                    detail={"pdf_sha256": rendered.pdf_sha256, "attempt": certificate.render_attempts},
-                    using_db=conn,
-                )
-        except BaseException:
-            for key in (pdf_key, png_key):
-                with contextlib.suppress(Exception):
-                    await self._storage.delete(key)
-            raise
-        return [
-            SittingStatusChanged(
-                sitting.organisation_id,
-                sitting.id,
-                CertificationStatus.IN_PROGRESS.value,
-                CertificationStatus.CERTIFIED.value,
-                issued_at,
-            ),
-            NotificationCreated(test_taker.id, notification.id, issued_at),
-        ]
 
     async def _record_failure(self, certificate_id: int, error: Exception) -> None:
         # The first line only: Chromium's errors go on with its command line and profile paths.

@@ -12,8 +12,9 @@ from gql.context import Info
 from gql.ids import to_global_id
 from gql.types.common import CertificateStatus, Node, PageInfo, edges_of
 from models import Certificate as CertificateRow
+from resolvers import access
+from resolvers.access import Field
 from resolvers.pagination import Page
-from resolvers.visibility import can_see_render_errors
 
 if TYPE_CHECKING:
     from gql.types.sitting import Sitting
@@ -49,7 +50,8 @@ class Certificate(Node):
         description="Why rendering failed after its last retry; null otherwise. Shown to reviewers and platform admins."
     )
     def render_error(self, info: Info) -> str | None:
-        return self.row.render_error if can_see_render_errors(info.context.require_principal()) else None
+        readable = access.may_read(info.context.require_principal(), Field.RENDER_ERROR)
+        return self.row.render_error if readable else None
 
     @strawberry.field
     async def sitting(self, info: Info) -> Annotated[Sitting, strawberry.lazy("gql.types.sitting")]:

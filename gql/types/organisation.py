@@ -11,8 +11,8 @@ from gql.ids import to_global_id
 from gql.types.common import CreditTransactionKind, Node, PageInfo, edges_of
 from models import CreditTransaction as CreditTransactionRow
 from models import Organisation as OrganisationRow
-from resolvers import credits
-from resolvers.visibility import ensure_can_read_credits
+from resolvers import access, credits
+from resolvers.access import Field
 
 
 @strawberry.type
@@ -63,15 +63,16 @@ class Organisation(Node):
 
     @strawberry.field(description="Credits left; readable by the organisation's admins and analysts.")
     def credit_balance(self, info: Info) -> int:
-        ensure_can_read_credits(info.context.require_principal(), self.row.id)
+        access.require_field(info.context.require_principal(), Field.CREDIT_BALANCE, organisation_id=self.row.id)
         return self.row.credit_balance
 
     @strawberry.field(description="The ledger, newest first; its deltas sum to creditBalance.")
     async def credit_transactions(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> CreditTransactionConnection:
-        ensure_can_read_credits(info.context.require_principal(), self.row.id)
-        page = await credits.list_credit_transactions(organisation_id=self.row.id, first=first, after=after)
+        page = await credits.list_credit_transactions(
+            principal=info.context.require_principal(), organisation_id=self.row.id, first=first, after=after
+        )
         return CreditTransactionConnection(
             edges=edges_of(page, CreditTransactionEdge, CreditTransaction.from_model),
             page_info=PageInfo.from_page(page),

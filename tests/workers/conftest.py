@@ -1,46 +1,23 @@
-"""Fixtures for resolver tests: a migrated database with Tortoise initialised, and a real SMTP server.
+"""Fixtures for worker tests: a real SMTP server (aiosmtpd) and outbox rows to deliver.
 
-``db`` runs on every backend of the top-level ``database_url`` fixture
-(SQLite always; PostgreSQL when configured, and always under ``CI=true``).
+``make_email`` needs the ``db`` fixture of tests/conftest.py (every database backend).
 """
 
 from __future__ import annotations
 
-import socket
 import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
-from tortoise import Tortoise
-from tortoise.backends.base.executor import EXECUTOR_CACHE
 
+from harness import free_port
 from models import Certificate, Organisation, OutboxEmail, Sitting, Test, TestTaker
-from models.db import migrate, tortoise_config
 from models.enums import CertificateStatus, CertificationStatus, EmailTemplate, PhotoCheck
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[str]:
-    """A migrated, empty database with Tortoise initialised on it; yields its URL.
-
-    The global fallback makes the Tortoise context visible to every task the
-    test starts, not only to this fixture's task.
-    """
-    # Tortoise caches each model's compiled INSERT per connection *name*
-    # ("default") for the whole process; without this, a PostgreSQL test
-    # after a SQLite one would reuse SQLite's "?" placeholders.
-    EXECUTOR_CACHE.clear()
-    await migrate(database_url)
-    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
-    try:
-        yield database_url
-    finally:
-        await Tortoise.close_connections()
 
 
 @dataclass
@@ -80,13 +57,6 @@ class SmtpServer:
         with self._lock:
             self.messages.append(envelope)
         return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

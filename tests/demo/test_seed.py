@@ -16,7 +16,7 @@ from demo.seed import MAIN_ORGANISATION, seed_demo
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
-# Rows that break the rule (DESIGN.md): LOW_SCORE when below the minimum
+# Rows that break the rule (docs/RULES.md, "Recording"): LOW_SCORE when below the minimum
 # (even with a failed photo), else PHOTO_PROBLEM on a failed photo check,
 # else UNSELECTED with no reason.
 RULE_VIOLATIONS = """

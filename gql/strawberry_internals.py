@@ -1,0 +1,107 @@
+"""Every use of strawberry's non-public API, in one module (strawberry-graphql 0.341.x).
+
+The websocket handlers (:mod:`server.websockets`) and the document limits
+(:mod:`gql.documents`) need a few things strawberry does not document:
+
+- its protocol handler base classes and their ``Operation``, and the
+  exception that ends an operation whose socket was closed;
+- the step that sends one result of an operation's stream
+  (``_send_result_stream`` and the two private methods it calls), which
+  :class:`TransportWSBase` exposes as :meth:`TransportWSBase.deliver_result`,
+  so a shared stream (:mod:`server.multiplex`) can hand a result to one
+  member exactly as strawberry would;
+- the connection-init timeout task, which strawberry keeps after
+  cancelling it;
+- the validator factories behind ``QueryDepthLimiter`` and
+  ``MaxAliasesLimiter``, so the rules are built once per process instead of
+  once per operation.
+
+``tests/test_strawberry_internals.py`` checks each of these names and
+signatures against the installed strawberry, so an upgrade that changes one
+fails there, loudly, before anything subtler breaks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.extensions.max_aliases import create_validator as alias_limit_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_limit_rule
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    _OperationStreamClosed as OperationStreamClosed,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.execution import ExecutionResult, PreExecutionError
+from strawberry.types.unset import UnsetType
+
+SUPPORTED_VERSIONS = ">=0.341,<0.342"
+"""The strawberry-graphql versions this module is written against (pyproject.toml pins the same)."""
+
+
+class TransportWSBase(BaseGraphQLTransportWSHandler):
+    """strawberry's graphql-transport-ws handler with its private per-result step made a named hook."""
+
+    async def _send_result_stream(self, operation: Operation, result_source: Any) -> None:
+        # As strawberry's own, one result at a time through deliver_result.
+        first = True
+        async for result in result_source:
+            if not await self.deliver_result(operation, result, first):
+                return
+            first = False
+
+    async def deliver_result(self, operation: Operation, result: Any, first: bool) -> bool:
+        """Send one result of ``operation``'s stream as strawberry would; False when the stream must stop there.
+
+        Raises:
+            OperationStreamClosed: a pre-execution error closed the socket (4400).
+        """
+        if first and isinstance(result, PreExecutionError):
+            await self._handle_pre_execution_error(operation, result)
+            return False
+        if not isinstance(result, ExecutionResult):
+            await self._reject_incremental_delivery(operation)
+            return False
+        await operation.send_next(result)
+        return True
+
+    def forget_init_timeout(self) -> None:
+        """Drop the cancelled connection-init timeout task, which would otherwise keep its traceback and frames."""
+        self.connection_init_timeout_task = None
+
+    def is_current(self, operation: Operation) -> bool:
+        """Whether ``operation`` is still this connection's live operation of its id (not completed, id not reused)."""
+        return not operation.completed and self.operations.get(operation.id) is operation
+
+
+def is_plain_result(result: Any) -> bool:
+    """Whether ``result`` is an ordinary execution result with data and no errors or extensions."""
+    return (
+        isinstance(result, ExecutionResult)
+        and not isinstance(result, PreExecutionError)
+        and not result.errors
+        and not result.extensions
+        and isinstance(result.data, dict)
+    )
+
+
+__all__ = [
+    "ASGIWebSocketAdapter",
+    "BaseGraphQLWSHandler",
+    "NonJsonMessageReceived",
+    "NonTextMessageReceived",
+    "Operation",
+    "OperationStreamClosed",
+    "SUPPORTED_VERSIONS",
+    "TransportWSBase",
+    "UnsetType",
+    "WebSocketDisconnected",
+    "alias_limit_rule",
+    "depth_limit_rule",
+    "is_plain_result",
+]

@@ -1,0 +1,66 @@
+"""The strawberry internals this service relies on (gql/strawberry_internals.py) are still there, with the same shape.
+
+Each check names what an upgrade of strawberry-graphql changed, so it fails
+here, loudly, rather than as a hanging subscription or a missing close code.
+"""
+
+from __future__ import annotations
+
+import inspect
+from importlib.metadata import version
+
+from packaging.specifiers import SpecifierSet
+
+from gql import strawberry_internals as internals
+
+
+def parameters(function) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+def test_the_installed_strawberry_is_a_supported_version():
+    assert version("strawberry-graphql") in SpecifierSet(internals.SUPPORTED_VERSIONS)
+
+
+def test_the_transport_handler_still_sends_each_result_through_the_private_steps_we_override():
+    base = internals.BaseGraphQLTransportWSHandler
+    assert parameters(base._send_result_stream) == ["self", "operation", "result_source"]
+    assert parameters(base._handle_pre_execution_error) == ["self", "operation", "result"]
+    assert parameters(base._reject_incremental_delivery) == ["self", "operation"]
+    assert parameters(base.run_operation) == ["self", "operation"]
+    assert parameters(base.handle_subscribe) == ["self", "message"]
+    assert parameters(base.handle_connection_init) == ["self", "message"]
+    assert parameters(base.handle_task_exception) == ["self", "error"]
+    # run_operation calls the step we override, and catches the exception we re-raise
+    source = inspect.getsource(base.run_operation)
+    assert "self._send_result_stream(operation, result_source)" in source
+    assert "except _OperationStreamClosed" in source
+    assert issubclass(internals.OperationStreamClosed, Exception)
+
+
+def test_the_transport_handler_still_keeps_its_operations_and_init_timeout_where_we_read_them():
+    init = inspect.getsource(internals.BaseGraphQLTransportWSHandler.__init__)
+    for attribute in ("self.operations", "self.connection_init_timeout_task", "self.connection_acknowledged", "self.connection_timed_out"):
+        assert attribute in init, attribute
+    assert {"completed", "id", "query", "variables", "operation_name"} <= set(internals.Operation.__slots__)
+    assert parameters(internals.Operation.send_next) == ["self", "execution_result"]
+    assert parameters(internals.Operation.send_operation_message) == ["self", "message"]
+
+
+def test_the_legacy_handler_still_has_the_hooks_we_override():
+    base = internals.BaseGraphQLWSHandler
+    assert parameters(base.handle_start) == ["self", "message"]
+    assert parameters(base.handle_connection_init) == ["self", "message"]
+    assert "self.connection_acknowledged" in inspect.getsource(base.__init__)
+    assert "self.keep_alive" in inspect.getsource(base.__init__)
+
+
+def test_the_validator_factories_still_build_validation_rules():
+    from graphql import ValidationRule
+
+    assert issubclass(internals.depth_limit_rule(12, None), ValidationRule)
+    assert issubclass(internals.alias_limit_rule(30), ValidationRule)
+
+
+def test_the_websocket_adapter_still_reads_messages_through_iter_json():
+    assert parameters(internals.ASGIWebSocketAdapter.iter_json) == ["self", "ignore_parsing_errors"]
