@@ -45,9 +45,9 @@ import websockets
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from models.enums import Role  # noqa: E402
 from server.auth import TokenService  # noqa: E402
 from server.settings import Settings  # noqa: E402
-from models.enums import Role  # noqa: E402
 
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 SUBSCRIPTION = "subscription { sittingStatusChanged { previousStatus status at sitting { id status } } }"

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import strawberry
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from gql.certificates import CertificateMutation, CertificateQuery
-from gql.documents import DocumentLimits
 from gql.errors import ErrorCodes
 from gql.notifications import NotificationMutation, NotificationQuery
 from gql.platform import PlatformMutation
@@ -33,8 +34,12 @@ class CertifySchema(strawberry.Schema):
         return None
 
 
-def build_schema() -> strawberry.Schema:
-    """The executable schema with its document limits (:mod:`gql.documents`: 20,000 tokens, depth 12, 30 aliases).
+def build_schema(*, limits: Sequence[type[SchemaExtension]] = ()) -> strawberry.Schema:
+    """The executable schema: every error with its code, then ``limits``.
+
+    ``limits``: the extensions that bound what a request may ask, which the
+    server adds (:class:`server.documents.DocumentLimits`: 20,000 tokens,
+    depth 12, 30 aliases); they change nothing in the SDL.
 
     Raises:
         TypeError: a Subscription field that declares no sharing (:func:`gql.realtime.sharing_of`).
@@ -44,11 +49,7 @@ def build_schema() -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         types=[Organisation, CreditTransaction, Test, TestTaker, Sitting, Certificate, Notification],
-        extensions=[
-            ErrorCodes,
-            StreamErrorCodes,
-            DocumentLimits,
-        ],
+        extensions=[ErrorCodes, StreamErrorCodes, *limits],
         config=StrawberryConfig(scalar_map={datetime: DateTimeScalar}),
     )
     sharing_of(schema)

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from functools import cache
 
 import segno
-from PIL import Image, ImageOps
 from jinja2 import Environment, PackageLoader, select_autoescape
+from PIL import Image, ImageOps
 
 PHOTO_MIMES = frozenset({"image/jpeg", "image/png"})
 MM_PER_INCH = 25.4

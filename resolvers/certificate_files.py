@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from adapters.storage import FileStorage, StoredFileMissing
 from models import Certificate
 from models.enums import CertificateStatus
-from adapters.storage import FileStorage, StoredFileMissing
 
 
 class CertificateFile(StrEnum):

@@ -12,17 +12,17 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime
 
+from adapters.storage import FileStorage, new_key
 from models import Certificate, Sitting
 from models.enums import CertificateStatus
-from models.transitions import can_transition, sources_of
+from models.transitions import can_transition
 from resolvers import access
 from resolvers.access import Operation
 from resolvers.audit import record_audit
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.holder import SanitisedPhoto, normalise_holder_name, sanitise_photo
 from resolvers.principal import Principal
-from resolvers.sql import transaction
-from adapters.storage import FileStorage, new_key
+from resolvers.sql import change_status, transaction
 from subscriptions.events import Publisher, ReviewQueueChanged
 
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
@@ -102,10 +102,11 @@ async def _submit(
         DomainError: INVALID_TRANSITION when the certificate changed since it was read.
     """
     async with transaction() as conn:
-        updated = await Certificate.filter(
-            id=certificate.id, status__in=sources_of(CertificateStatus.UNDER_REVIEW)
-        ).using_db(conn).update(
-            status=CertificateStatus.UNDER_REVIEW,
+        updated = await change_status(
+            conn,
+            Certificate,
+            certificate.id,
+            CertificateStatus.UNDER_REVIEW,
             holder_name=name,
             photo_key=photo_key,
             submitted_at=at,

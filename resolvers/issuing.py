@@ -15,10 +15,10 @@ from datetime import datetime
 from adapters.storage import FileStorage, new_key
 from models import Certificate, Sitting
 from models.enums import CertificateStatus, CertificationStatus, NotificationKind
-from models.transitions import ensure_transition, sources_of
+from models.transitions import ensure_transition
 from resolvers.audit import SystemActor, record_audit
 from resolvers.messages import notify_test_taker
-from resolvers.sql import transaction
+from resolvers.sql import change_status, transaction
 from subscriptions.events import Event, NotificationCreated, Publisher, SittingStatusChanged
 
 ISSUED_TITLE = "Your certificate has been issued"
@@ -98,10 +98,11 @@ async def _mark_issued(
     conn, certificate: Certificate, *, pdf_key: str, png_key: str, pdf_sha256: str, at: datetime
 ) -> None:
     """The two conditional UPDATEs: certificate → ISSUED, sitting → CERTIFIED; RenderFailed if either missed."""
-    issued = await Certificate.filter(
-        id=certificate.id, status__in=sources_of(CertificateStatus.ISSUED)
-    ).using_db(conn).update(
-        status=CertificateStatus.ISSUED,
+    issued = await change_status(
+        conn,
+        Certificate,
+        certificate.id,
+        CertificateStatus.ISSUED,
         pdf_key=pdf_key,
         png_key=png_key,
         pdf_sha256=pdf_sha256,
@@ -110,9 +111,7 @@ async def _mark_issued(
         render_error=None,
         updated_at=at,
     )
-    certified = await Sitting.filter(
-        id=certificate.sitting.id, status__in=sources_of(CertificationStatus.CERTIFIED)
-    ).using_db(conn).update(status=CertificationStatus.CERTIFIED, updated_at=at)
+    certified = await change_status(conn, Sitting, certificate.sitting.id, CertificationStatus.CERTIFIED, updated_at=at)
     if not issued or not certified:
         raise RenderFailed("the certificate or its sitting changed while it was being rendered")
 

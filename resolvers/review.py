@@ -20,7 +20,7 @@ from models import (
     TestTaker,
 )
 from models.enums import CertificateStatus, NotificationKind
-from models.transitions import TransitionError, ensure_transition, sources_of
+from models.transitions import TransitionError, ensure_transition
 from resolvers import access
 from resolvers.access import Operation
 from resolvers.audit import record_audit
@@ -28,7 +28,7 @@ from resolvers.errors import DomainError, ErrorCode
 from resolvers.messages import notify_test_taker
 from resolvers.pagination import Page, SortKey, paginate
 from resolvers.principal import Principal
-from resolvers.sql import transaction
+from resolvers.sql import change_status, transaction
 from resolvers.text import is_clean_paragraph
 from resolvers.verification import CODE_ALPHABET, CODE_GROUP_LENGTH, CODE_GROUPS
 from subscriptions.events import (
@@ -122,10 +122,11 @@ async def reject_certificate(
     test_taker = await TestTaker.get(id=sitting.test_taker_id)
     now = datetime.now(UTC)
     async with transaction() as conn:
-        updated = await Certificate.filter(
-            id=certificate.id, status__in=sources_of(CertificateStatus.REJECTED)
-        ).using_db(conn).update(
-            status=CertificateStatus.REJECTED,
+        updated = await change_status(
+            conn,
+            Certificate,
+            certificate.id,
+            CertificateStatus.REJECTED,
             rejection_reason=reason,
             reviewed_at=now,
             reviewed_by=principal.actor,
@@ -199,10 +200,11 @@ async def _lost_race(certificate_id: int, target: CertificateStatus) -> DomainEr
 
 async def _approve(principal: Principal, certificate: Certificate, code: str, now: datetime) -> None:
     async with transaction() as conn:
-        updated = await Certificate.filter(
-            id=certificate.id, status__in=sources_of(CertificateStatus.APPROVED)
-        ).using_db(conn).update(
-            status=CertificateStatus.APPROVED,
+        updated = await change_status(
+            conn,
+            Certificate,
+            certificate.id,
+            CertificateStatus.APPROVED,
             reviewed_at=now,
             reviewed_by=principal.actor,
             rejection_reason=None,

@@ -17,6 +17,7 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from models import Sitting
+from models.transitions import sources_of
 
 _PG_PARAM = re.compile(r"\$(\d+)")
 _SQLITE_PARAM = re.compile(r"\?")
@@ -84,6 +85,18 @@ async def lock_organisation(conn: BaseDBAsyncClient, organisation_id: int) -> bo
     suffix = " FOR UPDATE" if stmt.postgres else ""
     rows = await stmt.fetch(f"SELECT id FROM organisation WHERE id = {stmt.param(organisation_id)}{suffix}")
     return bool(rows)
+
+
+async def change_status(conn: BaseDBAsyncClient, model: type, pk: int, target: Any, **changes: Any) -> bool:
+    """Move row ``pk`` of ``model`` to status ``target`` with one conditional UPDATE; True when it moved.
+
+    The UPDATE applies only while the row is in a status the transition table
+    allows before ``target`` (:func:`models.transitions.sources_of`), so a
+    concurrent change makes it miss instead of overwriting (docs/RULES.md,
+    "Status transitions"). ``changes``: the other columns to set.
+    """
+    updated = await model.filter(id=pk, status__in=sources_of(target)).using_db(conn).update(status=target, **changes)
+    return bool(updated)
 
 
 def transaction():

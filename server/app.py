@@ -28,6 +28,7 @@ from gql.schema import build_schema
 from models.db import forget_compiled_statements, migrate, tortoise_config
 from renderer import CertificateRenderer
 from server.auth import TokenService
+from server.documents import DocumentLimits
 from server.files import FileUrls, serve_file
 from server.graphiql import STATIC_DIR
 from server.limits import BodySizeLimit
@@ -54,7 +55,7 @@ def _view(state: AppState) -> CertifyGraphQL:
     settings = state.settings
     return CertifyGraphQL(
         state,
-        schema=build_schema(),
+        schema=build_schema(limits=[DocumentLimits]),
         multipart_uploads_enabled=True,
         keep_alive=True,
         keep_alive_interval=settings.websocket_ping_seconds,

@@ -13,11 +13,11 @@ import time
 import jwt
 
 from gql.ids import decode_id
-from server.settings import Settings
 from models.enums import Role
 from resolvers.access import ORGANISATION_READERS
 from resolvers.errors import Unauthenticated
 from resolvers.principal import Principal
+from server.settings import Settings
 
 
 class TokenService:

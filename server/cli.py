@@ -12,15 +12,15 @@ import os
 import sys
 from collections.abc import Sequence
 
-from server.settings import Settings
 from models.enums import Role
+from server.settings import Settings
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from server.uvicorn_ws import WebSocketProtocol
     from models.db import migrate
+    from server.uvicorn_ws import WebSocketProtocol
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(migrate(settings.database_url))
@@ -46,9 +46,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _token(args: argparse.Namespace, settings: Settings) -> int:
-    from server.auth import TokenService
     from gql.ids import decode_id
     from resolvers.access import ORGANISATION_READERS
+    from server.auth import TokenService
 
     role = Role(args.role)
     problem = None
@@ -79,10 +79,10 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
 async def _seed(settings: Settings, sittings: int) -> dict[str, str]:
     from tortoise import Tortoise
 
-    from server.auth import TokenService
+    from demo.seed import seed_demo
     from gql.ids import to_global_id
     from models.db import forget_compiled_statements, migrate, tortoise_config
-    from demo.seed import seed_demo
+    from server.auth import TokenService
 
     forget_compiled_statements()
     await migrate(settings.database_url)

@@ -18,12 +18,12 @@ from itsdangerous.timed import TimestampSigner
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from server.settings import Settings
 from models import Certificate
 from resolvers import access
 from resolvers.access import Field
 from resolvers.certificate_files import CertificateFile, file_key, read_certificate_file
 from resolvers.principal import Principal
+from server.settings import Settings
 
 SALT = "certify.files.v1"
 

@@ -13,7 +13,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-from strawberry.http.ides import get_graphql_ide_html
+from server.strawberry_internals import get_graphql_ide_html
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 ASSET_PREFIX = "/static/graphiql/"

@@ -47,12 +47,12 @@ from typing import Any, NamedTuple
 from graphql import FieldNode, OperationDefinitionNode, OperationType
 
 from gql.context import Context
-from gql.documents import shared_document
 from gql.loaders import Loaders
 from gql.realtime import Sharing, sharing_of
-from gql.strawberry_internals import is_plain_result
 from resolvers.access import viewer_scope
 from resolvers.principal import Principal
+from server.documents import shared_document
+from server.strawberry_internals import is_plain_result
 from subscriptions.hub import Consumers, consumed_by
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def sharing_key(
     """What makes two subscriptions identical, or None when this one is not shared.
 
     Shared: an authenticated subscription whose text parses (and is cached,
-    :func:`gql.documents.shared_document`), whose operation is a subscription
+    :func:`server.documents.shared_document`), whose operation is a subscription
     selecting only fields of one kind in ``sharing`` (the schema's, from
     :func:`gql.realtime.sharing_of`), with JSON variables. The key is the
     text, the operation name, the variables (canonical JSON) and the viewer

@@ -15,7 +15,7 @@ messages (at once after the ack, then at the same interval).
 
 Identical graphql-transport-ws subscriptions share one stream
 (:mod:`server.multiplex`); every other operation runs as strawberry runs it.
-strawberry's private API is reached only through :mod:`gql.strawberry_internals`.
+strawberry's private API is reached only through :mod:`server.strawberry_internals`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from typing import Any
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.exceptions import ConnectionRejectionError
 
-from gql.strawberry_internals import (
+from server.multiplex import Member, SharedStreams
+from server.strawberry_internals import (
     ASGIWebSocketAdapter,
     BaseGraphQLWSHandler,
     NonJsonMessageReceived,
@@ -37,7 +38,6 @@ from gql.strawberry_internals import (
     TransportWSBase,
     UnsetType,
 )
-from server.multiplex import Member, SharedStreams
 from server.ws_deadlines import SendDeadlines
 
 log = logging.getLogger(__name__)

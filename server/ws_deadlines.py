@@ -28,7 +28,7 @@ from typing import Any
 
 from starlette.websockets import WebSocketDisconnect
 
-from gql.strawberry_internals import WebSocketDisconnected
+from server.strawberry_internals import WebSocketDisconnected
 from server.uvicorn_ws import SEND_TEXT_NOW
 
 log = logging.getLogger(__name__)

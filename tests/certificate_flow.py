@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builders import build_world
+from harness import PORTRAIT, live_server, make_settings
 from PIL import Image
 from pypdf import PdfReader
-
-from harness import PORTRAIT, live_server, make_settings
 
 from gql.ids import decode_id, to_global_id
 from models import Certificate, Sitting

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from harness import LiveServer, live_server, make_settings, postgres_database
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-from harness import LiveServer, live_server, make_settings, postgres_database
 from models.db import migrate, tortoise_config
 
 

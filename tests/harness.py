@@ -25,12 +25,12 @@ import httpx
 import pytest
 import uvicorn
 
+from gql.ids import to_global_id
+from models.enums import Role
 from server.app import create_app
 from server.auth import TokenService
-from gql.ids import to_global_id
 from server.settings import Settings
 from server.uvicorn_ws import WebSocketProtocol
-from models.enums import Role
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PORTRAIT = Path(__file__).resolve().parent / "data" / "portrait.jpg"

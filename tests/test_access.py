@@ -32,7 +32,7 @@ from builders import (
     build_world,
     sitting_row,
 )
-from certificate_flow import APPROVE, post_claim, portrait
+from certificate_flow import APPROVE, portrait, post_claim
 from ws_client import ws_connect, ws_session
 
 from gql.ids import decode_id, to_global_id

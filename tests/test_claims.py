@@ -14,8 +14,8 @@ from certificate_flow import (
     claim_ok,
     path_of,
     png_bytes,
-    post_claim,
     portrait,
+    post_claim,
     reviewer,
     send_claim,
 )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gql.documents import MAX_CACHED_CHARS, shared_document
 from models.enums import Role
+from server.documents import MAX_CACHED_CHARS, shared_document
 
 VIEWER = "{ viewer { subject } }"
 BROKEN = "{ sittings { "

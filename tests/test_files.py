@@ -14,19 +14,19 @@ from certificate_flow import (
     certified_candidates,
     claim_ok,
     path_of,
+    portrait,
     rendering_server,
     reviewer,
-    portrait,
     send_claim,
     wait_for_status,
 )
 
-from server.files import FileUrls
-from server.settings import Settings
+from adapters.storage import LocalFileStorage, StoredFileMissing, new_key
 from models import Certificate
 from models.enums import Role
 from resolvers.principal import Principal
-from adapters.storage import LocalFileStorage, StoredFileMissing, new_key
+from server.files import FileUrls
+from server.settings import Settings
 
 
 async def test_issued_files_go_to_every_viewer_of_the_certificate_and_the_photo_not_to_analysts(tmp_path, sqlite_url):

@@ -25,11 +25,11 @@ from certificate_flow import (
     wait_for_status,
 )
 
+from adapters.storage import LocalFileStorage
 from models import AuditEvent, Certificate, Notification, OutboxEmail, Sitting
 from renderer import CertificateRenderer
-from workers.rendering import RenderSettings, RenderWorker
-from adapters.storage import LocalFileStorage
 from subscriptions.events import NullPublisher
+from workers.rendering import RenderSettings, RenderWorker
 
 LONG_NAME = "María Alejandra Guadalupe de los Santos Villanueva y Rodríguez Ortega da Silva Pereira O'Neill Cruz."
 NAMES = [

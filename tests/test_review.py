@@ -13,8 +13,8 @@ from certificate_flow import (
     approve,
     certified_candidates,
     claim_ok,
-    reviewer,
     portrait,
+    reviewer,
     send_claim,
     wait_for,
 )

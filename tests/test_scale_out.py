@@ -17,10 +17,10 @@ from builders import PURCHASE_CREDITS, build_world
 from harness import REDIS_URL, TEST_SECRET, GraphQLClient, free_port, postgres_database, unavailable
 from ws_client import ws_session
 
-from server.auth import TokenService
-from server.settings import Settings
 from models.db import migrate
 from models.enums import Role
+from server.auth import TokenService
+from server.settings import Settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 

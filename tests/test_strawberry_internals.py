@@ -1,4 +1,4 @@
-"""The strawberry internals this service relies on (gql/strawberry_internals.py) are still there, with the same shape.
+"""The strawberry internals this service relies on (server/strawberry_internals.py) are still there, with the same shape.
 
 Each check names what an upgrade of strawberry-graphql changed, so it fails
 here, loudly, rather than as a hanging subscription or a missing close code.
@@ -11,7 +11,7 @@ from importlib.metadata import version
 
 from packaging.specifiers import SpecifierSet
 
-from gql import strawberry_internals as internals
+from server import strawberry_internals as internals
 
 
 def parameters(function) -> list[str]:
@@ -60,6 +60,18 @@ def test_the_validator_factories_still_build_validation_rules():
 
     assert issubclass(internals.depth_limit_rule(12, None), ValidationRule)
     assert issubclass(internals.alias_limit_rule(30), ValidationRule)
+
+
+def test_extensions_can_still_set_parse_options_the_parsed_document_and_validation_rules():
+    from strawberry.types.execution import ExecutionContext
+
+    fields = set(inspect.signature(ExecutionContext).parameters) | set(ExecutionContext.__dataclass_fields__)
+    assert {"parse_options", "graphql_document", "validation_rules", "query"} <= fields
+
+
+def test_the_graphiql_page_is_still_built_by_get_graphql_ide_html():
+    assert parameters(internals.get_graphql_ide_html)[0] == "graphql_ide"
+    assert "<html" in internals.get_graphql_ide_html("graphiql")
 
 
 def test_the_websocket_adapter_still_reads_messages_through_iter_json():

@@ -12,7 +12,6 @@ from support import admin_of, shrink_server_send_buffer, slow_socket
 from websockets.exceptions import ConnectionClosed
 from ws_client import ws_connect, ws_session
 
-
 STATUS_CHANGED = "subscription { sittingStatusChanged { status sitting { id } } }"
 LIVE_SITTINGS = "subscription($first: Int) { liveSittings(first: $first) { totalCount edges { node { id } } } }"
 BIG_STATUS_EVENT = """

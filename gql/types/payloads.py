@@ -5,7 +5,6 @@ from __future__ import annotations
 import strawberry
 
 from gql.context import Info
-
 from gql.types.certificate import Certificate
 from gql.types.common import UserError
 from gql.types.organisation import Organisation

@@ -1,11 +1,21 @@
-from tortoise import migrations
-from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
-from models.enums import CertificateStatus, CertificationStatus, CreditTransactionKind, EmailTemplate, IneligibilityReason, NotificationKind, PhotoCheck
+
+from tortoise import fields, migrations
 from tortoise.fields.base import OnDelete
-from tortoise import fields
 from tortoise.indexes import Index
+from tortoise.migrations import operations as ops
+
+from models.enums import (
+    CertificateStatus,
+    CertificationStatus,
+    CreditTransactionKind,
+    EmailTemplate,
+    IneligibilityReason,
+    NotificationKind,
+    PhotoCheck,
+)
+
 
 class Migration(migrations.Migration):
     initial = True

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from tortoise import connections
 
 import models
+from demo.seed import MAIN_ORGANISATION, seed_demo
 from models import CreditTransaction, Organisation, Sitting
 from models.enums import CreditTransactionKind
-from demo.seed import MAIN_ORGANISATION, seed_demo
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

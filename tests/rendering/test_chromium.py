@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from renderer import ChromiumNotFound, find_chromium
-from renderer import chromium
+from renderer import ChromiumNotFound, chromium, find_chromium
 
 
 def test_a_configured_path_wins():

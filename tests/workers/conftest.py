@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
-
 from harness import free_port
+
 from models import Certificate, Organisation, OutboxEmail, Sitting, Test, TestTaker
 from models.enums import CertificateStatus, CertificationStatus, EmailTemplate, PhotoCheck
 

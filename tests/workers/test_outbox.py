@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tortoise import connections
 
-from server.settings import Settings
 from models import OutboxEmail
+from server.settings import Settings
 from workers.outbox import BACKOFF_CAP_SECONDS, OutboxDeliverer, backoff_seconds, run_outbox
 
 MESSAGE_HEADERS = {"From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type", "Content-Transfer-Encoding"}

@@ -17,7 +17,7 @@ from functools import lru_cache
 from graphql import DocumentNode, GraphQLError, parse
 from strawberry.extensions import SchemaExtension
 
-from gql.strawberry_internals import alias_limit_rule, depth_limit_rule
+from server.strawberry_internals import alias_limit_rule, depth_limit_rule
 
 MAX_TOKENS = 20_000
 MAX_ALIASES = 30  # bounds one request's cost: 30 × a 500-row page

@@ -1,7 +1,7 @@
 """Every use of strawberry's non-public API, in one module (strawberry-graphql 0.341.x).
 
 The websocket handlers (:mod:`server.websockets`) and the document limits
-(:mod:`gql.documents`) need a few things strawberry does not document:
+(:mod:`server.documents`) need a few things strawberry does not document:
 
 - its protocol handler base classes and their ``Operation``, and the
   exception that ends an operation whose socket was closed;
@@ -14,7 +14,11 @@ The websocket handlers (:mod:`server.websockets`) and the document limits
   cancelling it;
 - the validator factories behind ``QueryDepthLimiter`` and
   ``MaxAliasesLimiter``, so the rules are built once per process instead of
-  once per operation.
+  once per operation, and the ``ExecutionContext`` fields an extension sets
+  before parsing and validation (``parse_options``, ``graphql_document``,
+  ``validation_rules``, used by :class:`server.documents.DocumentLimits`);
+- the GraphiQL page strawberry serves (``get_graphql_ide_html``), whose CDN
+  addresses :mod:`server.graphiql` replaces with local copies.
 
 ``tests/test_strawberry_internals.py`` checks each of these names and
 signatures against the installed strawberry, so an upgrade that changes one
@@ -29,6 +33,7 @@ from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.extensions.max_aliases import create_validator as alias_limit_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_limit_rule
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
+from strawberry.http.ides import get_graphql_ide_html
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
@@ -103,5 +108,6 @@ __all__ = [
     "WebSocketDisconnected",
     "alias_limit_rule",
     "depth_limit_rule",
+    "get_graphql_ide_html",
     "is_plain_result",
 ]
