@@ -52,6 +52,18 @@ def ensure_transition(current: S | C, target: S | C) -> None:
         raise TransitionError(current, target)
 
 
+def reachable_from(status: S | C) -> set[S] | set[C]:
+    """``status`` and every status the table can lead to from it."""
+    table = _table_of(status)
+    reached, frontier = {status}, [status]
+    while frontier:
+        for target in table[frontier.pop()]:
+            if target not in reached:
+                reached.add(target)
+                frontier.append(target)
+    return reached
+
+
 @overload
 def sources_of(target: S) -> list[S]: ...
 @overload

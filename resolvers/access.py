@@ -87,6 +87,19 @@ class Claim(StrEnum):
     TEST_TAKER = "test_taker"
 
 
+def token_claim(role: Role) -> Claim:
+    """What a token of ``role`` must name besides its role: an organisation for its readers, a test taker for test takers.
+
+    A token without it is refused when it is verified (UNAUTHENTICATED) and
+    ``certify token`` will not mint it (docs/RULES.md, "Who sees what").
+    """
+    if role in ORGANISATION_READERS:
+        return Claim.ORGANISATION
+    if role in TEST_TAKERS:
+        return Claim.TEST_TAKER
+    return Claim.NONE
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """Who may call one root field.

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 
 from models import Certificate, Notification, Sitting
 from resolvers import access
-from resolvers.access import Operation, visible_certificates, visible_notifications, visible_sittings
+from resolvers.access import Operation, viewer_scope, visible_certificates, visible_notifications, visible_sittings
 from resolvers.pagination import Page
 from resolvers.principal import Principal
 from resolvers.sittings import SittingFilter, SittingOrder, apply_filter, list_sittings
@@ -65,7 +65,7 @@ async def sitting_status_changes(
                 rows = await apply_filter(visible_sittings(principal), facts).filter(id__in=ids)
                 return {row.id: row for row in rows}
 
-            rows = await shared(message, ("sitting-status", organisation_id, facts), matching)
+            rows = await shared(message, ("sitting-status", viewer_scope(principal), facts), matching)
             for change in changes:
                 row = rows.get(change.sitting_id)
                 if row is not None and (statuses is None or change.status in statuses):
@@ -149,7 +149,7 @@ async def review_queue_changes(
             async def visible(ids=ids) -> dict[int, Certificate]:
                 return {row.id: row for row in await visible_certificates(principal).filter(id__in=ids)}
 
-            rows = await shared(message, ("review-queue", principal.role), visible)
+            rows = await shared(message, ("review-queue", viewer_scope(principal)), visible)
             for change in changes:
                 if change.certificate_id in rows:
                     yield change, rows[change.certificate_id]

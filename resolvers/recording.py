@@ -16,6 +16,7 @@ from tortoise.exceptions import IntegrityError
 
 from models import Organisation, Sitting, Test, TestTaker
 from models.enums import CertificationStatus, IneligibilityReason, PhotoCheck
+from models.transitions import reachable_from
 from resolvers import access
 from resolvers.access import Operation
 from resolvers.audit import record_audit
@@ -27,7 +28,12 @@ from subscriptions.events import Event, Publisher, SittingsRecorded, SittingStat
 
 MAX_ROWS = 1000
 CONFLICT_ATTEMPTS = 3
-FROZEN = frozenset({CertificationStatus.IN_PROGRESS, CertificationStatus.CERTIFIED})
+FROZEN = frozenset(reachable_from(CertificationStatus.IN_PROGRESS))
+"""Statuses whose facts are frozen: certified or on the way to it (from the transition table)."""
+
+
+class _ChangedMeanwhile(Exception):
+    """A sitting's status changed between reading it and writing its re-recorded facts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +111,10 @@ async def record_sittings(*, principal: Principal, rows: Sequence[SittingRecord]
         try:
             result, events = await _record(principal, rows)
             break
-        except IntegrityError:
-            # A concurrent call inserted the same e-mail or externalId first; the
-            # rolled-back batch is simply recomputed against what now exists.
+        except (IntegrityError, _ChangedMeanwhile):
+            # A concurrent call inserted the same e-mail or externalId first, or changed
+            # a sitting's status (selected, certified it); the rolled-back batch is simply
+            # recomputed against what now exists.
             if attempt == CONFLICT_ATTEMPTS:
                 raise DomainError(
                     ErrorCode.INVALID_INPUT, "concurrent recordings of the same sittings conflicted; retry", ["sittings"]
@@ -156,11 +163,12 @@ async def _record(principal: Principal, rows: Sequence[SittingRecord]) -> tuple[
                 tally.inserted(_new_sitting(external_id, row, test, test_taker_id))
                 continue
             reason = decide_eligibility(row.score, row.photo_check, test)
+            read_status = sitting.status
             change = _update_existing(index, sitting, row, test.id, test_taker_id, reason, now)
             if change is None:
                 tally.unchanged += 1
                 continue
-            await sitting.save(using_db=conn)
+            await _write_facts(conn, sitting, read_status, now)
             tally.updated(sitting, change, now)
         for part in chunks(tally.new, 500):
             await Sitting.bulk_create(part, using_db=conn)
@@ -175,6 +183,26 @@ async def _record(principal: Principal, rows: Sequence[SittingRecord]) -> tuple[
             )
     events = [*tally.events, *(SittingsRecorded(org, now) for org in sorted(tally.organisations))]
     return RecordResult(tally.recorded, tally.unchanged), events
+
+
+async def _write_facts(conn, sitting: Sitting, read_status: str, now: datetime) -> None:
+    """Write ``sitting``'s re-recorded facts and status, only while it is still ``read_status``.
+
+    Raises:
+        _ChangedMeanwhile: a concurrent selection or certification changed it first.
+    """
+    updated = await Sitting.filter(id=sitting.id, status=read_status).using_db(conn).update(
+        score=sitting.score,
+        photo_check=sitting.photo_check,
+        taken_at=sitting.taken_at,
+        ineligibility_reason=sitting.ineligibility_reason,
+        status=sitting.status,
+        selected_at=sitting.selected_at,
+        selected_by=sitting.selected_by,
+        updated_at=now,
+    )
+    if not updated:
+        raise _ChangedMeanwhile
 
 
 async def _references(conn, rows: Sequence[SittingRecord]) -> tuple[dict[int, Test], set[int]]:

@@ -14,7 +14,7 @@ import jwt
 
 from gql.ids import decode_id
 from models.enums import Role
-from resolvers.access import ORGANISATION_READERS
+from resolvers.access import Claim, token_claim
 from resolvers.errors import Unauthenticated
 from resolvers.principal import Principal
 from server.settings import Settings
@@ -110,11 +110,12 @@ def _principal_from_claims(claims: dict) -> Principal:
     if not isinstance(subject, str) or not subject:
         raise Unauthenticated("the token's sub claim must be a non-empty string")
     organisation_id = test_taker_id = None
-    if role in ORGANISATION_READERS:
+    claim = token_claim(role)
+    if claim is Claim.ORGANISATION:
         organisation_id = decode_id(claims.get("org", ""), "Organisation")
         if organisation_id is None:
             raise Unauthenticated(f"a {role.value} token needs an 'org' claim with an Organisation ID")
-    if role is Role.TEST_TAKER:
+    if claim is Claim.TEST_TAKER:
         test_taker_id = decode_id(claims.get("test_taker", ""), "TestTaker")
         if test_taker_id is None:
             raise Unauthenticated("a test_taker token needs a 'test_taker' claim with a TestTaker ID")

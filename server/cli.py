@@ -47,18 +47,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _token(args: argparse.Namespace, settings: Settings) -> int:
     from gql.ids import decode_id
-    from resolvers.access import ORGANISATION_READERS
+    from resolvers.access import Claim, token_claim
     from server.auth import TokenService
 
     role = Role(args.role)
     problem = None
     if args.ttl <= 0:
         problem = "--ttl must be a positive number of seconds"
-    elif role in ORGANISATION_READERS and args.org is None:
+    elif token_claim(role) is Claim.ORGANISATION and args.org is None:
         problem = f"--org GLOBAL_ID (an Organisation ID) is required for {role.value}"
     elif args.org is not None and decode_id(args.org, "Organisation") is None:
         problem = f"--org {args.org!r} is not an Organisation ID"
-    elif role is Role.TEST_TAKER and args.test_taker is None:
+    elif token_claim(role) is Claim.TEST_TAKER and args.test_taker is None:
         problem = "--test-taker GLOBAL_ID (a TestTaker ID) is required for test_taker"
     elif args.test_taker is not None and decode_id(args.test_taker, "TestTaker") is None:
         problem = f"--test-taker {args.test_taker!r} is not a TestTaker ID"

@@ -328,3 +328,70 @@ def test_citations_of_docs_name_existing_sections():
 
     # then each names a heading of that file
     assert not offenders, "citations of missing sections:\n" + "\n".join(offenders)
+
+
+PUBLIC_STRAWBERRY = frozenset(
+    {
+        "strawberry",
+        "strawberry.asgi",
+        "strawberry.dataloader",
+        "strawberry.exceptions",
+        "strawberry.extensions",
+        "strawberry.file_uploads",
+        "strawberry.schema.config",
+        "strawberry.tools",
+        "strawberry.types",
+    }
+)
+"""strawberry's documented modules; anything else of it is reached through server/strawberry_internals.py."""
+STRAWBERRY_INTERNALS = "server.strawberry_internals"
+TRANSPORT = frozenset({"starlette", "uvicorn", "cross_web", "websockets", "server"})
+
+
+def test_every_top_level_package_has_a_place_in_the_layout():
+    # given the top-level packages of the repository
+    found = {
+        path.parent.name
+        for path in ROOT.glob("*/*.py")
+        if path.parent.name not in SIZE_EXEMPT and path.parent.name not in SKIPPED_DIRS
+    }
+    # then each is one of the rooms of docs/ARCHITECTURE.md, so the import rules cover it
+    assert found == set(PACKAGES), f"packages outside docs/ARCHITECTURE.md, \"The rooms\": {sorted(found - set(PACKAGES))}"
+
+
+def test_gql_knows_no_transport():
+    # given the imports of gql/
+    imports = [item for item in _imports() if _package_of(item.source) == "gql"]
+    # then none reaches the HTTP or websocket server
+    offenders = [str(item) for item in imports if _package_of(item.module) in TRANSPORT]
+    assert not offenders, "transport imported in gql/:\n" + "\n".join(offenders)
+
+
+def test_strawberry_internals_are_used_in_one_module():
+    # given every strawberry import outside server/strawberry_internals.py, with the names it imports
+    offenders = []
+    for module, path in _our_modules().items():
+        if module == STRAWBERRY_INTERNALS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and _package_of(node.module or "") == "strawberry":
+                names, source = [alias.name for alias in node.names], node.module
+            elif isinstance(node, ast.Import):
+                names, source = [], next((a.name for a in node.names if _package_of(a.name) == "strawberry"), None)
+            else:
+                continue
+            if source is not None and (source not in PUBLIC_STRAWBERRY or any(n.startswith("_") for n in names)):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {source} {names}")
+    # then each is of strawberry's public modules and names
+    assert not offenders, f"strawberry internals outside {STRAWBERRY_INTERNALS}:\n" + "\n".join(offenders)
+
+
+def test_no_module_is_imported_by_name_at_run_time():
+    # importlib.import_module and __import__ would hide an import from the checks above
+    offenders = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in _our_modules().values()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+        if isinstance(node, ast.Attribute | ast.Name) and getattr(node, "attr", getattr(node, "id", None)) in {"import_module", "__import__"}
+    ]
+    assert not offenders, "dynamic imports:\n" + "\n".join(offenders)
