@@ -74,5 +74,14 @@ def test_the_graphiql_page_is_still_built_by_get_graphql_ide_html():
     assert "<html" in internals.get_graphql_ide_html("graphiql")
 
 
-def test_the_websocket_adapter_still_reads_messages_through_iter_json():
+def test_the_websocket_adapter_still_reads_messages_through_iter_json_from_its_ws():
     assert parameters(internals.ASGIWebSocketAdapter.iter_json) == ["self", "ignore_parsing_errors"]
+    # server/ws_deadlines.py writes to, and reads the scope of, the adapter's starlette websocket
+    assert "self.ws = " in inspect.getsource(internals.ASGIWebSocketAdapter.__init__)
+
+
+def test_both_handlers_still_send_every_message_through_send_message():
+    # server/ws_deadlines.py overrides it to put deadlines and the backlog on every send
+    for base in (internals.BaseGraphQLTransportWSHandler, internals.BaseGraphQLWSHandler):
+        assert parameters(base.send_message) == ["self", "message"]
+    assert "self.handler.send_message(message)" in inspect.getsource(internals.Operation.send_operation_message)
