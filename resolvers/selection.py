@@ -126,6 +126,21 @@ async def target_queryset(organisation_id: int, selection: Selection, target: Ce
     return base
 
 
+async def _move(conn, queryset, source: CertificationStatus, target: CertificationStatus, principal: Principal, now):
+    """UPDATE the sittings of ``queryset`` that are ``source`` to ``target``; their ids (``RETURNING id``)."""
+    stmt = Statement(conn)
+    selecting = target is CertificationStatus.SELECTED
+    sql = (
+        f"UPDATE sitting SET status = {stmt.param(target.value)}, "
+        f"selected_at = {stmt.param(now if selecting else None)}, "
+        f"selected_by = {stmt.param(principal.actor if selecting else None)}, "
+        f"updated_at = {stmt.param(now)} "
+        f"WHERE id IN ({stmt.subquery(queryset.values_list('id', flat=True))}) "
+        f"AND status = {stmt.param(source.value)} RETURNING id"
+    )
+    return await stmt.fetch(sql)
+
+
 async def _change_status(
     *,
     principal: Principal,
@@ -137,25 +152,16 @@ async def _change_status(
     organisation_id = access.require_organisation(principal, operation)
     now = datetime.now(UTC)
     sources = [s for s in sources_of(target) if s is not CertificationStatus.IN_PROGRESS]
+    events: list[Event] = []
     async with transaction() as conn:
         await lock_organisation(conn, organisation_id)
         queryset = await target_queryset(organisation_id, selection, target)
-        stmt = Statement(conn)
-        selecting = target is CertificationStatus.SELECTED
-        sql = (
-            f"UPDATE sitting SET status = {stmt.param(target.value)}, "
-            f"selected_at = {stmt.param(now if selecting else None)}, "
-            f"selected_by = {stmt.param(principal.actor if selecting else None)}, "
-            f"updated_at = {stmt.param(now)} "
-            f"WHERE id IN ({stmt.subquery(queryset.values_list('id', flat=True))}) "
-            f"AND status IN ({', '.join(stmt.param(s.value) for s in sources)}) RETURNING id"
-        )
-        rows = await stmt.fetch(sql)
-    events: list[Event] = [
-        SittingStatusChanged(organisation_id, row["id"], sources[0].value, target.value, now) for row in rows
-    ]
+        # One UPDATE per source status (one today), so each event names the sitting's real previous status.
+        for source in sources:
+            rows = await _move(conn, queryset, source, target, principal, now)
+            events.extend(SittingStatusChanged(organisation_id, row["id"], source.value, target.value, now) for row in rows)
     await publisher.publish(events)
-    return len(rows)
+    return len(events)
 
 
 async def select_sittings(*, principal: Principal, selection: Selection, publisher: Publisher) -> int:
