@@ -33,6 +33,8 @@ PLATFORM_ADMINS = frozenset({Role.PLATFORM_ADMIN})
 REVIEW_READERS = REVIEWERS | PLATFORM_ADMINS
 """Who reads the review queue and render errors."""
 CREDIT_READERS = ORGANISATION_READERS | PLATFORM_ADMINS
+ANALYTICS_READERS = ORGANISATION_READERS | PLATFORM_ADMINS
+"""Who runs aggregates and exports: an organisation's admins and analysts over it, platform admins over all."""
 PHOTO_VIEWERS = EVERYONE - {Role.ANALYST}
 UNSCOPED = PLATFORM_ADMINS
 """Roles whose scope is everything: no row is outside it."""
@@ -77,6 +79,11 @@ class Operation(StrEnum):
     CREDIT_BALANCE_CHANGED = "creditBalanceChanged"
     NOTIFICATION_RECEIVED = "notificationReceived"
     REVIEW_QUEUE_CHANGED = "reviewQueueChanged"
+    SITTING_AGGREGATES = "sittingAggregates"
+    SCORE_HISTOGRAM = "scoreHistogram"
+    CERTIFICATION_FUNNEL = "certificationFunnel"
+    CREDIT_USAGE = "creditUsage"
+    EXPORT_SITTINGS = "exportSittings"
 
 
 class Claim(StrEnum):
@@ -144,6 +151,11 @@ RULES: dict[Operation, Rule] = {
     Operation.NOTIFICATIONS: _query(TEST_TAKERS, **_OWN),
     Operation.REVIEW_QUEUE: _query(REVIEW_READERS),
     Operation.VERIFY_CERTIFICATE: _query(EVERYONE, anonymous=True),
+    Operation.SITTING_AGGREGATES: _query(ANALYTICS_READERS, scoped=True),
+    Operation.SCORE_HISTOGRAM: _query(ANALYTICS_READERS, scoped=True),
+    Operation.CERTIFICATION_FUNNEL: _query(ANALYTICS_READERS, scoped=True),
+    Operation.CREDIT_USAGE: _query(ANALYTICS_READERS, scoped=True),
+    Operation.EXPORT_SITTINGS: _query(ANALYTICS_READERS, scoped=True),
     Operation.SELECT_SITTINGS: _mutation(ORGANISATION_ADMINS, **_ORGANISATION),
     Operation.UNSELECT_SITTINGS: _mutation(ORGANISATION_ADMINS, **_ORGANISATION),
     Operation.CONFIRM_CERTIFICATION: _mutation(ORGANISATION_ADMINS, **_ORGANISATION),
