@@ -17,7 +17,8 @@ class Services(Protocol):
 
     ``publisher`` publishes events after commit (:class:`subscriptions.events.Publisher`);
     ``hub`` opens event channels (:class:`subscriptions.hub.Hub`); ``file_urls``
-    signs download URLs; ``storage`` stores photos and files
+    signs download URLs; ``exports`` signs CSV export URLs
+    (``url_for(request) -> (url, expires_at)``); ``storage`` stores photos and files
     (:class:`adapters.storage.FileStorage`); ``render_worker`` is woken after an
     approval (None when rendering is off); ``settings`` carries
     ``live_query_window_seconds``.
@@ -27,6 +28,7 @@ class Services(Protocol):
     publisher: Any
     hub: Any
     file_urls: Any
+    exports: Any
     storage: Any
     render_worker: Any
 
@@ -46,6 +48,11 @@ class Context:
     request: Any = None
     response: Any = None
     connection_params: dict[str, Any] | None = field(default=None)
+    cost: Any = None
+    """The operation's cost once the server has measured it (``server.cost.Cost``)."""
+    prepaid: bool = False
+    """The operation's cost was spent from the caller's budget before it ran (a shared subscription stream)."""
+    """The operation's cost once the server has measured it (``server.cost.Cost``)."""
 
     def require_principal(self) -> Principal:
         """The authenticated caller. Raises :class:`Unauthenticated` otherwise."""

@@ -39,6 +39,8 @@ async def as_payload(
 def error_code(error: GraphQLError) -> str:
     """The ``extensions.code`` a GraphQL error should carry."""
     original = error.original_error
+    if not error.path and error.message.startswith("Unknown operation named"):
+        return "OPERATION_RESOLUTION_FAILURE"  # strawberry's wording for an operationName that names nothing
     if isinstance(original, (AccessError, BadArgument)):
         return original.code
     if isinstance(original, GraphQLError) and not error.path:

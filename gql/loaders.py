@@ -1,14 +1,18 @@
-"""Per-request DataLoaders (one batched query per type and request)."""
+"""Per-request DataLoaders (one batched query per type and request, one per level for nested connections)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from strawberry.dataloader import DataLoader
 
-from models import Certificate, Organisation, Sitting, Test, TestTaker
+from models import Certificate, CreditTransaction, Organisation, Sitting, Test, TestTaker
+from resolvers import credits, sittings
+from resolvers.pagination import Page
+from resolvers.principal import Principal
 
 
 def _by_id(model: type) -> Any:
@@ -22,6 +26,56 @@ def _by_id(model: type) -> Any:
 async def _certificate_by_sitting_id(keys: Sequence[int]) -> list[Certificate | None]:
     rows = {row.sitting_id: row for row in await Certificate.filter(sitting_id__in=list(set(keys)))}
     return [rows.get(key) for key in keys]
+
+
+@dataclass(frozen=True, slots=True)
+class PageKey:
+    """One parent's page of a nested connection: who asks, of which parent, with which arguments.
+
+    ``count``: whether the selection reads ``totalCount``. Keys that differ only in ``parent_id``
+    load together.
+    """
+
+    principal: Principal
+    parent_id: int
+    first: int | None
+    after: str | None
+    count: bool = True
+
+    @property
+    def call(self) -> tuple[Principal, int | None, str | None, bool]:
+        """What the keys loaded by one call share."""
+        return self.principal, self.first, self.after, self.count
+
+
+PagesOf = Callable[..., Awaitable[dict[int, Page]]]
+"""A batch verb: ``(*, principal, <parents>, first, after, count)`` → parent id → page."""
+
+
+def _pages(verb: PagesOf, parents: str) -> Callable[[Sequence[PageKey]], Awaitable[list[Page | Exception]]]:
+    """A load function calling ``verb`` once per (principal, first, after, count), its ids as ``parents``.
+
+    A verb's error (a bad ``first`` or cursor, a refusal) becomes the result of each key of its call.
+    """
+
+    async def load(keys: Sequence[PageKey]) -> list[Page | Exception]:
+        calls: dict[tuple, set[int]] = {}
+        for key in keys:
+            calls.setdefault(key.call, set()).add(key.parent_id)
+        results: dict[tuple, dict[int, Page] | Exception] = {}
+        for call, ids in calls.items():
+            principal, first, after, count = call
+            try:
+                results[call] = await verb(principal=principal, **{parents: ids}, first=first, after=after, count=count)
+            except Exception as error:  # noqa: BLE001 - each key of the call receives it
+                results[call] = error
+        return [_result_of(results[key.call], key.parent_id) for key in keys]
+
+    return load
+
+
+def _result_of(pages: dict[int, Page] | Exception, parent_id: int) -> Page | Exception:
+    return pages if isinstance(pages, Exception) else pages[parent_id]
 
 
 class Loaders:
@@ -55,6 +109,14 @@ class Loaders:
     @cached_property
     def certificate_by_sitting_id(self) -> DataLoader[int, Certificate | None]:
         return DataLoader(_certificate_by_sitting_id)
+
+    @cached_property
+    def sitting_page_by_test_taker(self) -> DataLoader[PageKey, Page[Sitting]]:
+        return DataLoader(_pages(sittings.pages_of_test_takers, "test_taker_ids"))
+
+    @cached_property
+    def credit_transaction_page_by_organisation(self) -> DataLoader[PageKey, Page[CreditTransaction]]:
+        return DataLoader(_pages(credits.pages_of_organisations, "organisation_ids"))
 
     @property
     def used(self) -> bool:

@@ -10,8 +10,10 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from gql.analytics import AnalyticsQuery
 from gql.certificates import CertificateMutation, CertificateQuery
 from gql.errors import ErrorCodes
+from gql.exports import ExportQuery
 from gql.notifications import NotificationMutation, NotificationQuery
 from gql.platform import PlatformMutation
 from gql.realtime import StreamErrorCodes, Subscription, sharing_of
@@ -23,7 +25,9 @@ from gql.types.organisation import CreditTransaction, Organisation
 from gql.types.sitting import Sitting, Test, TestTaker
 from gql.viewer import ViewerQuery
 
-Query = merge_types("Query", (ViewerQuery, SittingQuery, NotificationQuery, CertificateQuery))
+Query = merge_types(
+    "Query", (ViewerQuery, SittingQuery, NotificationQuery, CertificateQuery, ExportQuery, AnalyticsQuery)
+)
 Mutation = merge_types("Mutation", (SittingMutation, PlatformMutation, NotificationMutation, CertificateMutation))
 
 
@@ -38,8 +42,8 @@ def build_schema(*, limits: Sequence[type[SchemaExtension]] = ()) -> strawberry.
     """The executable schema: every error with its code, then ``limits``.
 
     ``limits``: the extensions that bound what a request may ask, which the
-    server adds (:class:`server.documents.DocumentLimits`: 20,000 tokens,
-    depth 12, 30 aliases); they change nothing in the SDL.
+    server adds (:class:`server.documents.DocumentLimits`: tokens, shape,
+    cost, depth, aliases, rate limits); they change nothing in the SDL.
 
     Raises:
         TypeError: a Subscription field that declares no sharing (:func:`gql.realtime.sharing_of`).

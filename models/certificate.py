@@ -12,6 +12,9 @@ class Certificate(Model):
     Files are keys in the storage (photo_key, pdf_key, png_key);
     render_* fields drive the durable render queue: an APPROVED
     certificate with render_next_at not null is waiting to be rendered.
+    submitted_at is the latest claim; claimed_at the first, kept when a
+    rejected certificate is claimed again (what the certification funnel
+    measures).
     """
 
     id = fields.IntField(primary_key=True)
@@ -20,6 +23,7 @@ class Certificate(Model):
     holder_name = fields.CharField(max_length=400, null=True)
     photo_key = fields.CharField(max_length=300, null=True)
     submitted_at = fields.DatetimeField(null=True)
+    claimed_at = fields.DatetimeField(null=True)
     reviewed_at = fields.DatetimeField(null=True)
     reviewed_by = fields.CharField(max_length=200, null=True)
     rejection_reason = fields.TextField(null=True)

@@ -197,6 +197,26 @@ def require(principal: Principal, operation: Operation) -> None:
         raise Forbidden("the token names no test taker")
 
 
+def admits_anonymous(field_name: str) -> bool:
+    """Whether a caller without a token may call the root field named ``field_name`` (unknown names: no)."""
+    try:
+        return RULES[Operation(field_name)].anonymous
+    except ValueError:
+        return False
+
+
+def require_every_organisation(principal: Principal, purpose: str) -> None:
+    """Check ``principal`` reads every organisation (:data:`UNSCOPED`), as comparing organisations needs.
+
+    ``purpose``: what was asked, for the message (e.g. "group by ORGANISATION").
+
+    Raises:
+        Forbidden: any other role (docs/RULES.md, "Analytics").
+    """
+    if principal.role not in UNSCOPED:
+        raise Forbidden(f"only platform admins may {purpose}")
+
+
 def require_organisation(principal: Principal, operation: Operation) -> int:
     """:func:`require`, then the principal's organisation id (a primary key), which bounds the operation.
 

@@ -12,6 +12,9 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime
 
+from tortoise.expressions import F
+from tortoise.functions import Coalesce
+
 from adapters.storage import FileStorage, new_key
 from models import Certificate, Sitting
 from models.enums import CertificateStatus
@@ -110,6 +113,8 @@ async def _submit(
             holder_name=name,
             photo_key=photo_key,
             submitted_at=at,
+            # The first claim's time is kept when a rejected certificate is claimed again (the funnel measures it).
+            claimed_at=Coalesce(F("claimed_at"), at),
             reviewed_at=None,
             reviewed_by=None,
             rejection_reason=None,

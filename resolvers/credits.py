@@ -1,22 +1,25 @@
-"""Buying credits, and reading an organisation's ledger."""
+"""Buying credits, and reading organisations' ledgers."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from models import CreditTransaction, Organisation
 from models.enums import CreditTransactionKind
 from resolvers import access
-from resolvers.access import Field, Operation
+from resolvers.access import Field, Operation, visible_credit_transactions
 from resolvers.audit import record_audit
 from resolvers.errors import DomainError, ErrorCode
-from resolvers.pagination import Page, SortKey, paginate
+from resolvers.pagination import Page, SortKey, paginate_each
 from resolvers.principal import Principal
 from resolvers.sql import Statement, lock_organisation, transaction
 from resolvers.text import has_control_characters
 from subscriptions.events import CreditBalanceChanged, Publisher
 
 MAX_PURCHASE = 1_000_000
+LEDGER_ORDER = SortKey("created_at", descending=True)
+"""A ledger reads newest first."""
 
 
 async def purchase_credits(
@@ -75,17 +78,33 @@ async def purchase_credits(
     return organisation
 
 
-async def list_credit_transactions(
-    *, principal: Principal, organisation_id: int, first: int | None, after: str | None
-) -> Page[CreditTransaction]:
-    """The ledger of organisation ``organisation_id`` (which the caller may already read), newest first.
+async def pages_of_organisations(
+    *,
+    principal: Principal,
+    organisation_ids: Collection[int],
+    first: int | None,
+    after: str | None,
+    count: bool = True,
+) -> dict[int, Page[CreditTransaction]]:
+    """Organisation id → the page of its ledger, newest first, for organisations the caller may already read.
+
+    Each page is what :func:`resolvers.pagination.paginate` gives for that organisation alone, cursors
+    included; all of them take one statement, plus one grouped count when ``count`` (else
+    ``total_count`` is None).
 
     Raises:
-        Forbidden: the caller may not read its credits (field rule ``Organisation.creditTransactions``,
-            docs/RULES.md, "Who sees what").
+        Forbidden: the caller may not read the credits of one of the organisations (field rule
+            ``Organisation.creditTransactions``, checked per organisation; docs/RULES.md, "Who sees what").
         BadArgument: ``first`` outside 1–500 or a malformed cursor.
     """
-    access.require_field(principal, Field.CREDIT_TRANSACTIONS, organisation_id=organisation_id)
-    return await paginate(
-        CreditTransaction.filter(organisation_id=organisation_id), SortKey("created_at", True), first=first, after=after
+    for organisation_id in organisation_ids:
+        access.require_field(principal, Field.CREDIT_TRANSACTIONS, organisation_id=organisation_id)
+    return await paginate_each(
+        visible_credit_transactions(principal),
+        LEDGER_ORDER,
+        parent="organisation_id",
+        parent_ids=organisation_ids,
+        first=first,
+        after=after,
+        count=count,
     )

@@ -5,6 +5,10 @@ stable even when many rows share a timestamp: a cursor names the last row's
 (sort value, id) and the next page starts strictly after it — no duplicates,
 no skips, whatever is inserted meanwhile. Page size: default 50, 1–500
 (docs/RULES.md, "Limits").
+
+:func:`paginate` reads one connection; :func:`paginate_each` reads the same
+connection of many parents at once (a nested connection), with the same pages
+and cursors.
 """
 
 from __future__ import annotations
@@ -12,14 +16,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from tortoise.expressions import Q
+from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 
 from resolvers.errors import BadArgument
+from resolvers.sql import chunks, leading_rows_per_group
 
 T = TypeVar("T")
 
@@ -37,13 +44,16 @@ class SortKey:
 
 @dataclass(slots=True)
 class Page(Generic[T]):
-    """One page: ``items`` with their ``cursors`` (same length), and the connection's facts."""
+    """One page: ``items`` with their ``cursors`` (same length), and the connection's facts.
+
+    ``total_count`` is None only when the caller asked not to count (:func:`paginate_each`).
+    """
 
     items: list[T]
     cursors: list[str]
     has_next_page: bool
     has_previous_page: bool
-    total_count: int
+    total_count: int | None
 
 
 def page_size(first: int | None) -> int:
@@ -122,8 +132,61 @@ async def paginate(queryset: QuerySet[T], key: SortKey, *, first: int | None, af
     ordered = queryset.order_by(f"{prefix}{key.field}", f"{prefix}id").limit(size + 1)
     if "__" in key.field:
         ordered = ordered.select_related(key.field.rsplit("__", 1)[0])
-    rows = list(await ordered)
-    has_next = len(rows) > size
-    rows = rows[:size]
-    cursors = [encode_cursor(_value_of(row, key.field), row.pk) for row in rows]
-    return Page(rows, cursors, has_next, after is not None, total)
+    return _page_of(list(await ordered), key, size, after, total)
+
+
+PARENTS_PER_STATEMENT = 10_000
+"""Parent ids bound in one statement: under SQLite's and PostgreSQL's limit of about 32,000 parameters."""
+
+
+async def paginate_each(
+    queryset: QuerySet[T],
+    key: SortKey,
+    *,
+    parent: str,
+    parent_ids: Collection[int],
+    first: int | None,
+    after: str | None,
+    count: bool = True,
+) -> dict[int, Page[T]]:
+    """For every id of ``parent_ids``, the page :func:`paginate` gives for ``queryset.filter(parent=id)``.
+
+    ``parent`` is the column naming the parent (``"test_taker_id"``); ``key.field`` must be a column of
+    the model too (no ``__`` path). The same ``first`` and ``after`` apply to every parent; a parent
+    without rows gets an empty page. One statement ranks the rows of all parents
+    (:func:`resolvers.sql.leading_rows_per_group`) and, when ``count`` is true, one grouped count gives
+    the ``total_count`` of each; with ``count`` false every ``total_count`` is None. Beyond
+    :data:`PARENTS_PER_STATEMENT` parents, the statements repeat per that many.
+
+    Raises:
+        BadArgument: ``first`` outside 1–500, or an ``after`` that is malformed or was made for
+            another ordering (before any statement runs).
+    """
+    size = page_size(first)
+    if "__" in key.field:
+        raise ValueError(f"paginate_each orders by a column of the model, not {key.field!r}")
+    ranked = queryset
+    if after is not None:
+        value, pk = decode_cursor(after)
+        _check_sort_value(value, _sort_type(queryset.model, key.field), after)
+        ranked = queryset.filter(_after(key, value, pk))
+    ids = sorted(set(parent_ids))
+    rows: dict[int, list[T]] = {pk: [] for pk in ids}
+    totals: dict[int, int] = {}
+    for batch in chunks(ids, PARENTS_PER_STATEMENT):
+        of_batch = {f"{parent}__in": list(batch)}
+        leading = await leading_rows_per_group(
+            ranked.filter(**of_batch), group=parent, order=key.field, descending=key.descending, limit=size + 1
+        )
+        for row in leading:
+            rows[getattr(row, parent)].append(row)
+        if count:
+            counted = queryset.filter(**of_batch).annotate(n=Count("id")).group_by(parent).values_list(parent, "n")
+            totals.update(await counted)
+    return {pk: _page_of(items, key, size, after, totals.get(pk, 0) if count else None) for pk, items in rows.items()}
+
+
+def _page_of(rows: list[T], key: SortKey, size: int, after: str | None, total: int | None) -> Page[T]:
+    """The page of up to ``size + 1`` ordered ``rows`` (the extra row only tells that a next page exists)."""
+    cursors = [encode_cursor(_value_of(row, key.field), row.pk) for row in rows[:size]]
+    return Page(rows[:size], cursors, len(rows) > size, after is not None, total)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -14,7 +15,7 @@ from models.sitting import fold
 from resolvers import access
 from resolvers.access import Operation, visible_sittings
 from resolvers.errors import BadArgument
-from resolvers.pagination import Page, SortKey, paginate
+from resolvers.pagination import Page, SortKey, paginate, paginate_each
 from resolvers.principal import Principal
 from resolvers.text import has_control_characters
 
@@ -96,7 +97,6 @@ async def list_sittings(
     order: SittingOrder | None = None,
     first: int | None = None,
     after: str | None = None,
-    test_taker_id: int | None = None,
 ) -> Page[Sitting]:
     """One page of the sittings ``principal`` may read, filtered and ordered (rule: ``sittings``).
 
@@ -107,9 +107,38 @@ async def list_sittings(
     access.require(principal, Operation.SITTINGS)
     order = order or SittingOrder()
     queryset = apply_filter(visible_sittings(principal), spec)
-    if test_taker_id is not None:
-        queryset = queryset.filter(test_taker_id=test_taker_id)
     return await paginate(queryset, SortKey(order.field, order.descending), first=first, after=after)
+
+
+async def pages_of_test_takers(
+    *,
+    principal: Principal,
+    test_taker_ids: Collection[int],
+    first: int | None,
+    after: str | None,
+    count: bool = True,
+) -> dict[int, Page[Sitting]]:
+    """Test taker id → its page of the sittings ``principal`` may read, newest first (rule: ``sittings``).
+
+    Each page is what :func:`list_sittings` gives for that test taker's sittings alone in the default
+    order, cursors included; all of them take one statement, plus one grouped count when ``count``
+    (else ``total_count`` is None).
+
+    Raises:
+        Forbidden: the ``sittings`` rule refuses the role (docs/RULES.md, "Who sees what").
+        BadArgument: ``first`` outside 1–500, or a malformed cursor.
+    """
+    access.require(principal, Operation.SITTINGS)
+    order = SittingOrder()
+    return await paginate_each(
+        visible_sittings(principal),
+        SortKey(order.field, order.descending),
+        parent="test_taker_id",
+        parent_ids=test_taker_ids,
+        first=first,
+        after=after,
+        count=count,
+    )
 
 
 async def get_sitting(*, principal: Principal, sitting_id: int) -> Sitting | None:

@@ -1,4 +1,4 @@
-"""Set-based SQL that the ORM's query builder cannot express (UPDATE … RETURNING, INSERT … SELECT).
+"""Set-based SQL that the ORM's query builder cannot express (UPDATE … RETURNING, INSERT … SELECT, window functions).
 
 Statements are written once with ``{}`` placeholders and rendered for the
 connection's dialect (``?n`` for SQLite, ``$n`` for PostgreSQL), numbered so that
@@ -64,6 +64,37 @@ class Statement:
         """Run a write without RETURNING; return the number of rows it affected."""
         rowcount, _ = await self.conn.execute_query(sql, self.params)
         return rowcount
+
+
+async def leading_rows_per_group(
+    queryset: QuerySet, *, group: str, order: str, descending: bool, limit: int
+) -> list[Any]:
+    """The first ``limit`` rows of ``queryset`` for each value of column ``group``, in one statement.
+
+    Rows are ranked within their group by ``order`` then by primary key, both
+    ``descending`` or both ascending (``ROW_NUMBER() OVER (PARTITION BY …)``
+    over the queryset as a derived table, the same SQL on SQLite and
+    PostgreSQL), and come back as model instances ordered by group, then rank.
+    ``group`` and ``order`` are column names of the queryset's model.
+
+    Raises:
+        ValueError: ``group`` or ``order`` is not a column of the model.
+    """
+    model = queryset.model
+    columns = set(model._meta.fields_db_projection.values())
+    if group not in columns or order not in columns:
+        raise ValueError(f"{model.__name__} has no column {group!r} or {order!r}")
+    stmt = Statement(model._meta.db)
+    direction = "DESC" if descending else "ASC"
+    pk = model._meta.db_pk_column
+    rows = await stmt.fetch(
+        f'SELECT * FROM (SELECT page.*, ROW_NUMBER() OVER (PARTITION BY page."{group}" '
+        f'ORDER BY page."{order}" {direction}, page."{pk}" {direction}) AS group_rank '
+        f"FROM ({stmt.subquery(queryset)}) AS page) AS ranked "
+        f'WHERE group_rank <= {stmt.param(limit)} ORDER BY "{group}", group_rank'
+    )
+    # The row has every column of the model (and group_rank, which is ignored): build it as the ORM does.
+    return [model._init_from_db(**row) for row in rows]
 
 
 def db_datetime(value: datetime, conn: BaseDBAsyncClient) -> Any:

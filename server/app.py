@@ -29,11 +29,13 @@ from models.db import forget_compiled_statements, migrate, tortoise_config
 from renderer import CertificateRenderer
 from server.auth import TokenService
 from server.documents import DocumentLimits
+from server.exports import SittingExports, serve_export
 from server.files import FileUrls, serve_file
 from server.graphiql import STATIC_DIR
 from server.limits import BodySizeLimit
 from server.multipart import MAX_REQUEST_BYTES
 from server.multiplex import SharedStreams
+from server.rate_limits import RateLimiter, storage_for
 from server.settings import Settings
 from server.state import AppState
 from server.verify_page import verify_page
@@ -78,7 +80,11 @@ async def _open_services(state: AppState, graphql: CertifyGraphQL, stack: AsyncE
     state.publisher = BroadcastPublisher(state.hub)
     state.shared_streams = SharedStreams(graphql.schema, graphql.encode_json_string)
     state.file_urls = FileUrls(settings)
+    state.exports = SittingExports(settings)
     state.storage = LocalFileStorage(settings.files_dir)
+    if settings.rate_limit_enabled:
+        state.rate_limiter = RateLimiter(storage_for(settings.broadcast_url, key_prefix=f"{settings.channel_prefix}certify-rate"))
+        stack.push_async_callback(state.rate_limiter.close)
 
 
 async def _open_rendering(state: AppState, stack: AsyncExitStack) -> None:
@@ -165,6 +171,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             Route("/healthz", _health),
             Route("/files/{token}", serve_file, methods=["GET"]),
+            Route("/exports/{token}", serve_export, methods=["GET"]),
             Route("/verify/{code}", verify_page, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
             Route("/graphql", graphql, methods=["GET", "POST"]),

@@ -1,30 +1,99 @@
-"""Document limits (tokens, depth, aliases) and parsed documents shared across requests.
+"""What a document may ask before it runs: its size and shape, its cost and its caller's budget.
 
-Every open subscription keeps its parsed document for as long as it lives (≈ 5.5 KiB
-for a dashboard's ``sittingStatusChanged``), so 2,000 dashboards sending the same
-text would keep 2,000 equal syntax trees. :class:`DocumentLimits` parses each
-distinct text once and hands every request the same tree (graphql-core never
-mutates a parsed document), as strawberry's ``ParserCache`` does, but a text that
-does not parse is left to strawberry's own parsing, so its error keeps its usual
-``GRAPHQL_PARSE_FAILED`` code.
+Every operation, over HTTP or a websocket, passes these steps in order, each
+refusing with an ``extensions.code`` and doing no work (docs/RULES.md, "Limits"):
+
+1. parsing stops at the tier's token limit (``GRAPHQL_PARSE_FAILED``);
+2. the operation to run is named, or is the only one (``OPERATION_RESOLUTION_FAILURE``);
+3. the shape, checked in one pass that costs no more than reading the document:
+   fields after spreading every fragment, the same response name repeated in one
+   selection set (graphql-core's overlapping-fields rule is quadratic in those),
+   fragment spreads in one selection set (``GRAPHQL_VALIDATION_FAILED``);
+4. the cost by :mod:`server.cost`: a page size no connection accepts is
+   ``BAD_USER_INPUT``, a cost over the tier's budget ``MAX_COST_EXCEEDED``;
+5. full validation, with the depth and alias limits;
+6. the caller's budget of points per minute (:mod:`server.rate_limits`): ``THROTTLED``,
+   with ``extensions.retryAfter`` seconds and, over HTTP, status 429 and ``Retry-After``.
+
+Anonymous callers (only ``verifyCertificate`` admits them) get the tighter tier.
+Every result of a query or mutation, and a refused subscription, carries
+``extensions.cost``: ``{"requested": n, "limit": m}``.
+
+Parsed documents are shared: every open subscription keeps its parsed document
+for as long as it lives (≈ 5.5 KiB for a dashboard's ``sittingStatusChanged``),
+so :func:`shared_document` parses each distinct short text once and hands every
+request the same tree (graphql-core never mutates a parsed document); a text
+that does not parse is left to strawberry's own parsing, so its error keeps its
+usual ``GRAPHQL_PARSE_FAILED`` code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 
-from graphql import DocumentNode, GraphQLError, parse
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    parse,
+)
+from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 
-from server.strawberry_internals import alias_limit_rule, depth_limit_rule
+from resolvers import access
+from server.cost import Cost, CostError, find_operation, operation_cost
+from server.rate_limits import Throttled
+from server.strawberry_internals import alias_limit_rule, depth_limit_rule, graphql_schema_of, provided_operation_name
 
-MAX_TOKENS = 20_000
-MAX_ALIASES = 30  # bounds one request's cost: 30 × a 500-row page
-MAX_DEPTH = 12
-# strawberry's QueryDepthLimiter / MaxAliasesLimiter build a new rule class per
-# operation; built once here, they cost nothing per open subscription.
-LIMIT_RULES = (depth_limit_rule(MAX_DEPTH, None), alias_limit_rule(MAX_ALIASES))
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """The limits of one kind of caller; counts are per document, ``max_cost`` in nodes (:mod:`server.cost`)."""
+
+    max_tokens: int
+    max_depth: int
+    max_aliases: int
+    max_fields: int
+    """Fields of the operation after every fragment is spread where it is used."""
+    max_repeats: int
+    """Times one response name may appear in one selection set, fragments included."""
+    max_spreads: int
+    """Fragment spreads in one selection set."""
+    max_cost: int
+
+    @property
+    def rules(self) -> tuple:
+        return _rules(self.max_depth, self.max_aliases)
+
+
+# Parsing costs ≈ 6–12 µs a token and validation grows with fields × spreads: these bounds keep
+# both well under 100 ms for any document (bench/RESULTS-analytics.md, "Validation").
+AUTHENTICATED = Tier(
+    max_tokens=5_000, max_depth=12, max_aliases=30, max_fields=1_000, max_repeats=10, max_spreads=20, max_cost=50_000
+)
+ANONYMOUS = Tier(max_tokens=1_000, max_depth=6, max_aliases=5, max_fields=100, max_repeats=3, max_spreads=5, max_cost=50)
+
+# Kept for callers that read the authenticated limits by name.
+MAX_TOKENS = AUTHENTICATED.max_tokens
+MAX_ALIASES = AUTHENTICATED.max_aliases
+MAX_DEPTH = AUTHENTICATED.max_depth
+
+
+@lru_cache(maxsize=4)
+def _rules(max_depth: int, max_aliases: int) -> tuple:
+    # strawberry's QueryDepthLimiter / MaxAliasesLimiter build a new rule class per
+    # operation; built once per tier here, they cost nothing per open subscription.
+    return (depth_limit_rule(max_depth, None), alias_limit_rule(max_aliases))
+
 
 CACHED_DOCUMENTS = 128
 # Only short texts are cached, so distinct documents sent to fill the cache hold at most
@@ -47,22 +116,272 @@ def shared_document(query: str | None) -> DocumentNode | None:
         return None
 
 
-class DocumentLimits(SchemaExtension):
-    """Parse with at most :data:`MAX_TOKENS` tokens, reuse parsed documents, validate depth and aliases.
+def limit_error(message: str, code: str, **extensions: object) -> GraphQLError:
+    """A GraphQL error refusing an operation before it runs, with ``extensions.code``."""
+    return GraphQLError(message, extensions={"code": code, **extensions})
 
-    Replaces strawberry's ``MaxTokensLimiter`` and ``AddValidationRules``: its hooks
-    end with parsing and validation, so nothing of it stays open for a
-    subscription's lifetime (an ``on_operation`` hook would).
+
+def check_shape(document: DocumentNode, operation: OperationDefinitionNode, tier: Tier) -> GraphQLError | None:
+    """The first way ``document`` exceeds ``tier``'s shape limits, or None; linear in the document's size.
+
+    Fragments are measured once each (a fragment spread twice counts twice
+    without being walked twice), and a fragment cycle counts nothing more:
+    validation reports it.
     """
+    shape = _Shape(document, tier)
+    aliases = shape.aliases()
+    if aliases > tier.max_aliases:
+        # strawberry's MaxAliasesLimiter wording
+        return limit_error(f"{aliases} aliases found. Allowed: {tier.max_aliases}", "GRAPHQL_VALIDATION_FAILED")
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode | FragmentDefinitionNode):
+            error = shape.check_selection_sets(definition.selection_set)
+            if error:
+                return error
+    fields = shape.fields_of(operation.selection_set)
+    if fields > tier.max_fields:
+        return limit_error(
+            f"the operation selects {fields} fields once its fragments are spread; at most {tier.max_fields} are allowed",
+            "GRAPHQL_VALIDATION_FAILED",
+        )
+    return None
+
+
+class _Shape:
+    def __init__(self, document: DocumentNode, tier: Tier):
+        self.document = document
+        self.tier = tier
+        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        self.field_counts: dict[str, int] = {}
+        self.name_counts: dict[str, Counter] = {}
+        self.in_progress: set[str] = set()
+
+    def aliases(self) -> int:
+        """Aliases written in the document (each fragment's once), whatever is spread where."""
+        count = 0
+        stack = [d.selection_set for d in self.fragments.values()]
+        stack += [d.selection_set for d in self.document.definitions if isinstance(d, OperationDefinitionNode)]
+        while stack:
+            for selection in stack.pop().selections:
+                if isinstance(selection, FieldNode) and selection.alias is not None:
+                    count += 1
+                if getattr(selection, "selection_set", None) is not None:
+                    stack.append(selection.selection_set)
+        return count
+
+    def check_selection_sets(self, root: SelectionSetNode) -> GraphQLError | None:
+        stack = [root]
+        while stack:
+            selections = stack.pop()
+            spreads = sum(isinstance(s, FragmentSpreadNode) for s in selections.selections)
+            if spreads > self.tier.max_spreads:
+                return limit_error(
+                    f"a selection set spreads {spreads} fragments; at most {self.tier.max_spreads} are allowed",
+                    "GRAPHQL_VALIDATION_FAILED",
+                )
+            names = self.names_in(selections)
+            if names:
+                name, times = names.most_common(1)[0]
+                if times > self.tier.max_repeats:
+                    return limit_error(
+                        f"'{name}' is selected {times} times in one selection set; at most {self.tier.max_repeats}",
+                        "GRAPHQL_VALIDATION_FAILED",
+                    )
+            stack.extend(s.selection_set for s in selections.selections if getattr(s, "selection_set", None))
+        return None
+
+    def names_in(self, selections: SelectionSetNode) -> Counter:
+        """Response names at this level, through inline fragments and fragment spreads."""
+        names: Counter = Counter()
+        for selection in selections.selections:
+            if isinstance(selection, FieldNode):
+                names[(selection.alias or selection.name).value] += 1
+            elif isinstance(selection, InlineFragmentNode):
+                names.update(self.names_in(selection.selection_set))
+            elif isinstance(selection, FragmentSpreadNode):
+                names.update(self._fragment(selection.name.value, self.name_counts, self.names_in, Counter()))
+        return names
+
+    def fields_of(self, selections: SelectionSetNode | None) -> int:
+        """Fields below ``selections`` with every fragment spread where it is used."""
+        if selections is None:
+            return 0
+        total = 0
+        for selection in selections.selections:
+            if isinstance(selection, FieldNode):
+                total += 1 + self.fields_of(selection.selection_set)
+            elif isinstance(selection, InlineFragmentNode):
+                total += self.fields_of(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                total += self._fragment(selection.name.value, self.field_counts, self.fields_of, 0)
+        return total
+
+    def _fragment(self, name: str, memo: dict, measure, empty):
+        if name in memo:
+            return memo[name]
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self.in_progress:
+            return empty
+        self.in_progress.add(name)
+        try:
+            memo[name] = measure(fragment.selection_set)
+        finally:
+            self.in_progress.discard(name)
+        return memo[name]
+
+
+def root_field_names(document: DocumentNode, operation: OperationDefinitionNode) -> set[str]:
+    """The names (not aliases) of the root fields ``operation`` selects, through fragments."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    names: set[str] = set()
+    pending, seen = [operation.selection_set], set()
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FieldNode):
+                names.add(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+                seen.add(selection.name.value)
+                if selection.name.value in fragments:
+                    pending.append(fragments[selection.name.value].selection_set)
+    return names
+
+
+def principal_key(context) -> str:
+    """Whose budget an operation spends: the token's role and subject, or the client's address."""
+    principal = context.principal
+    if principal is not None:
+        return f"principal:{principal.role.value}:{principal.subject}"
+    client = getattr(context.request, "client", None)
+    return f"address:{client.host if client else 'unknown'}"
+
+
+class DocumentLimits(SchemaExtension):
+    """Steps 1–6 of the module, as hooks that end with parsing, validation and the start of execution.
+
+    Nothing of it stays open for a subscription's lifetime but the operation's
+    cost (an ``on_operation`` hook would keep a generator per subscription).
+    """
+
+    tier: Tier = AUTHENTICATED
+    cost: Cost | None = None
+    subscription: bool = False
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        context.parse_options["max_tokens"] = MAX_TOKENS
-        if context.graphql_document is None:
+        self.tier = AUTHENTICATED if getattr(context.context, "principal", None) is not None else ANONYMOUS
+        self.cost = Cost(None, self._max_cost())
+        context.parse_options["max_tokens"] = self.tier.max_tokens
+        if context.graphql_document is None and self.tier is AUTHENTICATED:
             context.graphql_document = shared_document(context.query)
         yield
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        context.validation_rules = context.validation_rules + LIMIT_RULES
+        document = context.graphql_document
+        if document is not None and context.pre_execution_errors is None:
+            error = self._refusal(document)
+            if error is not None:
+                context.pre_execution_errors = [error]  # strawberry then skips validation
+        context.validation_rules = context.validation_rules + self.tier.rules
         yield
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        await self._spend()
+        yield
+
+    def get_results(self) -> dict[str, object]:
+        context = self.execution_context
+        if self.cost is None:
+            return {}
+        if self.subscription and not context.pre_execution_errors:
+            return {}  # events of a running subscription carry no cost: they are shared between subscribers
+        return {"cost": self.cost.as_extension()}
+
+    def _max_cost(self) -> int:
+        settings = getattr(getattr(self.execution_context.context, "state", None), "settings", None)
+        if self.tier is ANONYMOUS or settings is None:
+            return self.tier.max_cost
+        return settings.max_query_cost
+
+    def _refusal(self, document: DocumentNode) -> GraphQLError | None:
+        context = self.execution_context
+        operation_name = provided_operation_name(context)
+        operation = find_operation(document, operation_name)
+        if operation is None:
+            if operation_name is None:
+                return limit_error(
+                    "the document holds several operations: name the one to run with operationName",
+                    "OPERATION_RESOLUTION_FAILURE",
+                )
+            return limit_error(f'Unknown operation named "{operation_name}".', "OPERATION_RESOLUTION_FAILURE")
+        self.subscription = operation.operation is OperationType.SUBSCRIPTION
+        error = check_shape(document, operation, self.tier)
+        if error is not None:
+            return error
+        if self.tier is ANONYMOUS:
+            error = self._unauthenticated(document, operation)
+            if error is not None:
+                return error
+        try:
+            requested = operation_cost(graphql_schema_of(context.schema), document, operation, context.variables)
+        except CostError as cost_error:
+            return limit_error(str(cost_error), "BAD_USER_INPUT")
+        self.cost = Cost(requested, self.cost.limit)
+        if hasattr(context.context, "cost"):
+            context.context.cost = self.cost
+        if requested > self.cost.limit:
+            return limit_error(
+                f"the operation costs {requested} nodes; at most {self.cost.limit} are allowed "
+                "(docs/RULES.md, 'Query cost': ask for fewer rows or fewer nested connections)",
+                "MAX_COST_EXCEEDED",
+            )
+        return None
+
+    def _unauthenticated(self, document: DocumentNode, operation: OperationDefinitionNode) -> GraphQLError | None:
+        """UNAUTHENTICATED at once when an anonymous operation asks for a root field that needs a token."""
+        if all(access.admits_anonymous(name) for name in root_field_names(document, operation) if not name.startswith("__")):
+            return None
+        auth_error = getattr(self.execution_context.context, "auth_error", None)
+        message = str(auth_error) if auth_error else "authentication required: send Authorization: Bearer <token>"
+        return limit_error(message, "UNAUTHENTICATED")
+
+    async def _spend(self) -> None:
+        context = self.execution_context.context
+        if self.cost is None or self.cost.requested is None or getattr(context, "prepaid", False):
+            return
+        throttled = await spend(getattr(context, "state", None), context, self.cost.requested)
+        if throttled is None:
+            return
+        response = getattr(context, "response", None)
+        if isinstance(response, Response):  # HTTP; a websocket's operation gets the error alone
+            response.status_code = 429
+            response.headers["Retry-After"] = str(throttled.retry_after)
+        raise throttled_error(throttled)
+
+
+async def spend(state, context, cost: int) -> Throttled | None:
+    """Spend ``cost`` points of the budget of ``context``'s caller (:func:`principal_key`); None when spent.
+
+    ``state``: the process's ``AppState`` (no limiter, or limits turned off: always None).
+    """
+    limiter = getattr(state, "rate_limiter", None)
+    if limiter is None:
+        return None
+    settings = state.settings
+    budget = (
+        settings.rate_limit_points_per_minute
+        if getattr(context, "principal", None) is not None
+        else settings.anonymous_rate_limit_points_per_minute
+    )
+    return await limiter.spend(principal_key(context), cost, points_per_minute=budget)
+
+
+def throttled_error(throttled: Throttled) -> GraphQLError:
+    """The ``THROTTLED`` error of an operation refused for its caller's budget, with ``retryAfter`` seconds."""
+    return limit_error(
+        f"over the budget of {throttled.points_per_minute} cost points a minute: retry in {throttled.retry_after} s",
+        "THROTTLED",
+        retryAfter=throttled.retry_after,
+    )

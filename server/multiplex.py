@@ -51,8 +51,9 @@ from gql.loaders import Loaders
 from gql.realtime import Sharing, sharing_of
 from resolvers.access import viewer_scope
 from resolvers.principal import Principal
+from server.cost import find_operation, operation_cost
 from server.documents import shared_document
-from server.strawberry_internals import is_plain_result
+from server.strawberry_internals import graphql_schema_of, is_plain_result
 from subscriptions.hub import Consumers, consumed_by
 
 log = logging.getLogger(__name__)
@@ -224,8 +225,11 @@ class SharedStream:
         self.results_sent = 0
 
     def new_context(self) -> Context:
-        """A context for one more execution of this stream's document, as its viewer."""
-        return Context(state=self.state, loaders=Loaders(), principal=self.principal)
+        """A context for one more execution of this stream's document, as its viewer.
+
+        Each member paid its subscription's cost when it subscribed (:meth:`SharedStreams.cost_of`).
+        """
+        return Context(state=self.state, loaders=Loaders(), principal=self.principal, prepaid=True)
 
     async def open(self, context: Context) -> Any:
         """A new strawberry result stream of this stream's document, variables and operation."""
@@ -300,6 +304,12 @@ class SharedStreams:
     def key_for(self, operation: Any, principal: Principal | None) -> SharingKey | None:
         """The :func:`sharing_key` of a graphql-transport-ws ``operation`` under this schema, or None."""
         return sharing_key(operation.query, operation.operation_name, operation.variables, principal, self.sharing)
+
+    def cost_of(self, operation: Any) -> int:
+        """The cost (:mod:`server.cost`) of a shareable ``operation``, whose document :func:`sharing_key` parsed."""
+        document = shared_document(operation.query)
+        chosen = find_operation(document, operation.operation_name)
+        return operation_cost(graphql_schema_of(self.schema), document, chosen, operation.variables)
 
     def member_counts(self) -> list[int]:
         """The number of members of each open stream, smallest first (for tests and diagnostics)."""

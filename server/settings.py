@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     broadcast_timeout_seconds: float = Field(default=2.0, gt=0)
     subscriber_queue_size: int = Field(default=1000, ge=1)
     live_query_window_seconds: float = Field(default=0.15, ge=0)
+    max_query_cost: int = Field(default=50_000, ge=1)
+    rate_limit_enabled: bool = True
+    rate_limit_points_per_minute: int = Field(default=300_000, ge=1)
+    anonymous_rate_limit_points_per_minute: int = Field(default=600, ge=1)
+    request_timeout_seconds: float = Field(default=30.0, gt=0)
     log_level: str = "INFO"
     migrate_on_start: bool = True
 
@@ -68,6 +73,8 @@ class Settings(BaseSettings):
         if self.database_url is None:
             self.database_url = f"sqlite://{self.data_dir / 'certify.sqlite3'}"
         self.public_url = self.public_url.rstrip("/")
+        if self.rate_limit_points_per_minute < self.max_query_cost:
+            raise ValueError("CERTIFY_RATE_LIMIT_POINTS_PER_MINUTE must be at least CERTIFY_MAX_QUERY_COST")
         return self
 
     @property

@@ -9,8 +9,10 @@ from typing import Any
 from adapters.storage import FileStorage
 from renderer import CertificateRenderer
 from server.auth import TokenService
+from server.exports import SittingExports
 from server.files import FileUrls
 from server.multiplex import SharedStreams
+from server.rate_limits import RateLimiter
 from server.settings import Settings
 from subscriptions.hub import Hub
 from workers.outbox import OutboxDeliverer
@@ -31,10 +33,12 @@ class AppState:
     hub: Hub | None = None
     shared_streams: SharedStreams | None = None
     file_urls: FileUrls | None = None
+    exports: SittingExports | None = None
     outbox: OutboxDeliverer | None = None
     storage: FileStorage | None = None
     renderer: CertificateRenderer | None = None
     render_worker: RenderWorker | None = None
+    rate_limiter: RateLimiter | None = None
     background: list[asyncio.Task] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     ready: bool = False

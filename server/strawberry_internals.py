@@ -17,6 +17,13 @@ The websocket handlers (:mod:`server.websockets`) and the document limits
   once per operation, and the ``ExecutionContext`` fields an extension sets
   before parsing and validation (``parse_options``, ``graphql_document``,
   ``validation_rules``, used by :class:`server.documents.DocumentLimits`);
+- the graphql-core schema behind a strawberry schema (``Schema._schema``),
+  which the cost rule walks (:func:`graphql_schema_of`);
+- the operation name the client sent (``ExecutionContext._provided_operation_name``):
+  strawberry's ``operation_name`` falls back to the document's first operation,
+  which the GraphQL spec forbids when there are several (:func:`provided_operation_name`);
+- the exception strawberry raises for an operation name that names nothing
+  (``CannotGetOperationTypeError``), answered as ``OPERATION_RESOLUTION_FAILURE``;
 - the GraphiQL page strawberry serves (``get_graphql_ide_html``), whose CDN
   addresses :mod:`server.graphiql` replaces with local copies.
 
@@ -34,6 +41,7 @@ from strawberry.extensions.max_aliases import create_validator as alias_limit_ru
 from strawberry.extensions.query_depth_limiter import create_validator as depth_limit_rule
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
 from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
@@ -84,6 +92,16 @@ class TransportWSBase(BaseGraphQLTransportWSHandler):
         return not operation.completed and self.operations.get(operation.id) is operation
 
 
+def provided_operation_name(execution_context: Any) -> str | None:
+    """The ``operationName`` of the request itself, None when the client sent none."""
+    return execution_context._provided_operation_name
+
+
+def graphql_schema_of(schema: Any) -> Any:
+    """The graphql-core ``GraphQLSchema`` a strawberry ``Schema`` executes."""
+    return schema._schema
+
+
 def is_plain_result(result: Any) -> bool:
     """Whether ``result`` is an ordinary execution result with data and no errors or extensions."""
     return (
@@ -98,6 +116,7 @@ def is_plain_result(result: Any) -> bool:
 __all__ = [
     "ASGIWebSocketAdapter",
     "BaseGraphQLWSHandler",
+    "CannotGetOperationTypeError",
     "NonJsonMessageReceived",
     "NonTextMessageReceived",
     "Operation",
@@ -109,5 +128,7 @@ __all__ = [
     "alias_limit_rule",
     "depth_limit_rule",
     "get_graphql_ide_html",
+    "graphql_schema_of",
+    "provided_operation_name",
     "is_plain_result",
 ]

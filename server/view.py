@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types import ExecutionResult
 
 from gql.context import Context
 from gql.loaders import Loaders
@@ -17,9 +21,12 @@ from resolvers.errors import Unauthenticated
 from server.graphiql import graphiql_html
 from server.multipart import parse_multipart
 from server.state import AppState
+from server.strawberry_internals import CannotGetOperationTypeError
 from server.websockets import LegacyWSHandler, TransportWSHandler, WebSocketAdapter
 
 MAX_JSON_BYTES = 1024 * 1024  # a GraphQL document with its variables; uploads go through multipart
+HTTP_ERROR_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
+"""``extensions.code`` of a request refused before it is a GraphQL operation, by HTTP status."""
 
 
 class CertifyGraphQL(GraphQL):
@@ -36,6 +43,36 @@ class CertifyGraphQL(GraphQL):
         self.ping_interval = state.settings.websocket_ping_seconds
         self.send_backlog = state.settings.subscriber_queue_size
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry's ASGI entry, with a request it refuses answered as GraphQL errors (JSON, with a code)."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as error:
+            code = HTTP_ERROR_CODES.get(error.status_code, "BAD_REQUEST")
+            body = {"errors": [{"message": error.reason, "extensions": {"code": code}}]}
+            response = JSONResponse(body, status_code=error.status_code)
+        await response(scope, receive, send)
+
+    async def execute_single(self, **kwargs: Any) -> ExecutionResult:
+        """One operation, within ``request_timeout_seconds``; an operation name that names nothing is a GraphQL error.
+
+        A mutation cut off by the timeout is rolled back with its transaction.
+        """
+        context: Context = kwargs["context"]
+        timeout = self.state.settings.request_timeout_seconds
+        try:
+            async with asyncio.timeout(timeout):
+                return await super().execute_single(**kwargs)
+        except HTTPException as error:
+            if isinstance(error.__cause__, CannotGetOperationTypeError):
+                return _refused(error.reason, "OPERATION_RESOLUTION_FAILURE", context)
+            raise
+        except TimeoutError:
+            return _refused(f"the operation did not finish within {timeout:g} s", "TIMEOUT", context)
+
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL with its scripts and styles from this server (server/graphiql.py), no CDN."""
         return HTMLResponse(graphiql_html())
@@ -49,7 +86,9 @@ class CertifyGraphQL(GraphQL):
         except (UnicodeDecodeError, RecursionError, ValueError) as error:
             # Not UTF-8 (or compressed), nested past the parser's limit, or an integer too long to read.
             raise HTTPException(400, "Unable to parse request body as JSON") from error
-        if not isinstance(value, dict | list):
+        if isinstance(value, list):
+            raise HTTPException(400, "Batched operations are not accepted: send one operation per request")
+        if not isinstance(value, dict):
             raise HTTPException(400, "The request body must be a JSON object")
         return value
 
@@ -78,3 +117,12 @@ class CertifyGraphQL(GraphQL):
     async def parse_multipart(self, request: Any) -> Any:
         # Strict GraphQL multipart spec: malformed requests are a 400, never a 500.
         return await parse_multipart(request)
+
+
+def _refused(message: str, code: str, context: Context) -> ExecutionResult:
+    cost = context.cost.as_extension() if context.cost is not None else None
+    return ExecutionResult(
+        data=None,
+        errors=[GraphQLError(message, extensions={"code": code})],
+        extensions={"cost": cost} if cost else None,
+    )

@@ -28,6 +28,8 @@ from typing import Any
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.exceptions import ConnectionRejectionError
 
+from server.cost import CostError
+from server.documents import spend, throttled_error
 from server.multiplex import Member, SharedStreams
 from server.strawberry_internals import (
     ASGIWebSocketAdapter,
@@ -125,6 +127,17 @@ class TransportWSHandler(SendDeadlines, TransportWSBase):
         key = streams.key_for(operation, principal) if streams is not None else None
         if key is None:
             await super().run_operation(operation)
+            return
+        try:
+            cost = streams.cost_of(operation)
+        except CostError:
+            cost = 0  # a page size no connection takes: the stream refuses it with its code, as strawberry would
+        throttled = await spend(self.view.state, self.context, cost) if cost else None
+        if throttled is not None:
+            await operation.send_operation_message(
+                {"id": operation.id, "type": "error", "payload": [throttled_error(throttled).formatted]}
+            )
+            self.operations.pop(operation.id, None)
             return
         try:
             await streams.follow(key, self, operation, principal)

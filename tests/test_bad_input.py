@@ -249,7 +249,7 @@ async def test_out_of_range_values_are_clear_errors_on_every_backend(server):
     overflow = await admin.post('{ sittings(filter: {takenAfter: "0001-01-01T00:00:00+14:00"}) { totalCount } }')
 
     # then each is a precise error, never an internal one, and nothing changed
-    assert node == {"data": {"node": None}}
+    assert node == {"data": {"node": None}, "extensions": {"cost": {"requested": 1, "limit": 50_000}}}
     assert selected["selectSittings"] == {"changedCount": 0, "errors": [{"code": "NOT_FOUND", "field": ["input", "ids", "0"]}]}
     for body in (nul_search, long_search, malformed_test, cursor, overflow):
         assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body

@@ -30,7 +30,8 @@ async def test_repeated_documents_keep_their_answers_and_error_codes(sqlite_serv
     broken = [await client.post(BROKEN) for _ in range(2)]
 
     # then the answers are equal and the broken one fails to parse both times
-    assert answers[0] == answers[1] == {"data": {"viewer": {"subject": "root"}}}
+    cost = {"cost": {"requested": 1, "limit": 50_000}}
+    assert answers[0] == answers[1] == {"data": {"viewer": {"subject": "root"}}, "extensions": cost}
     for body in broken:
         assert [e["extensions"]["code"] for e in body["errors"]] == ["GRAPHQL_PARSE_FAILED"]
 
@@ -39,12 +40,12 @@ async def test_documents_over_the_token_limit_are_refused(sqlite_server):
     # given an admin
     admin = sqlite_server.client(sqlite_server.token(Role.ORG_ADMIN, org=1))
 
-    # when a document of 20,002 tokens and one of exactly 20,000 are sent
-    too_long = await admin.post("{ " + "viewer { subject } " * 5000 + "}")
-    at_limit = await admin.post("{ sittings(filter: {status: [" + "CERTIFIED " * 19984 + "]}) { totalCount } }")
+    # when a document of 5,002 tokens and one of exactly 5,000 are sent
+    too_long = await admin.post("{ " + "viewer { subject } " * 1250 + "}")
+    at_limit = await admin.post("{ sittings(filter: {status: [" + "CERTIFIED " * 4984 + "]}) { totalCount } }")
 
     # then the first is refused before running, the second runs
     assert [(e["message"], e["extensions"]["code"]) for e in too_long["errors"]] == [
-        ("Syntax Error: Document contains more than 20000 tokens. Parsing aborted.", "GRAPHQL_PARSE_FAILED")
+        ("Syntax Error: Document contains more than 5000 tokens. Parsing aborted.", "GRAPHQL_PARSE_FAILED")
     ]
-    assert at_limit == {"data": {"sittings": {"totalCount": 0}}}
+    assert at_limit == {"data": {"sittings": {"totalCount": 0}}, "extensions": {"cost": {"requested": 51, "limit": 50_000}}}

@@ -6,6 +6,7 @@ from typing import Generic, TypeVar
 
 import strawberry
 
+from gql.context import Info
 from models import enums
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.pagination import Page
@@ -57,6 +58,28 @@ class UserError:
 
 
 N = TypeVar("N")
+
+
+def selects(info: Info, name: str) -> bool:
+    """Whether the field being resolved selects ``name`` (e.g. ``"totalCount"``), in fragments too.
+
+    A selection skipped by ``@skip(if: true)`` or ``@include(if: false)`` does not count.
+    """
+    return any(_selects(field.selections, name) for field in info.selected_fields)
+
+
+def _selects(selections: list, name: str) -> bool:
+    for selection in selections:
+        directives = selection.directives
+        if directives.get("skip", {}).get("if") is True or directives.get("include", {}).get("if") is False:
+            continue
+        # A field has arguments; fragment spreads and inline fragments hold selections of their own.
+        if hasattr(selection, "arguments"):
+            if selection.name == name:
+                return True
+        elif _selects(selection.selections, name):
+            return True
+    return False
 
 
 def edges_of(page: Page, edge_type: type, convert) -> list:

@@ -8,10 +8,11 @@ import strawberry
 
 from gql.context import Info
 from gql.ids import to_global_id
-from gql.types.common import CreditTransactionKind, Node, PageInfo, edges_of
+from gql.loaders import PageKey
+from gql.types.common import CreditTransactionKind, Node, PageInfo, edges_of, selects
 from models import CreditTransaction as CreditTransactionRow
 from models import Organisation as OrganisationRow
-from resolvers import access, credits
+from resolvers import access
 from resolvers.access import Field
 
 
@@ -70,9 +71,11 @@ class Organisation(Node):
     async def credit_transactions(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> CreditTransactionConnection:
-        page = await credits.list_credit_transactions(
-            principal=info.context.require_principal(), organisation_id=self.row.id, first=first, after=after
-        )
+        principal = info.context.require_principal()
+        # Checked per organisation, so a refusal is this field's error only.
+        access.require_field(principal, Field.CREDIT_TRANSACTIONS, organisation_id=self.row.id)
+        key = PageKey(principal, self.row.id, first, after, selects(info, "totalCount"))
+        page = await info.context.loaders.credit_transaction_page_by_organisation.load(key)
         return CreditTransactionConnection(
             edges=edges_of(page, CreditTransactionEdge, CreditTransaction.from_model),
             page_info=PageInfo.from_page(page),

@@ -10,7 +10,16 @@ import strawberry
 
 from gql.context import Info
 from gql.ids import decode_id, to_global_id
-from gql.types.common import CertificationStatus, IneligibilityReason, Node, PageInfo, PhotoCheck, edges_of
+from gql.loaders import PageKey
+from gql.types.common import (
+    CertificationStatus,
+    IneligibilityReason,
+    Node,
+    PageInfo,
+    PhotoCheck,
+    edges_of,
+    selects,
+)
 from gql.types.organisation import Organisation
 from models import Sitting as SittingRow
 from models import Test as TestRow
@@ -54,10 +63,8 @@ class TestTaker(Node):
 
     @strawberry.field(description="This test taker's sittings that the viewer may read.")
     async def sittings(self, info: Info, first: int | None = None, after: str | None = None) -> SittingConnection:
-        page = await sitting_rules.list_sittings(
-            principal=info.context.require_principal(), first=first, after=after, test_taker_id=self.row.id
-        )
-        return SittingConnection.from_page(page)
+        key = PageKey(info.context.require_principal(), self.row.id, first, after, selects(info, "totalCount"))
+        return SittingConnection.from_page(await info.context.loaders.sitting_page_by_test_taker.load(key))
 
 
 @strawberry.type

@@ -1,0 +1,377 @@
+"""The CSV export of sittings: who may make one, what a file holds, and its bytes page by page.
+
+An export is asked for with the ``sittings`` filter and order; the URL that
+delivers it (``server/exports.py``) carries an :class:`ExportRequest`: the
+viewer's scope, the filter and the order, as plain JSON values. Fetching it
+streams exactly the rows ``sittings`` gives that viewer for that filter, in
+the same order (default takenAt descending, ties by id), read in keyset pages
+of :data:`EXPORT_PAGE_SIZE` rows as tuples, never as model instances. The
+columns are :data:`COLUMNS` (README.md, "CSV export").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from defusedcsv import csv as defused_csv
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+
+from models import Sitting
+from models.enums import CertificationStatus, Role
+from resolvers import access
+from resolvers.access import Operation, viewer_scope, visible_sittings
+from resolvers.errors import BadArgument
+from resolvers.global_ids import MAX_PK, to_global_id
+from resolvers.pagination import SortKey
+from resolvers.principal import Principal
+from resolvers.sittings import SittingFilter, SittingOrder, SittingOrderField, apply_filter
+from resolvers.sql import Statement
+
+EXPORT_PAGE_SIZE = 2_000
+"""Rows read per statement while a file streams."""
+
+SIGNED_SUBJECT = "signed-export-url"
+"""The subject of the principal a URL's scope is read back into (the subject is not part of a scope)."""
+
+
+class Kind:
+    """How a column's value becomes a cell."""
+
+    VALUE = "value"
+    """As it is: a number, an enum's value, or empty for null."""
+    TEXT = "text"
+    """Text a client wrote, guarded against formulas."""
+    INSTANT = "instant"
+    """A datetime in ISO 8601, UTC (``2026-10-01T09:00:00+00:00``, as the API writes it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of the file: its ``header``, the ORM ``path`` read, and its :class:`Kind` or the type of its global ID."""
+
+    header: str
+    path: str
+    kind: str = Kind.VALUE
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("sittingId", "id", "Sitting"),
+    Column("externalId", "external_id", Kind.TEXT),
+    Column("organisationId", "organisation_id", "Organisation"),
+    Column("organisationName", "organisation__name", Kind.TEXT),
+    Column("testId", "test_id", "Test"),
+    Column("testName", "test__name", Kind.TEXT),
+    Column("testTakerId", "test_taker_id", "TestTaker"),
+    Column("testTakerName", "test_taker__name", Kind.TEXT),
+    Column("testTakerEmail", "test_taker__email", Kind.TEXT),
+    Column("takenAt", "taken_at", Kind.INSTANT),
+    Column("score", "score"),
+    Column("status", "status"),
+    Column("ineligibilityReason", "ineligibility_reason"),
+    Column("photoCheck", "photo_check"),
+    Column("selectedAt", "selected_at", Kind.INSTANT),
+    Column("certifiedAt", "certified_at", Kind.INSTANT),
+    Column("certificateStatus", "certificate__status"),
+    Column("claimSubmittedAt", "certificate__submitted_at", Kind.INSTANT),
+    Column("certificateIssuedAt", "certificate__issued_at", Kind.INSTANT),
+)
+"""The file's columns in order; README.md, "CSV export" says what each holds."""
+
+HEADER = tuple(column.header for column in COLUMNS)
+_PATHS = tuple(column.path for column in COLUMNS)
+_TEXTS = tuple(i for i, column in enumerate(COLUMNS) if column.kind == Kind.TEXT)
+_INSTANTS = tuple(i for i, column in enumerate(COLUMNS) if column.kind == Kind.INSTANT)
+_IDS = tuple((i, column.kind) for i, column in enumerate(COLUMNS) if column.kind not in (Kind.VALUE, Kind.TEXT, Kind.INSTANT))
+_ORDER_FIELDS = (SittingOrderField.TAKEN_AT, SittingOrderField.SCORE, SittingOrderField.TEST_TAKER_NAME)
+_FILTER_KEYS = frozenset({"status", "testId", "scoreMin", "scoreMax", "takenAfter", "takenBefore", "search"})
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRequest:
+    """What one export file holds: the rows ``sittings(filter: spec, orderBy: order)`` gives ``principal``.
+
+    :meth:`to_payload` and :meth:`from_payload` carry it as JSON values
+    (the viewer's scope, not its subject).
+    """
+
+    principal: Principal
+    spec: SittingFilter | None
+    order: SittingOrder
+
+    def to_payload(self) -> list[Any]:
+        """``[role, organisation id, test taker id, filter or null, order field, descending]``, all JSON."""
+        role, organisation_id, test_taker_id = viewer_scope(self.principal)
+        spec = _filter_payload(self.spec) if self.spec is not None else None
+        return [role.value, organisation_id, test_taker_id, spec, self.order.field, self.order.descending]
+
+    @classmethod
+    def from_payload(cls, payload: Any) -> ExportRequest:
+        """The request :meth:`to_payload` gave ``payload``.
+
+        Raises:
+            BadArgument: ``payload`` is not one :meth:`to_payload` makes.
+        """
+        try:
+            role, organisation_id, test_taker_id, spec, field, descending = payload
+            principal = Principal(
+                subject=SIGNED_SUBJECT,
+                role=Role(role),
+                organisation_id=_optional_pk(organisation_id),
+                test_taker_id=_optional_pk(test_taker_id),
+            )
+            if field not in _ORDER_FIELDS or not isinstance(descending, bool):
+                raise ValueError(field)
+            order = SittingOrder(field=field, descending=descending)
+            return cls(principal, _filter_from_payload(spec) if spec is not None else None, order)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise BadArgument("not an export request") from exc
+
+
+def _optional_pk(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_PK:
+        raise ValueError(value)
+    return value
+
+
+def _filter_payload(spec: SittingFilter) -> dict[str, Any]:
+    """The criteria ``spec`` sets, by their GraphQL names, datetimes as ISO 8601."""
+    values = {
+        "status": [status.value for status in spec.status] if spec.status is not None else None,
+        "testId": spec.test_id,
+        "scoreMin": spec.score_min,
+        "scoreMax": spec.score_max,
+        "takenAfter": spec.taken_after.isoformat() if spec.taken_after is not None else None,
+        "takenBefore": spec.taken_before.isoformat() if spec.taken_before is not None else None,
+        "search": spec.search,
+    }
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _filter_from_payload(values: dict[str, Any]) -> SittingFilter:
+    if not isinstance(values, dict) or not set(values) <= _FILTER_KEYS:
+        raise ValueError(values)
+    for key in ("testId", "scoreMin", "scoreMax"):
+        if key in values and (isinstance(values[key], bool) or not isinstance(values[key], int)):
+            raise ValueError(key)
+    if "search" in values and not isinstance(values["search"], str):
+        raise ValueError("search")
+    status = values.get("status")
+    return SittingFilter(
+        status=tuple(CertificationStatus(s) for s in status) if status is not None else None,
+        test_id=values.get("testId"),
+        score_min=values.get("scoreMin"),
+        score_max=values.get("scoreMax"),
+        taken_after=_instant(values.get("takenAfter")),
+        taken_before=_instant(values.get("takenBefore")),
+        search=values.get("search"),
+    )
+
+
+def _instant(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(value)
+    return parsed
+
+
+def _matching(request: ExportRequest) -> QuerySet[Sitting]:
+    """The sittings ``sittings`` would list for the request (raises as :func:`resolvers.sittings.apply_filter`)."""
+    access.require(request.principal, Operation.EXPORT_SITTINGS)
+    return apply_filter(visible_sittings(request.principal), request.spec)
+
+
+async def prepare_export(
+    *, principal: Principal, spec: SittingFilter | None = None, order: SittingOrder | None = None
+) -> tuple[ExportRequest, int]:
+    """The export of the sittings ``sittings(filter: spec, orderBy: order)`` gives ``principal``, and how many rows it holds now.
+
+    Rule: ``exportSittings`` (ORG_ADMIN and ANALYST their organisation, PLATFORM_ADMIN all;
+    docs/RULES.md, "Who sees what"). One COUNT statement.
+
+    Raises:
+        Forbidden: the rule refuses the role.
+        BadArgument: a malformed filter, exactly as ``sittings`` refuses it.
+    """
+    request = ExportRequest(principal, spec, order or SittingOrder())
+    return request, await _matching(request).count()
+
+
+def export_pages(request: ExportRequest, *, page_size: int = EXPORT_PAGE_SIZE) -> AsyncIterator[list[tuple]]:
+    """The request's rows, a list of up to ``page_size`` tuples (one value per :data:`COLUMNS` entry) at a time.
+
+    Access and the filter are checked at once, before anything is read; each
+    page is one statement, ordered by the sort field then id and starting
+    strictly after the previous page's last row, so a row changed or added
+    while the file streams is never read twice and no row present throughout
+    is skipped. Values are as the database holds them (ids as primary keys,
+    datetimes aware, null as None).
+
+    Raises:
+        Forbidden: the ``exportSittings`` rule refuses the request's role.
+        BadArgument: a malformed filter.
+    """
+    queryset = _matching(request)
+    key = SortKey(request.order.field, request.order.descending)
+    return _pages(queryset, key, _PATHS.index(key.field), page_size)
+
+
+async def _pages(queryset: QuerySet[Sitting], key: SortKey, sort_index: int, size: int) -> AsyncIterator[list[tuple]]:
+    prefix = "-" if key.descending else ""
+    ordered = queryset.order_by(f"{prefix}{key.field}", f"{prefix}id")
+    sort_field = _model_field(key.field)
+    reading = asyncio.ensure_future(_page(ordered, size))
+    try:
+        while True:
+            rows = await reading
+            if len(rows) == size:
+                # Read the next page while the caller writes this one.
+                last = rows[-1]
+                after = _strictly_after(key, sort_field.to_python_value(last[sort_index]), last[0])
+                reading = asyncio.ensure_future(_page(ordered.filter(after), size))
+            if rows:
+                yield rows
+            if len(rows) < size:
+                return
+    finally:
+        if not reading.done():
+            reading.cancel()
+
+
+async def _page(queryset: QuerySet[Sitting], size: int) -> list[tuple]:
+    """The first ``size`` rows of ``queryset`` as the driver returns them: a tuple-like row per sitting, :data:`COLUMNS` order.
+
+    The ORM writes the statement; the values are not converted through its
+    fields, which would cost more than the rest of the export.
+    """
+    statement = Statement(Sitting._meta.db)
+    sql = statement.subquery(queryset.limit(size).values_list(*_PATHS))
+    _, rows = await statement.conn.execute_query(sql, statement.params)
+    return list(rows)
+
+
+def _model_field(path: str) -> Any:
+    """The model field at ORM ``path`` from Sitting (e.g. ``"test_taker__name"`` → TestTaker.name)."""
+    model: Any = Sitting
+    *relations, name = path.split("__")
+    for relation in relations:
+        model = model._meta.fields_map[relation].related_model
+    return model._meta.fields_map[name]
+
+
+def _strictly_after(key: SortKey, value: Any, pk: int) -> Q:
+    """Rows after (``value``, ``pk``) in ``key``'s order, the sort field being non-null.
+
+    Unlike the connections' cursor predicate (``field < v OR (field = v AND id < pk)``),
+    ``field <= v AND (field < v OR id < pk)`` bounds an index range on (field, id), so
+    every page of a large export costs the same wherever it starts.
+    """
+    if key.descending:
+        return Q(**{f"{key.field}__lte": value}) & (Q(**{f"{key.field}__lt": value}) | Q(id__lt=pk))
+    return Q(**{f"{key.field}__gte": value}) & (Q(**{f"{key.field}__gt": value}) | Q(id__gt=pk))
+
+
+# What defusedcsv 3 leaves as it is although OWASP's "CSV Injection" page lists it: a cell
+# starting with a tab or a carriage return, and one that reads as a negative number ("-2").
+_LEFT_BY_DEFUSEDCSV = re.compile(r"[\t\r]|-[0-9,.]+$")
+
+
+def _guard(text: str) -> str:
+    return "'" + text if _LEFT_BY_DEFUSEDCSV.match(text) else text
+
+
+def _instant_text(value: datetime | str | None) -> str | None:
+    """ISO 8601 in UTC of a datetime as the driver returns it (SQLite: ORM's ISO text; PostgreSQL: a datetime)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value.endswith("+00:00"):
+            return value.replace(" ", "T", 1)  # what isoformat() gives for the datetime this text is
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
+
+
+class _GlobalIds:
+    """Global IDs for one file; those of organisations and tests repeat from row to row, so each is encoded once."""
+
+    REPEATING = frozenset({"Organisation", "Test"})
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, int], str] = {}
+
+    def of(self, type_name: str, pk: int) -> str:
+        if type_name not in self.REPEATING:
+            return to_global_id(type_name, pk)
+        found = self._known.get((type_name, pk))
+        if found is None:
+            found = self._known[type_name, pk] = to_global_id(type_name, pk)
+        return found
+
+
+def _cells(row: tuple, ids: _GlobalIds) -> tuple[list[Any], bool]:
+    """One row as the file's cells (by each column's kind, :data:`COLUMNS`), and whether any needs defusing.
+
+    Only free text can start with anything but a letter or a digit: global IDs,
+    times, enum values and scores never do.
+    """
+    cells = list(row)
+    for index, type_name in _IDS:
+        cells[index] = ids.of(type_name, row[index])
+    for index in _INSTANTS:
+        cells[index] = _instant_text(row[index])
+    suspect = False
+    for index in _TEXTS:
+        text = row[index]
+        if text and not text[0].isalnum():
+            cells[index] = _guard(text)
+            suspect = True
+    return cells, suspect
+
+
+async def csv_chunks(pages: AsyncIterator[list[tuple]]) -> AsyncIterator[bytes]:
+    """The CSV file of ``pages`` (from :func:`export_pages`), one UTF-8 chunk per page after the header's.
+
+    RFC 4180: comma-separated, fields quoted when they hold a comma, quote or
+    line break (quotes doubled), lines ending CRLF; a null is an empty cell.
+    Cells a spreadsheet would run as a formula (starting with ``=``, ``+``,
+    ``-``, ``@``, ``|``, ``%``) get a leading ``'`` from defusedcsv's writer,
+    and so do those it leaves alone but OWASP lists (a leading tab or carriage
+    return, a negative number): OWASP, "CSV Injection". A row whose free text
+    all starts with a letter or a digit holds nothing to defuse and goes
+    through the plain writer, which writes it byte for byte as defusedcsv
+    would, at a third of the cost. Closing this generator closes ``pages``.
+    """
+    buffer = io.StringIO()
+    plain = csv.writer(buffer, lineterminator="\r\n")
+    defused = defused_csv.writer(buffer, lineterminator="\r\n")
+    plain.writerow(HEADER)
+    yield _drain(buffer)
+    ids = _GlobalIds()
+    try:
+        async for page in pages:
+            for row in page:
+                cells, suspect = _cells(row, ids)
+                (defused if suspect else plain).writerow(cells)
+            yield _drain(buffer)
+    finally:
+        await pages.aclose()
+
+
+def _drain(buffer: io.StringIO) -> bytes:
+    data = buffer.getvalue().encode()
+    buffer.seek(0)
+    buffer.truncate()
+    return data
