@@ -41,11 +41,32 @@ ORGANISATIONS = 4
 TESTS = 3
 TEST_TAKERS = 50_000
 SITTING_COLUMNS = (
-    "id", "external_id", "organisation_id", "test_taker_id", "test_id", "taken_at", "score", "photo_check", "status",
-    "ineligibility_reason", "certified_at", "certified_by", "certification_batch", "created_at", "updated_at",
+    "id",
+    "external_id",
+    "organisation_id",
+    "test_taker_id",
+    "test_id",
+    "taken_at",
+    "score",
+    "photo_check",
+    "status",
+    "ineligibility_reason",
+    "certified_at",
+    "certified_by",
+    "certification_batch",
+    "created_at",
+    "updated_at",
 )
 CERTIFICATE_COLUMNS = (
-    "id", "sitting_id", "status", "submitted_at", "claimed_at", "issued_at", "render_attempts", "created_at", "updated_at",
+    "id",
+    "sitting_id",
+    "status",
+    "submitted_at",
+    "claimed_at",
+    "issued_at",
+    "render_attempts",
+    "created_at",
+    "updated_at",
 )
 LEDGER_COLUMNS = ("id", "organisation_id", "kind", "delta", "balance_after", "reference", "actor", "created_at")
 
@@ -66,17 +87,33 @@ def sitting_rows(n: int, seed: int = 7) -> tuple[list[tuple], list[tuple]]:
         if score < 50 or draw < 0.05:
             status, reason = "INELIGIBLE", "LOW_SCORE" if score < 50 else "PHOTO_PROBLEM"
         elif draw < 0.65:
-            certified_at = taken + timedelta(seconds=rng.randrange(1, 30 * 86400), microseconds=rng.randrange(1_000_000))
+            certified_at = taken + timedelta(
+                seconds=rng.randrange(1, 30 * 86400), microseconds=rng.randrange(1_000_000)
+            )
             status, reason = "IN_PROGRESS", None
         else:
             status, reason = ("SELECTED" if draw < 0.7 else "UNSELECTED"), None
         if certified_at is not None:
             status = _certificate(rng, pk, certified_at, certificates)
-        sittings.append((
-            pk, f"bench-{pk}", _organisation(rng), rng.randint(1, TEST_TAKERS), rng.randint(1, TESTS), taken, score,
-            "PASSED" if reason != "PHOTO_PROBLEM" else "FAILED", status, reason, certified_at,
-            "admin" if certified_at else None, f"batch-{pk // 500}" if certified_at else None, taken, taken,
-        ))
+        sittings.append(
+            (
+                pk,
+                f"bench-{pk}",
+                _organisation(rng),
+                rng.randint(1, TEST_TAKERS),
+                rng.randint(1, TESTS),
+                taken,
+                score,
+                "PASSED" if reason != "PHOTO_PROBLEM" else "FAILED",
+                status,
+                reason,
+                certified_at,
+                "admin" if certified_at else None,
+                f"batch-{pk // 500}" if certified_at else None,
+                taken,
+                taken,
+            )
+        )
     return sittings, certificates
 
 
@@ -90,7 +127,9 @@ def _certificate(rng: random.Random, sitting_pk: int, certified_at: datetime, ou
         if rng.random() < 0.5:
             issued = claimed + timedelta(seconds=rng.randrange(60, 3 * 86400), microseconds=rng.randrange(1_000_000))
             status = "ISSUED"
-    out.append((len(out) + 1, sitting_pk, status, claimed, claimed, issued, 1 if issued else 0, certified_at, certified_at))
+    out.append(
+        (len(out) + 1, sitting_pk, status, claimed, claimed, issued, 1 if issued else 0, certified_at, certified_at)
+    )
     return "CERTIFIED" if issued else "IN_PROGRESS"
 
 
@@ -158,18 +197,32 @@ def cases(org_admin: bool) -> list[tuple[str, object]]:
     """(label, zero-argument coroutine factory taking a principal)."""
     listed = [
         ("aggregates, no groupBy", lambda p: sitting_aggregates(principal=p)),
-        ("aggregates by TEST, STATUS", lambda p: sitting_aggregates(principal=p, group_by=[Dimension.TEST, Dimension.STATUS])),
-        ("aggregates by TAKEN_MONTH (Europe/Berlin)", lambda p: sitting_aggregates(
-            principal=p, group_by=[Dimension.TAKEN_MONTH], time_zone="Europe/Berlin")),
-        ("aggregates by CERTIFIED_MONTH, STATUS (America/New_York)", lambda p: sitting_aggregates(
-            principal=p, group_by=[Dimension.CERTIFIED_MONTH, Dimension.STATUS], time_zone="America/New_York")),
+        (
+            "aggregates by TEST, STATUS",
+            lambda p: sitting_aggregates(principal=p, group_by=[Dimension.TEST, Dimension.STATUS]),
+        ),
+        (
+            "aggregates by TAKEN_MONTH (Europe/Berlin)",
+            lambda p: sitting_aggregates(principal=p, group_by=[Dimension.TAKEN_MONTH], time_zone="Europe/Berlin"),
+        ),
+        (
+            "aggregates by CERTIFIED_MONTH, STATUS (America/New_York)",
+            lambda p: sitting_aggregates(
+                principal=p, group_by=[Dimension.CERTIFIED_MONTH, Dimension.STATUS], time_zone="America/New_York"
+            ),
+        ),
         ("histogram, width 5", lambda p: score_histogram(principal=p, bucket_width=5)),
         ("certification funnel", lambda p: certification_funnel(principal=p)),
         ("credit usage (Europe/Berlin)", lambda p: credit_usage(principal=p, time_zone="Europe/Berlin")),
     ]
     if not org_admin:
-        listed.insert(4, ("aggregates by ORGANISATION, TAKEN_MONTH", lambda p: sitting_aggregates(
-            principal=p, group_by=[Dimension.ORGANISATION, Dimension.TAKEN_MONTH])))
+        listed.insert(
+            4,
+            (
+                "aggregates by ORGANISATION, TAKEN_MONTH",
+                lambda p: sitting_aggregates(principal=p, group_by=[Dimension.ORGANISATION, Dimension.TAKEN_MONTH]),
+            ),
+        )
     return listed
 
 
@@ -214,8 +267,10 @@ async def main() -> None:
         else:
             fill_sqlite(url.removeprefix("sqlite://"), tables)
         del tables
-        print(f"{'postgresql' if args.postgres else 'sqlite'}: {args.sittings:,} sittings "
-              f"(built in {time.perf_counter() - started:.0f} s)")
+        print(
+            f"{'postgresql' if args.postgres else 'sqlite'}: {args.sittings:,} sittings "
+            f"(built in {time.perf_counter() - started:.0f} s)"
+        )
         await Tortoise.init(config=tortoise_config(url))
         try:
             await time_all(args.runs)

@@ -98,4 +98,6 @@ class Sitting(Model):
             ("organisation_id", "score", "id"),
             ("certification_batch",),
             ("test_taker_id",),
+            ("taken_at",),
+            ("certified_at",),
         )

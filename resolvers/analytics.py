@@ -5,8 +5,10 @@ Rules: docs/RULES.md, "Analytics". Each verb counts exactly the rows the
 (:func:`resolvers.sittings.apply_filter` over
 :func:`resolvers.access.visible_sittings`): that queryset becomes the SQL of
 a derived table, and everything is grouped, ranked and counted by the
-database in one statement; no sitting row is loaded into Python. The same
-statements run on SQLite and PostgreSQL and give the same answers.
+database (one statement per verb, two for the funnel, plus an indexed
+look-up of the time range for months); no sitting row is loaded into
+Python. The same statements run on SQLite and PostgreSQL and give the same
+answers; the dialects differ only in :mod:`resolvers.analytics_sql`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from models import Sitting
 from models.enums import CertificationStatus
 from resolvers import access
 from resolvers.access import Operation
-from resolvers.analytics_sql import epoch_microseconds, floor_divide, middle_values, month_of
+from resolvers.analytics_sql import (
+    duration,
+    fetch,
+    floor_divide,
+    instant,
+    middle_values,
+    month_key,
+    month_text,
+)
 from resolvers.errors import BadArgument
 from resolvers.principal import Principal
 from resolvers.sittings import SittingFilter, apply_filter
@@ -126,7 +136,9 @@ async def _sitting_spans(zone, columns: Sequence[str]) -> dict[str, list[OffsetS
         return {}
     stmt = _statement()
     parts = [
-        f'(SELECT {edge}("{column}") FROM "sitting") AS {edge}_{column}' for column in columns for edge in ("min", "max")
+        f'(SELECT {edge}("{column}") FROM "sitting") AS {edge}_{column}'
+        for column in columns
+        for edge in ("min", "max")
     ]
     row = (await stmt.fetch(f"SELECT {', '.join(parts)}"))[0]
     return {
@@ -173,28 +185,40 @@ async def sitting_aggregates(
     queryset = _sittings(principal, spec)
     spans = await _sitting_spans(zone, [_COLUMNS[d] for d in dimensions if d in _MONTHS])
     stmt = _statement()
-    keys = [
-        f"{month_of(stmt, f'src.{_COLUMNS[d]}', spans[_COLUMNS[d]]) if d in _MONTHS else f'src.{_COLUMNS[d]}'} AS d{n}"
-        for n, d in enumerate(dimensions)
-    ]
-    names = "".join(f"d{n}, " for n in range(len(dimensions)))
-    partition = f"PARTITION BY {names[:-2]} " if dimensions else ""
-    lower, upper = middle_values("score", "upto", "total")
-    source = stmt.subquery(queryset.values("score", *sorted(set(_COLUMNS.values()))))
-    rows = await stmt.fetch(
-        f"WITH keyed AS (SELECT {''.join(k + ', ' for k in keys)}src.score AS score FROM ({source}) AS src), "
-        f"counted AS (SELECT {names}score, COUNT(*) AS n FROM keyed GROUP BY {names}score), "
-        f"running AS (SELECT {names}score, n, "
-        f"CAST(SUM(n) OVER ({partition}ORDER BY score ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) "
-        f"AS upto, CAST(SUM(n) OVER ({partition.strip()}) AS BIGINT) AS total FROM counted) "
-        f"SELECT {names}CAST(SUM(n) AS BIGINT) AS n, CAST(SUM(score * n) AS BIGINT) AS score_sum, "
-        f"MIN(score) AS min_score, MAX(score) AS max_score, {lower} AS lower_middle, {upper} AS upper_middle "
-        f"FROM running {'GROUP BY ' + names[:-2] if dimensions else ''} LIMIT {stmt.param(MAX_GROUPS + 1)}"
-    )
+    rows = await fetch(stmt, _aggregates_sql(stmt, queryset, dimensions, spans))
     if len(rows) > MAX_GROUPS:
         raise BadArgument(f"more than {MAX_GROUPS:,} groups: narrow the filter or group by fewer dimensions")
     groups = [_group(row, dimensions) for row in rows]
     return sorted(groups, key=lambda group: _sort_key(group, dimensions))
+
+
+def _aggregates_sql(stmt: Statement, queryset, dimensions: Sequence[Dimension], spans) -> str:
+    """keyed: each sitting's group key d0… and score; counted: rows per (key, score); running: the running
+    count per key in score order and the key's total; then one row per key (at most MAX_GROUPS + 1).
+
+    counted is MATERIALIZED so that PostgreSQL hashes the million rows into the few (key, score) pairs
+    instead of sorting them all for the window functions that follow.
+    """
+    keys, outputs = [], []
+    for n, dimension in enumerate(dimensions):
+        column = f"src.{_COLUMNS[dimension]}"
+        month = dimension in _MONTHS
+        keys.append(f"{month_key(stmt, column, spans[_COLUMNS[dimension]]) if month else column} AS d{n}, ")
+        outputs.append(f"{month_text(stmt, f'd{n}') if month else f'd{n}'} AS d{n}, ")
+    names = "".join(f"d{n}, " for n in range(len(dimensions)))
+    partition = f"PARTITION BY {names[:-2]}" if dimensions else ""
+    lower, upper = middle_values("score", "upto", "total")
+    source = stmt.subquery(queryset.values("score", *sorted(set(_COLUMNS.values()))))
+    return (
+        f"WITH keyed AS (SELECT {''.join(keys)}src.score AS score FROM ({source}) AS src), "
+        f"counted AS MATERIALIZED (SELECT {names}score, COUNT(*) AS n FROM keyed GROUP BY {names}score), "
+        f"running AS (SELECT {names}score, n, "
+        f"CAST(SUM(n) OVER ({partition} ORDER BY score ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) "
+        f"AS upto, CAST(SUM(n) OVER ({partition}) AS BIGINT) AS total FROM counted) "
+        f"SELECT {''.join(outputs)}CAST(SUM(n) AS BIGINT) AS n, CAST(SUM(score * n) AS BIGINT) AS score_sum, "
+        f"MIN(score) AS min_score, MAX(score) AS max_score, {lower} AS lower_middle, {upper} AS upper_middle "
+        f"FROM running {'GROUP BY ' + names[:-2] if dimensions else ''} LIMIT {stmt.param(MAX_GROUPS + 1)}"
+    )
 
 
 def _group(row: dict[str, Any], dimensions: Sequence[Dimension]) -> SittingGroup:
@@ -249,8 +273,10 @@ async def score_histogram(
     stmt = _statement()
     bucket = floor_divide(stmt, "src.score", bucket_width)
     source = stmt.subquery(queryset.values("score"))
-    rows = await stmt.fetch(
-        f"SELECT bucket, COUNT(*) AS n FROM (SELECT {bucket} AS bucket FROM ({source}) AS src) AS scored GROUP BY bucket"
+    rows = await fetch(
+        stmt,
+        f"SELECT bucket, COUNT(*) AS n FROM (SELECT {bucket} AS bucket FROM ({source}) AS src) AS scored "
+        f"GROUP BY bucket",
     )
     counts = {int(row["bucket"]): int(row["n"]) for row in rows}
     if not counts:
@@ -281,48 +307,77 @@ async def certification_funnel(*, principal: Principal, spec: SittingFilter | No
         BadArgument: a malformed filter.
     """
     access.require(principal, Operation.CERTIFICATION_FUNNEL)
-    queryset = _sittings(principal, spec).values("id", "status", "certified_at")
-    counts = await _funnel_counts(queryset)
-    medians = await _funnel_medians(queryset)
+    queryset = _sittings(principal, spec)
+    recorded, eligible, certified = await _status_counts(queryset.values("status"))
+    steps = await _claims_and_issues(queryset.values("id", "status", "certified_at"))
     return CertificationFunnel(
-        **counts, median_seconds_to_claim=medians.get("claim"), median_seconds_to_issue=medians.get("issue")
+        recorded=recorded,
+        eligible=eligible,
+        certified=certified,
+        claimed=steps["claimed"][0],
+        issued=steps["issued"][0],
+        median_seconds_to_claim=_median_seconds(steps.get("claim")),
+        median_seconds_to_issue=_median_seconds(steps.get("issue")),
     )
 
 
-async def _funnel_counts(queryset) -> dict[str, int]:
-    stmt = _statement()
-    certified = f"src.status IN ({', '.join(stmt.param(s.value) for s in CERTIFIED_STATUSES)})"
-    ineligible = stmt.param(CertificationStatus.INELIGIBLE.value)
-    row = (
-        await stmt.fetch(
-            f"SELECT COUNT(*) AS recorded, SUM(CASE WHEN src.status <> {ineligible} THEN 1 ELSE 0 END) AS eligible, "
-            f"SUM(CASE WHEN {certified} THEN 1 ELSE 0 END) AS certified, "
-            f"SUM(CASE WHEN {certified} AND c.claimed_at IS NOT NULL THEN 1 ELSE 0 END) AS claimed, "
-            f"SUM(CASE WHEN {certified} AND c.issued_at IS NOT NULL THEN 1 ELSE 0 END) AS issued "
-            f"FROM ({stmt.subquery(queryset)}) AS src LEFT JOIN certificate AS c ON c.sitting_id = src.id"
-        )
-    )[0]
-    return {name: int(row[name] or 0) for name in ("recorded", "eligible", "certified", "claimed", "issued")}
+def _median_seconds(middles: list[int] | None) -> float | None:
+    """The mean of the one or two middle durations (microseconds), in seconds; None without any."""
+    if not middles:
+        return None
+    return sum(middles) / len(middles) / MICROSECONDS
 
 
-async def _funnel_medians(queryset) -> dict[str, float]:
-    """Step ("claim", "issue") → median seconds, for the steps with at least one duration."""
+async def _status_counts(queryset) -> tuple[int, int, int]:
+    """(recorded, eligible, certified) of the sittings of ``queryset``: one scan, no join."""
     stmt = _statement()
     certified = ", ".join(stmt.param(s.value) for s in CERTIFIED_STATUSES)
-    claimed, issued = epoch_microseconds(stmt, "c.claimed_at"), epoch_microseconds(stmt, "c.issued_at")
-    certified_at = epoch_microseconds(stmt, "src.certified_at")
-    lower, upper = middle_values("v", "rn", "n")
-    ranked = "SELECT {0} AS v, ROW_NUMBER() OVER (ORDER BY {0}) AS rn, COUNT(*) OVER () AS n FROM steps WHERE {0} IS NOT NULL"
-    rows = await stmt.fetch(
-        f"WITH steps AS (SELECT {claimed} - {certified_at} AS to_claim, {issued} - {claimed} AS to_issue "
-        f"FROM ({stmt.subquery(queryset)}) AS src JOIN certificate AS c ON c.sitting_id = src.id "
-        f"WHERE src.status IN ({certified}) AND c.claimed_at IS NOT NULL), "
-        f"claims AS ({ranked.format('to_claim')}), issues AS ({ranked.format('to_issue')}) "
-        f"SELECT 'claim' AS step, {lower} AS lower_middle, {upper} AS upper_middle FROM claims "
-        f"UNION ALL SELECT 'issue' AS step, {lower} AS lower_middle, {upper} AS upper_middle FROM issues"
+    ineligible = stmt.param(CertificationStatus.INELIGIBLE.value)
+    row = (
+        await fetch(
+            stmt,
+            f"SELECT COUNT(*) AS recorded, SUM(CASE WHEN src.status <> {ineligible} THEN 1 ELSE 0 END) AS eligible, "
+            f"SUM(CASE WHEN src.status IN ({certified}) THEN 1 ELSE 0 END) AS certified "
+            f"FROM ({stmt.subquery(queryset)}) AS src",
+        )
+    )[0]
+    return int(row["recorded"]), int(row["eligible"] or 0), int(row["certified"] or 0)
+
+
+async def _claims_and_issues(queryset) -> dict[str, list[int]]:
+    """Step → values, in one statement: "claimed" / "issued" → ``[count]`` of the certified sittings of
+    ``queryset`` whose certificate was claimed / issued; "claim" / "issue" → the step's one or two middle
+    durations in microseconds (absent when the step has none).
+
+    instants: the certified sittings' certificates with a claim or an issue, their times as
+    :func:`resolvers.analytics_sql.instant`; steps: the durations; counts: the counts, N durations per
+    step (each CTE materialized once). A step's middles are its durations in order from offset
+    (N - 1) / 2: two of them for an even N, one for an odd N.
+    """
+    stmt = _statement()
+    certified = ", ".join(stmt.param(s.value) for s in CERTIFIED_STATUSES)
+    middle = (
+        "SELECT '{step}' AS step, v AS value FROM (SELECT {column} AS v FROM steps WHERE {column} IS NOT NULL "
+        "ORDER BY {column} LIMIT (SELECT 2 - {step}s % 2 FROM counts) "
+        "OFFSET (SELECT ({step}s - 1) / 2 FROM counts)) AS {step}_middle"
     )
-    return {
-        row["step"]: (int(row["lower_middle"]) + int(row["upper_middle"])) / 2 / MICROSECONDS
-        for row in rows
-        if row["lower_middle"] is not None
-    }
+    middles = " UNION ALL ".join(
+        middle.format(step=step, column=column) for step, column in (("claim", "to_claim"), ("issue", "to_issue"))
+    )
+    rows = await fetch(
+        stmt,
+        f"WITH instants AS MATERIALIZED (SELECT {instant(stmt, 'src.certified_at')} AS certified_at, "
+        f"{instant(stmt, 'c.claimed_at')} AS claimed_at, {instant(stmt, 'c.issued_at')} AS issued_at "
+        f"FROM ({stmt.subquery(queryset)}) AS src JOIN certificate AS c ON c.sitting_id = src.id "
+        f"WHERE src.status IN ({certified}) AND (c.claimed_at IS NOT NULL OR c.issued_at IS NOT NULL)), "
+        f"steps AS MATERIALIZED (SELECT {duration(stmt, 'claimed_at', 'certified_at')} AS to_claim, "
+        f"{duration(stmt, 'issued_at', 'claimed_at')} AS to_issue, claimed_at, issued_at FROM instants), "
+        f"counts AS MATERIALIZED (SELECT COUNT(claimed_at) AS claimed, COUNT(issued_at) AS issued, "
+        f"COUNT(to_claim) AS claims, COUNT(to_issue) AS issues FROM steps) "
+        f"SELECT 'claimed' AS step, claimed AS value FROM counts "
+        f"UNION ALL SELECT 'issued' AS step, issued AS value FROM counts UNION ALL {middles}",
+    )
+    steps: dict[str, list[int]] = {}
+    for row in rows:
+        steps.setdefault(row["step"], []).append(int(row["value"]))
+    return steps

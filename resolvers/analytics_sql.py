@@ -1,8 +1,10 @@
 """SQL expressions of the analytics that differ between SQLite and PostgreSQL, built to give equal answers.
 
 Every function adds its values to a :class:`resolvers.sql.Statement` as
-parameters and returns SQL text for that statement's dialect. Columns are
-SQL expressions of ours (``src.taken_at``), never user input.
+parameters and returns SQL text for that statement's dialect; only the time
+zone's offsets, integers computed by the service, are written into the text.
+Columns are SQL expressions of ours (``src.taken_at``), never user input.
+SQLite must be 3.38 or later (``unixepoch``).
 
 How timestamps are stored, which the SQLite expressions rely on: Tortoise
 writes an aware datetime as its ISO text with a space,
@@ -13,49 +15,75 @@ fraction; the service writes UTC), and PostgreSQL holds ``timestamptz``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from resolvers.sql import Statement
+from resolvers.sql import Statement, transaction
 from resolvers.time_zones import OffsetSpan
 
 
-def _shifted_month(stmt: Statement, column: str, offset_seconds: int) -> str:
-    """``'YYYY-MM'`` of ``column`` moved ``offset_seconds`` ahead of UTC."""
+def _shift(stmt: Statement, offset_seconds: int) -> str:
+    """How far ahead of UTC to move a timestamp: an integer of seconds (PostgreSQL) or a modifier (SQLite)."""
     seconds = int(offset_seconds)
-    if stmt.postgres:
-        return f"to_char(({column} AT TIME ZONE 'UTC') + make_interval(secs => {seconds}), 'YYYY-MM')"
-    # strftime reads the stored offset, so the shift starts from UTC.
-    return f"strftime('%Y-%m', {column}, '{seconds:+d} seconds')"
+    return str(seconds) if stmt.postgres else f"'{seconds:+d} seconds'"
 
 
-def month_of(stmt: Statement, column: str, spans: Sequence[OffsetSpan]) -> str:
-    """The calendar month (``'YYYY-MM'``, NULL for NULL) of timestamp ``column`` in the zone of ``spans``.
+def month_key(stmt: Statement, column: str, spans: Sequence[OffsetSpan]) -> str:
+    """A value naming the calendar month of timestamp ``column`` in the zone of ``spans`` (NULL for NULL).
 
+    Group by it, then turn it into ``'YYYY-MM'`` with :func:`month_text`.
     ``spans``: :func:`resolvers.time_zones.offset_spans` over at least the
-    column's values. One span is one expression; more become
-    ``CASE WHEN column < start₁ THEN month(offset₀) … ELSE month(offsetₙ) END``
-    with each start a parameter.
+    column's values. The shift is chosen per row by
+    ``CASE WHEN column < start₁ THEN offset₀ … ELSE offsetₙ END`` (each start
+    a parameter), so each row costs one date computation: PostgreSQL
+    truncates the shifted UTC time to its month (the text is made once per
+    group), SQLite's ``strftime`` reads the stored offset and shifts from UTC.
     """
     if len(spans) == 1:
-        return _shifted_month(stmt, column, spans[0].offset_seconds)
-    branches = [
-        f"WHEN {column} < {stmt.param(later.starts)} THEN {_shifted_month(stmt, column, span.offset_seconds)}"
-        for span, later in zip(spans, spans[1:])
-    ]
-    return f"CASE {' '.join(branches)} ELSE {_shifted_month(stmt, column, spans[-1].offset_seconds)} END"
-
-
-def epoch_microseconds(stmt: Statement, column: str) -> str:
-    """Microseconds since 1970-01-01T00:00Z of timestamp ``column``, exact (a BIGINT; NULL for NULL).
-
-    SQLite's date functions keep milliseconds only, so its whole seconds come
-    from the text up to the seconds plus its offset and the microseconds from
-    the fraction's digits. PostgreSQL's ``EXTRACT(EPOCH …)`` is an exact numeric.
-    """
+        shift = _shift(stmt, spans[0].offset_seconds)
+    else:
+        branches = " ".join(
+            f"WHEN {column} < {stmt.param(later.starts)} THEN {_shift(stmt, span.offset_seconds)}"
+            for span, later in zip(spans, spans[1:])
+        )
+        shift = f"CASE {branches} ELSE {_shift(stmt, spans[-1].offset_seconds)} END"
     if stmt.postgres:
-        return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
-    seconds = f"CAST(strftime('%s', substr({column}, 1, 19) || substr({column}, -6)) AS INTEGER)"
+        return f"date_trunc('month', ({column} AT TIME ZONE 'UTC') + make_interval(secs => {shift}))"
+    return f"strftime('%Y-%m', {column}, {shift})"
+
+
+def month_text(stmt: Statement, key: str) -> str:
+    """``'YYYY-MM'`` of a :func:`month_key` value (NULL for NULL)."""
+    return f"to_char({key}, 'YYYY-MM')" if stmt.postgres else key
+
+
+def _sqlite_microseconds(column: str) -> str:
+    """Microseconds since 1970-01-01T00:00Z of a stored SQLite timestamp, exact.
+
+    SQLite's date functions keep milliseconds only, so the whole seconds come
+    from the text up to the seconds plus its offset, and the microseconds from
+    the fraction's six digits.
+    """
+    seconds = f"unixepoch(substr({column}, 1, 19) || substr({column}, -6))"
     fraction = f"CASE WHEN substr({column}, 20, 1) = '.' THEN CAST(substr({column}, 21, 6) AS INTEGER) ELSE 0 END"
     return f"({seconds} * 1000000 + {fraction})"
+
+
+def instant(stmt: Statement, column: str) -> str:
+    """Timestamp ``column`` in the form :func:`duration` subtracts: SQLite's exact microseconds, PostgreSQL's own."""
+    return column if stmt.postgres else _sqlite_microseconds(column)
+
+
+def duration(stmt: Statement, later: str, earlier: str) -> str:
+    """``later - earlier`` of two :func:`instant` values as a BIGINT of microseconds, exact (NULL if either is).
+
+    PostgreSQL subtracts the timestamps (an exact interval) and reads its
+    seconds as a double, exact to well under a microsecond for durations
+    below about 70 years, then rounds; its numeric ``EXTRACT`` would be
+    exact too but several times slower per row.
+    """
+    if stmt.postgres:
+        return f"CAST(round(date_part('epoch', {later} - {earlier}) * 1000000) AS BIGINT)"
+    return f"({later} - {earlier})"
 
 
 def floor_divide(stmt: Statement, column: str, divisor: int) -> str:
@@ -84,3 +112,23 @@ def middle_values(value: str, position: str, count: str) -> tuple[str, str]:
         f"MIN(CASE WHEN {position} >= ({count} + 1) / 2 THEN {value} END)",
         f"MIN(CASE WHEN {position} >= {count} / 2 + 1 THEN {value} END)",
     )
+
+
+ANALYTICS_WORK_MEM = "64MB"
+"""PostgreSQL memory per sort or hash of one analytics statement: a million sittings sort and hash in memory."""
+
+
+async def fetch(stmt: Statement, sql: str) -> list[dict[str, Any]]:
+    """Run the analytics statement ``sql`` with ``stmt``'s parameters; return its rows.
+
+    On PostgreSQL it runs in its own transaction with ``SET LOCAL work_mem``
+    (:data:`ANALYTICS_WORK_MEM`), so its sorts and hashes stay in memory
+    instead of spilling to disk, and without JIT compilation (a few hundred
+    milliseconds per statement, more than it saves here); both settings end
+    with the transaction.
+    """
+    if not stmt.postgres:
+        return await stmt.fetch(sql)
+    async with transaction() as conn:
+        await conn.execute_script(f"SET LOCAL work_mem = '{ANALYTICS_WORK_MEM}'; SET LOCAL jit = off")
+        return await conn.execute_query_dict(sql, stmt.params)

@@ -16,7 +16,7 @@ from models.enums import CreditTransactionKind
 from resolvers import access
 from resolvers.access import Field, Operation
 from resolvers.analytics import as_instant
-from resolvers.analytics_sql import month_of
+from resolvers.analytics_sql import fetch, month_key, month_text
 from resolvers.errors import BadArgument
 from resolvers.principal import Principal
 from resolvers.sittings import MALFORMED_ID
@@ -85,10 +85,14 @@ async def _monthly_sums(ledger, zone) -> dict[str, CreditUsageMonth]:
     """Month → its sums, for the months with ledger rows (two statements: the time range, then the sums)."""
     stmt = Statement(CreditTransaction._meta.db)
     source = stmt.subquery(ledger.values("created_at"))
-    edges = (await stmt.fetch(f"SELECT MIN(src.created_at) AS earliest, MAX(src.created_at) AS latest FROM ({source}) AS src"))[0]
+    edges = (
+        await stmt.fetch(
+            f"SELECT MIN(src.created_at) AS earliest, MAX(src.created_at) AS latest FROM ({source}) AS src"
+        )
+    )[0]
     spans = offset_spans(zone, as_instant(edges["earliest"]), as_instant(edges["latest"]))
     stmt = Statement(CreditTransaction._meta.db)
-    month = month_of(stmt, "src.created_at", spans)
+    month = month_key(stmt, "src.created_at", spans)
     kinds = {
         name: stmt.param(kind)
         for name, kind in (
@@ -98,12 +102,14 @@ async def _monthly_sums(ledger, zone) -> dict[str, CreditUsageMonth]:
         )
     }
     source = stmt.subquery(ledger.values("created_at", "kind", "delta"))
-    rows = await stmt.fetch(
-        f"SELECT month, CAST(SUM(CASE WHEN kind = {kinds['purchase']} THEN delta ELSE 0 END) AS BIGINT) AS purchased, "
+    rows = await fetch(
+        stmt,
+        f"SELECT {month_text(stmt, 'month')} AS month, "
+        f"CAST(SUM(CASE WHEN kind = {kinds['purchase']} THEN delta ELSE 0 END) AS BIGINT) AS purchased, "
         f"CAST(-SUM(CASE WHEN kind = {kinds['certification']} THEN delta ELSE 0 END) AS BIGINT) AS spent, "
         f"CAST(SUM(CASE WHEN kind = {kinds['refund']} THEN delta ELSE 0 END) AS BIGINT) AS refunded "
         f"FROM (SELECT {month} AS month, src.kind AS kind, src.delta AS delta FROM ({source}) AS src) AS dated "
-        f"GROUP BY month"
+        f"GROUP BY month",
     )
     return {
         row["month"]: CreditUsageMonth(row["month"], int(row["purchased"]), int(row["spent"]), int(row["refunded"]))

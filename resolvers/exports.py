@@ -80,7 +80,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("selectedAt", "selected_at", Kind.INSTANT),
     Column("certifiedAt", "certified_at", Kind.INSTANT),
     Column("certificateStatus", "certificate__status"),
-    Column("claimSubmittedAt", "certificate__submitted_at", Kind.INSTANT),
+    Column("certificateClaimedAt", "certificate__claimed_at", Kind.INSTANT),
     Column("certificateIssuedAt", "certificate__issued_at", Kind.INSTANT),
 )
 """The file's columns in order; README.md, "CSV export" says what each holds."""
@@ -215,8 +215,9 @@ def export_pages(request: ExportRequest, *, page_size: int = EXPORT_PAGE_SIZE) -
     page is one statement, ordered by the sort field then id and starting
     strictly after the previous page's last row, so a row changed or added
     while the file streams is never read twice and no row present throughout
-    is skipped. Values are as the database holds them (ids as primary keys,
-    datetimes aware, null as None).
+    is skipped. Values are as the driver returns them: ids as primary keys,
+    enums as their values, datetimes as ISO text (SQLite) or aware datetimes
+    (PostgreSQL), null as None; :func:`csv_chunks` writes them.
 
     Raises:
         Forbidden: the ``exportSittings`` rule refuses the request's role.
@@ -291,47 +292,43 @@ def _guard(text: str) -> str:
     return "'" + text if _LEFT_BY_DEFUSEDCSV.match(text) else text
 
 
-def _instant_text(value: datetime | str | None) -> str | None:
-    """ISO 8601 in UTC of a datetime as the driver returns it (SQLite: ORM's ISO text; PostgreSQL: a datetime)."""
-    if value is None:
-        return None
+def _instant_text(value: datetime | str) -> str:
+    """ISO 8601 in UTC of a datetime as the driver returns it (SQLite: the ORM's ISO text; PostgreSQL: a datetime)."""
     if isinstance(value, str):
         if value.endswith("+00:00"):
             return value.replace(" ", "T", 1)  # what isoformat() gives for the datetime this text is
         value = datetime.fromisoformat(value)
+    if value.tzinfo is UTC:  # asyncpg's
+        return value.isoformat()
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat()
 
 
-class _GlobalIds:
-    """Global IDs for one file; those of organisations and tests repeat from row to row, so each is encoded once."""
-
-    REPEATING = frozenset({"Organisation", "Test"})
-
-    def __init__(self) -> None:
-        self._known: dict[tuple[str, int], str] = {}
-
-    def of(self, type_name: str, pk: int) -> str:
-        if type_name not in self.REPEATING:
-            return to_global_id(type_name, pk)
-        found = self._known.get((type_name, pk))
-        if found is None:
-            found = self._known[type_name, pk] = to_global_id(type_name, pk)
-        return found
+_REPEATING_IDS = frozenset({"Organisation", "Test"})
+"""ID types that repeat from row to row: each of their IDs is encoded once per file."""
+_UNIQUE_ID_COLUMNS = tuple((i, type_name) for i, type_name in _IDS if type_name not in _REPEATING_IDS)
+_REPEATING_ID_COLUMNS = tuple((i, type_name) for i, type_name in _IDS if type_name in _REPEATING_IDS)
 
 
-def _cells(row: tuple, ids: _GlobalIds) -> tuple[list[Any], bool]:
+def _cells(row: tuple, known: dict[tuple[int, int], str]) -> tuple[list[Any], bool]:
     """One row as the file's cells (by each column's kind, :data:`COLUMNS`), and whether any needs defusing.
 
-    Only free text can start with anything but a letter or a digit: global IDs,
-    times, enum values and scores never do.
+    ``known`` keeps the global IDs of :data:`_REPEATING_IDS` for the file, by
+    (column, pk). Only free text can start with anything but a letter or a
+    digit: global IDs, times, enum values and scores never do.
     """
     cells = list(row)
-    for index, type_name in _IDS:
-        cells[index] = ids.of(type_name, row[index])
+    for index, type_name in _UNIQUE_ID_COLUMNS:
+        cells[index] = to_global_id(type_name, row[index])
+    for index, type_name in _REPEATING_ID_COLUMNS:
+        found = known.get((index, row[index]))
+        if found is None:
+            found = known[index, row[index]] = to_global_id(type_name, row[index])
+        cells[index] = found
     for index in _INSTANTS:
-        cells[index] = _instant_text(row[index])
+        if row[index] is not None:
+            cells[index] = _instant_text(row[index])
     suspect = False
     for index in _TEXTS:
         text = row[index]
@@ -359,11 +356,11 @@ async def csv_chunks(pages: AsyncIterator[list[tuple]]) -> AsyncIterator[bytes]:
     defused = defused_csv.writer(buffer, lineterminator="\r\n")
     plain.writerow(HEADER)
     yield _drain(buffer)
-    ids = _GlobalIds()
+    known: dict[tuple[int, int], str] = {}
     try:
         async for page in pages:
             for row in page:
-                cells, suspect = _cells(row, ids)
+                cells, suspect = _cells(row, known)
                 (defused if suspect else plain).writerow(cells)
             yield _drain(buffer)
     finally:

@@ -37,8 +37,8 @@ from ws_client import ws_connect, ws_session
 
 from gql.ids import decode_id, to_global_id
 from gql.schema import build_schema
-from models import Certificate, Sitting
-from models.enums import CertificationStatus, Role
+from models import Certificate, CreditTransaction, Sitting
+from models.enums import CertificationStatus, CreditTransactionKind, Role
 from resolvers import access
 from resolvers.access import FIELD_RULES, RULES, Field, FieldRule, Operation, Root, Rule
 
@@ -51,6 +51,11 @@ VIEWER = "{ viewer { role } }"
 NODE = "query($id: ID!) { node(id: $id) { id } }"
 SITTINGS = "{ sittings(first: 500) { edges { node { id } } } }"
 SITTING_STATS = "query($test: ID!) { sittingStats(filter: {testId: $test}) { total } }"
+EXPORT_SITTINGS = "query($test: ID!) { exportSittings(filter: {testId: $test}) { rowCount } }"
+SITTING_AGGREGATES = "query($test: ID!) { sittingAggregates(filter: {testId: $test}) { count } }"
+SCORE_HISTOGRAM = "query($test: ID!) { scoreHistogram(filter: {testId: $test}, bucketWidth: 10) { count } }"
+CERTIFICATION_FUNNEL = "query($test: ID!) { certificationFunnel(filter: {testId: $test}) { recorded } }"
+CREDIT_USAGE = "query($org: ID) { creditUsage(organisationId: $org) { purchased } }"
 NOTIFICATIONS = "{ notifications(first: 100) { edges { node { id } } } }"
 REVIEW_QUEUE = "{ reviewQueue(first: 100) { edges { node { id } } } }"
 VERIFY_CERTIFICATE = '{ verifyCertificate(code: "0000-0000-0000-0000") { valid } }'
@@ -284,6 +289,37 @@ def counted(data: dict, scene: Scene, in_scope: bool) -> str:
     return ALLOWED if data["sittingStats"]["total"] > 0 else NOT_FOUND
 
 
+def exported(data: dict, scene: Scene, in_scope: bool) -> str:
+    return ALLOWED if data["exportSittings"]["rowCount"] > 0 else NOT_FOUND
+
+
+def aggregated(data: dict, scene: Scene, in_scope: bool) -> str:
+    return ALLOWED if data["sittingAggregates"][0]["count"] > 0 else NOT_FOUND
+
+
+def bucketed(data: dict, scene: Scene, in_scope: bool) -> str:
+    return ALLOWED if sum(bucket["count"] for bucket in data["scoreHistogram"]) > 0 else NOT_FOUND
+
+
+def funnelled(data: dict, scene: Scene, in_scope: bool) -> str:
+    return ALLOWED if data["certificationFunnel"]["recorded"] > 0 else NOT_FOUND
+
+
+def credit_usage_of(scene: Scene, in_scope: bool) -> dict:
+    """Within scope: organisation A named; outside: none named, which reaches B's ledger only for platform admins."""
+    return {"org": scene.organisations[True] if in_scope else None}
+
+
+async def credit_usage_reached(data: dict, scene: Scene, in_scope: bool) -> str:
+    """ALLOWED when the months sum A's purchases (within scope) or every organisation's (outside)."""
+    purchased = sum(month["purchased"] for month in data["creditUsage"])
+    ledger = CreditTransaction.filter(kind=CreditTransactionKind.PURCHASE)
+    if in_scope:
+        ledger = ledger.filter(organisation_id=decode_id(scene.organisations[True], "Organisation"))
+    wanted = sum(await ledger.values_list("delta", flat=True))
+    return ALLOWED if purchased == wanted else NOT_FOUND
+
+
 def field_value(data: dict, scene: Scene, in_scope: bool) -> str:
     if data["node"] is None:
         return NOT_FOUND
@@ -301,6 +337,15 @@ PROBES: dict[Operation, Probe] = {
         SITTINGS, no_variables, listed("sittings", lambda s, mine: s.sitting(mine, "a0", "b0")), outside=True
     ),
     Operation.SITTING_STATS: Probe(SITTING_STATS, lambda s, mine: {"test": s.tests[mine]}, counted, outside=True),
+    Operation.EXPORT_SITTINGS: Probe(EXPORT_SITTINGS, lambda s, mine: {"test": s.tests[mine]}, exported, outside=True),
+    Operation.SITTING_AGGREGATES: Probe(
+        SITTING_AGGREGATES, lambda s, mine: {"test": s.tests[mine]}, aggregated, outside=True
+    ),
+    Operation.SCORE_HISTOGRAM: Probe(SCORE_HISTOGRAM, lambda s, mine: {"test": s.tests[mine]}, bucketed, outside=True),
+    Operation.CERTIFICATION_FUNNEL: Probe(
+        CERTIFICATION_FUNNEL, lambda s, mine: {"test": s.tests[mine]}, funnelled, outside=True
+    ),
+    Operation.CREDIT_USAGE: Probe(CREDIT_USAGE, credit_usage_of, credit_usage_reached, outside=True),
     Operation.NOTIFICATIONS: Probe(
         NOTIFICATIONS, no_variables, listed("notifications", lambda s, mine: s.notifications[mine]), outside=True
     ),

@@ -46,7 +46,7 @@ SELECT = "mutation($ids: [ID!]) { selectSittings(input: {ids: $ids}) { changedCo
 EXPECTED_HEADER = [
     "sittingId", "externalId", "organisationId", "organisationName", "testId", "testName", "testTakerId",
     "testTakerName", "testTakerEmail", "takenAt", "score", "status", "ineligibilityReason", "photoCheck",
-    "selectedAt", "certifiedAt", "certificateStatus", "claimSubmittedAt", "certificateIssuedAt",
+    "selectedAt", "certifiedAt", "certificateStatus", "certificateClaimedAt", "certificateIssuedAt",
 ]  # fmt: skip
 FILENAME = re.compile(r'attachment; filename="sittings-\d{8}T\d{6}Z\.csv"')
 
@@ -63,7 +63,7 @@ async def sitting_nodes(client, variables: dict | None = None) -> list[dict]:
 
 
 def expected_row(node: dict, external_id: str) -> list[str]:
-    """The CSV row of a ``sittings`` node: the same values, empty cells for nulls."""
+    """The CSV row of a ``sittings`` node: the same values, empty cells for nulls (one claim: claimed when submitted)."""
     certificate = node["certificate"] or {}
     values = [
         node["id"], external_id, node["organisation"]["id"], node["organisation"]["name"], node["test"]["id"],

@@ -90,7 +90,9 @@ class CertificationFunnel:
     recorded: int = strawberry.field(description="Sittings matching the filter.")
     eligible: int = strawberry.field(description="Of those, sittings not INELIGIBLE.")
     certified: int = strawberry.field(description="Sittings IN_PROGRESS or CERTIFIED.")
-    claimed: int = strawberry.field(description="Certified sittings whose current certificate has had a claim submitted.")
+    claimed: int = strawberry.field(
+        description="Certified sittings whose current certificate has had a claim submitted."
+    )
     issued: int = strawberry.field(description="Certified sittings whose current certificate is or was ISSUED.")
     median_seconds_to_claim: float | None = strawberry.field(
         description="Median seconds from certification to the first claim submitted."

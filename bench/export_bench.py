@@ -1,0 +1,291 @@
+"""CSV export throughput and server memory: 100,000 sittings streamed from ``GET /exports/{token}``.
+
+Usage:
+    .venv/bin/python bench/export_bench.py [--sittings 100000] [--runs 5] [--role analyst]
+    .venv/bin/python bench/export_bench.py --postgres postgres://postgres@127.0.0.1:5432
+
+Creates its own database (SQLite in a temp dir; with ``--postgres`` a fresh
+PostgreSQL database on that server, dropped afterwards), bulk-inserts one
+organisation's ``--sittings`` sittings (one test taker each, names in several
+scripts, every status, certificates for the certified ones) plus a second
+organisation of 1,000 sittings the export must leave out, runs ANALYZE, then starts the
+real server (``certify serve``) on it. Each run asks ``exportSittings`` as
+``--role`` (analyst: the organisation's; platform_admin: everything) and
+downloads the file with httpx, streaming; the time is from the GraphQL
+request to the last byte, and rows/s is the rows received over that time
+(the server's CPU seconds per run are read from /proc).
+The server's RSS (psutil when installed, else VmRSS in /proc) is read
+before the first run, every 20 ms during the downloads, and after the last.
+Prints one JSON object; the target is 50,000 rows/s with RSS growing by less
+than 50 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tortoise import Tortoise  # noqa: E402
+
+from gql.ids import to_global_id  # noqa: E402
+from models import Certificate, Organisation, Sitting, Test, TestTaker  # noqa: E402
+from models.db import forget_compiled_statements, migrate, tortoise_config  # noqa: E402
+from models.enums import (  # noqa: E402
+    CertificateStatus,
+    CertificationStatus,
+    IneligibilityReason,
+    PhotoCheck,
+    Role,
+)
+from server.auth import TokenService  # noqa: E402
+from server.settings import Settings  # noqa: E402
+
+SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
+EXPORT = "{ exportSittings { url expiresAt rowCount } }"
+NAMES = (
+    "Zoë Nguyễn", "محمد عبد الله", "王小明", "김민준", "Ana 🎓", "Ана-Мария Иванова", "Siobhán O’Connor",
+    'Jean "JL" Picard', "Smith, John", "=cmd|' /C calc'!A0", "María Fernanda de los Santos",
+)  # fmt: skip
+CHUNK = 5_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of ``pid`` in KiB."""
+    try:
+        import psutil
+    except ImportError:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+    return psutil.Process(pid).memory_info().rss // 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time ``pid`` has used, in seconds (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class RssSampler:
+    """Samples a process's RSS every ``interval`` seconds in a thread; ``peak`` in KiB."""
+
+    def __init__(self, pid: int, interval: float = 0.02) -> None:
+        self.pid, self.interval, self.peak = pid, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_kib(self.pid))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def status_of(i: int) -> tuple[CertificationStatus, IneligibilityReason | None]:
+    bucket = i % 10
+    if bucket < 4:
+        return CertificationStatus.UNSELECTED, None
+    if bucket == 4:
+        return CertificationStatus.SELECTED, None
+    if bucket < 7:
+        return CertificationStatus.IN_PROGRESS, None
+    if bucket < 9:
+        return CertificationStatus.CERTIFIED, None
+    return CertificationStatus.INELIGIBLE, IneligibilityReason.LOW_SCORE
+
+
+async def insert(organisation: Organisation, test: Test, count: int, offset: int) -> None:
+    """``count`` sittings of ``organisation`` with a test taker each, inserted in bulk, and their certificates."""
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    takers = [
+        TestTaker.for_person(name=f"{NAMES[i % len(NAMES)]} {i}", email=f"taker{i}@example.com")
+        for i in range(offset, offset + count)
+    ]
+    for start in range(0, count, CHUNK):
+        await TestTaker.bulk_create(takers[start : start + CHUNK])
+    ids = await TestTaker.filter(id__gt=offset).order_by("id").values_list("id", flat=True)
+    sittings = []
+    for n, i in enumerate(range(offset, offset + count)):
+        status, reason = status_of(i)
+        certified = status in (CertificationStatus.IN_PROGRESS, CertificationStatus.CERTIFIED)
+        taken_at = base + timedelta(seconds=i // 3)
+        sittings.append(Sitting(
+            external_id=f"bench-{i}", organisation=organisation, test=test, test_taker_id=ids[n], taken_at=taken_at,
+            score=40 + i % 60, photo_check=PhotoCheck.PASSED, status=status, ineligibility_reason=reason,
+            selected_at=taken_at + timedelta(days=1) if status is CertificationStatus.SELECTED else None,
+            certified_at=taken_at + timedelta(days=2) if certified else None,
+        ))  # fmt: skip
+    for start in range(0, count, CHUNK):
+        await Sitting.bulk_create(sittings[start : start + CHUNK])
+    certified = await Sitting.filter(
+        organisation=organisation, status__in=[CertificationStatus.IN_PROGRESS, CertificationStatus.CERTIFIED]
+    ).values_list("id", "status", "certified_at")
+    certificates = [
+        Certificate(
+            sitting_id=pk,
+            status=CertificateStatus.ISSUED if status == CertificationStatus.CERTIFIED else CertificateStatus.AWAITING_CLAIM,
+            submitted_at=at + timedelta(hours=3) if status == CertificationStatus.CERTIFIED else None,
+            claimed_at=at + timedelta(hours=3) if status == CertificationStatus.CERTIFIED else None,
+            issued_at=at + timedelta(days=1) if status == CertificationStatus.CERTIFIED else None,
+        )
+        for pk, status, at in certified
+    ]
+    for start in range(0, len(certificates), CHUNK):
+        await Certificate.bulk_create(certificates[start : start + CHUNK])
+
+
+async def build_database(url: str, sittings: int) -> int:
+    """Migrate ``url`` and fill it; returns the exported organisation's id."""
+    forget_compiled_statements()
+    await migrate(url)
+    await Tortoise.init(config=tortoise_config(url))
+    try:
+        test = await Test.create(name="Bench English", min_certifiable_score=50)
+        ours = await Organisation.create(name="Bench, Languages", credit_balance=0)
+        theirs = await Organisation.create(name="Other Org", credit_balance=0)
+        await insert(ours, test, sittings, 0)
+        await insert(theirs, test, 1_000, sittings)
+        # Fresh statistics, as autovacuum would gather after a bulk load: without them PostgreSQL
+        # expects a handful of rows and sorts the whole organisation for every page.
+        await Sitting._meta.db.execute_script("ANALYZE")
+        return ours.id
+    finally:
+        await Tortoise.close_connections()
+
+
+async def download(http: httpx.AsyncClient, token: str, server_pid: int) -> dict:
+    """One export: ask for the URL, stream the file; rows, bytes, seconds and the server's CPU seconds."""
+    cpu = cpu_seconds(server_pid)
+    started = time.perf_counter()
+    response = await http.post("/graphql", json={"query": EXPORT}, headers={"Authorization": f"Bearer {token}"})
+    made = response.json()["data"]["exportSittings"]
+    size = lines = 0
+    async with http.stream("GET", made["url"]) as stream:
+        assert stream.status_code == 200, stream.status_code
+        async for chunk in stream.aiter_raw():
+            size += len(chunk)
+            lines += chunk.count(b"\r\n")  # the bench's names hold no line breaks
+    seconds = time.perf_counter() - started
+    rows = lines - 1
+    assert rows == made["rowCount"], (rows, made["rowCount"])
+    return {"rows": rows, "bytes": size, "seconds": round(seconds, 3), "rows_per_second": round(rows / seconds),
+            "server_cpu_seconds": round(cpu_seconds(server_pid) - cpu, 2)}
+
+
+async def run(args: argparse.Namespace) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix="certify-export-bench-"))
+    database = None
+    if args.postgres:
+        database = f"certify_exportbench_{uuid.uuid4().hex[:10]}"
+        admin = await asyncpg.connect(f"{args.postgres}/postgres")
+        await admin.execute(f'CREATE DATABASE "{database}"')
+        await admin.close()
+        url = f"{args.postgres}/{database}"
+    else:
+        url = f"sqlite://{workdir / 'certify.sqlite3'}"
+    port = free_port()
+    server = None
+    try:
+        started = time.perf_counter()
+        organisation_id = await build_database(url, args.sittings)
+        insert_seconds = time.perf_counter() - started
+        env = {**os.environ, "CERTIFY_JWT_SECRET": SECRET, "CERTIFY_DATA_DIR": str(workdir), "CERTIFY_DATABASE_URL": url,
+               "CERTIFY_RENDER_ENABLED": "false", "CERTIFY_LOG_LEVEL": "warning",
+               "CERTIFY_PUBLIC_URL": f"http://127.0.0.1:{port}"}  # fmt: skip
+        command = [str(ROOT / ".venv" / "bin" / "certify"), "serve", "--port", str(port)]
+        server = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
+        tokens = TokenService(Settings(jwt_secret=SECRET, data_dir=workdir))
+        role = Role(args.role)
+        gid = to_global_id("Organisation", organisation_id) if role is Role.ANALYST else None
+        token = tokens.mint(role=role, subject="bench", organisation_gid=gid)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
+            async with asyncio.timeout(60):
+                while True:
+                    try:
+                        if (await http.get("/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.2)
+            rss_before = rss_kib(server.pid)
+            runs = []
+            with RssSampler(server.pid) as sampler:
+                for _ in range(args.runs):
+                    runs.append(await download(http, token, server.pid))
+            await asyncio.sleep(1)
+            rss_after = rss_kib(server.pid)
+        return {
+            "backend": "postgresql" if args.postgres else "sqlite",
+            "role": args.role,
+            "sittings_in_database": args.sittings + 1_000,
+            "rows_exported": runs[0]["rows"],
+            "bytes": runs[0]["bytes"],
+            "insert_seconds": round(insert_seconds, 1),
+            "rows_per_second_median": round(statistics.median(r["rows_per_second"] for r in runs)),
+            "seconds": [r["seconds"] for r in runs],
+            "server_cpu_seconds": [r["server_cpu_seconds"] for r in runs],
+            "rss_mib_before": round(rss_before / 1024, 1),
+            "rss_mib_peak": round(sampler.peak / 1024, 1),
+            "rss_mib_after": round(rss_after / 1024, 1),
+            "rss_mib_growth_peak": round((sampler.peak - rss_before) / 1024, 1),
+            "load_average_1m": round(os.getloadavg()[0], 2),
+        }
+    finally:
+        if server is not None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+        shutil.rmtree(workdir, ignore_errors=True)
+        if database is not None:
+            admin = await asyncpg.connect(f"{args.postgres}/postgres")
+            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sittings", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--role", choices=[Role.ANALYST.value, Role.PLATFORM_ADMIN.value], default=Role.ANALYST.value)
+    parser.add_argument("--postgres", default=None, help="PostgreSQL server root; SQLite when omitted")
+    print(json.dumps(asyncio.run(run(parser.parse_args())), indent=2))
+
+
+if __name__ == "__main__":
+    main()
