@@ -17,25 +17,18 @@ from datetime import UTC, datetime
 
 import anyio
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from itsdangerous.timed import TimestampSigner
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.types import Send
 
 from resolvers.errors import AccessError, BadArgument
 from resolvers.exports import EXPORT_PAGE_SIZE, ExportRequest, csv_chunks, export_pages
+from server.files import ClockedSigner
 from server.settings import Settings
 
 SALT = "certify.exports.v1"
 REFUSAL = "This export link is invalid or has expired."
 
-
-
-class _ClockedSigner(TimestampSigner):
-    clock: Callable[[], float] = time.time
-
-    def get_timestamp(self) -> int:
-        return int(self.clock())
 
 
 class SittingExports:
@@ -53,7 +46,7 @@ class SittingExports:
         self.page_size = page_size
         self._clock = clock
         secret = hashlib.sha256(f"certify-export-urls:{settings.jwt_secret}".encode()).hexdigest()
-        signer = type("Signer", (_ClockedSigner,), {"clock": staticmethod(clock)})
+        signer = type("Signer", (ClockedSigner,), {"clock": staticmethod(clock)})
         self._serializer = URLSafeTimedSerializer(secret, salt=SALT, signer=signer)
         self._checker = URLSafeTimedSerializer(secret, salt=SALT)
 

@@ -28,7 +28,9 @@ from server.settings import Settings
 SALT = "certify.files.v1"
 
 
-class _ClockedSigner(TimestampSigner):
+class ClockedSigner(TimestampSigner):
+    """itsdangerous's timestamp signer dated by ``clock`` (seconds since the epoch); subclass to set it."""
+
     clock: Callable[[], float] = time.time
 
     def get_timestamp(self) -> int:
@@ -45,7 +47,7 @@ class FileUrls:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time):
         self._settings = settings
         secret = hashlib.sha256(f"certify-file-urls:{settings.jwt_secret}".encode()).hexdigest()
-        signer = type("Signer", (_ClockedSigner,), {"clock": staticmethod(clock)})
+        signer = type("Signer", (ClockedSigner,), {"clock": staticmethod(clock)})
         self._serializer = URLSafeTimedSerializer(secret, salt=SALT, signer=signer)
         self._checker = URLSafeTimedSerializer(secret, salt=SALT)
 
