@@ -31,12 +31,13 @@ from resolvers.analytics_sql import (
     middle_values,
     month_key,
     month_text,
+    utc_month_key,
 )
 from resolvers.errors import BadArgument
 from resolvers.principal import Principal
 from resolvers.sittings import SittingFilter, apply_filter
 from resolvers.sql import Statement
-from resolvers.time_zones import OffsetSpan, offset_spans, parse_time_zone
+from resolvers.time_zones import OffsetSpan, offset_spans, parse_time_zone, utc_month_start_windows
 
 MAX_GROUPS = 10_000
 MAX_BUCKETS = 10_000
@@ -126,8 +127,16 @@ def as_instant(value: Any) -> datetime | None:
     return datetime.fromisoformat(value)
 
 
-async def _sitting_spans(zone, columns: Sequence[str]) -> dict[str, list[OffsetSpan]]:
-    """Column → the zone's offset spans over every sitting's value of it (indexed MIN / MAX, one statement).
+@dataclass(frozen=True, slots=True)
+class _MonthColumn:
+    """A timestamp column grouped by month: the zone's offsets over its values, and where months may differ from UTC's."""
+
+    spans: list[OffsetSpan]
+    windows: list[tuple[datetime, datetime]]
+
+
+async def _month_columns(zone, columns: Sequence[str]) -> dict[str, _MonthColumn]:
+    """Column → its :class:`_MonthColumn` over every sitting's value of it (indexed MIN / MAX, one statement).
 
     The range is the whole table's, a superset of any filter's, so it costs
     four index look-ups instead of a scan.
@@ -141,10 +150,12 @@ async def _sitting_spans(zone, columns: Sequence[str]) -> dict[str, list[OffsetS
         for edge in ("min", "max")
     ]
     row = (await stmt.fetch(f"SELECT {', '.join(parts)}"))[0]
-    return {
-        column: offset_spans(zone, as_instant(row[f"min_{column}"]), as_instant(row[f"max_{column}"]))
-        for column in columns
-    }
+    found = {}
+    for column in columns:
+        earliest, latest = as_instant(row[f"min_{column}"]), as_instant(row[f"max_{column}"])
+        spans = offset_spans(zone, earliest, latest)
+        found[column] = _MonthColumn(spans, utc_month_start_windows(spans, earliest, latest))
+    return found
 
 
 def _dedupe(group_by: Sequence[Dimension] | None) -> tuple[Dimension, ...]:
@@ -183,41 +194,113 @@ async def sitting_aggregates(
         access.require_every_organisation(principal, "group by ORGANISATION")
     zone = parse_time_zone(time_zone)
     queryset = _sittings(principal, spec)
-    spans = await _sitting_spans(zone, [_COLUMNS[d] for d in dimensions if d in _MONTHS])
+    months = await _month_columns(zone, [_COLUMNS[d] for d in dimensions if d in _MONTHS])
     stmt = _statement()
-    rows = await fetch(stmt, _aggregates_sql(stmt, queryset, dimensions, spans))
+    rows = await fetch(stmt, _aggregates_sql(stmt, queryset, dimensions, months))
     if len(rows) > MAX_GROUPS:
         raise BadArgument(f"more than {MAX_GROUPS:,} groups: narrow the filter or group by fewer dimensions")
     groups = [_group(row, dimensions) for row in rows]
     return sorted(groups, key=lambda group: _sort_key(group, dimensions))
 
 
-def _aggregates_sql(stmt: Statement, queryset, dimensions: Sequence[Dimension], spans) -> str:
-    """keyed: each sitting's group key d0… and score; counted: rows per (key, score); running: the running
-    count per key in score order and the key's total; then one row per key (at most MAX_GROUPS + 1).
+# The SQLite indexes of migration 0005 per month dimension, and their key before the month and the score.
+_SQLITE_INDEXES = {
+    Dimension.TAKEN_MONTH: "sitting_analytics_taken",
+    Dimension.CERTIFIED_MONTH: "sitting_analytics_certified",
+}
+_INDEX_KEY = ("organisation_id", "test_id", "status")
+_FROM_SITTING = ' FROM "sitting"'  # how the ORM's SQL names the table
+
+
+def _aggregates_sql(stmt: Statement, queryset, dimensions: Sequence[Dimension], months: dict) -> str:
+    """counted: sittings per (group key d0…, score); running: each key's running count in score order and its
+    total; then one row per key (at most MAX_GROUPS + 1) with the statistics.
+
+    Months are counted in two parts that add up exactly. First every sitting under its UTC month
+    (:func:`_counted_in_utc`), which SQLite reads in order from an index. Then the sittings in a
+    :func:`resolvers.time_zones.utc_month_start_windows` window, the only ones whose month in the zone can
+    differ, are taken out of their UTC group (count −1 each) and put into their zone's group
+    (:func:`resolvers.analytics_sql.month_key`, +1 each); groups whose counts cancel out are dropped.
 
     counted is MATERIALIZED so that PostgreSQL hashes the million rows into the few (key, score) pairs
     instead of sorting them all for the window functions that follow.
     """
-    keys, outputs = [], []
-    for n, dimension in enumerate(dimensions):
-        column = f"src.{_COLUMNS[dimension]}"
-        month = dimension in _MONTHS
-        keys.append(f"{month_key(stmt, column, spans[_COLUMNS[dimension]]) if month else column} AS d{n}, ")
-        outputs.append(f"{month_text(stmt, f'd{n}') if month else f'd{n}'} AS d{n}, ")
     names = "".join(f"d{n}, " for n in range(len(dimensions)))
+    parts = [_counted_in_utc(stmt, queryset, dimensions, months)]
+    windows = [(column, window) for column, month in months.items() for window in month.windows]
+    if windows:
+        near = " OR ".join(
+            f'("{column}" >= {stmt.param(start)} AND "{column}" < {stmt.param(end)})'
+            for column, (start, end) in windows
+        )
+        for sign, exact in (("-", False), ("", True)):
+            keys = [_key(stmt, d, months, exact=exact) for d in dimensions]
+            parts.append(
+                f"SELECT {''.join(f'{key} AS d{n}, ' for n, key in enumerate(keys))}src.score AS score, "
+                f"{sign}COUNT(*) AS n FROM ({_source(stmt, queryset)}) AS src "
+                f'WHERE src.id IN (SELECT "id" FROM "sitting" WHERE {near}) '
+                f"GROUP BY {''.join(k + ', ' for k in keys)}src.score"
+            )
+    outputs = "".join(
+        f"{month_text(stmt, f'd{n}') if d in _MONTHS else f'd{n}'} AS d{n}, " for n, d in enumerate(dimensions)
+    )
     partition = f"PARTITION BY {names[:-2]}" if dimensions else ""
     lower, upper = middle_values("score", "upto", "total")
-    source = stmt.subquery(queryset.values("score", *sorted(set(_COLUMNS.values()))))
     return (
-        f"WITH keyed AS (SELECT {''.join(keys)}src.score AS score FROM ({source}) AS src), "
-        f"counted AS MATERIALIZED (SELECT {names}score, COUNT(*) AS n FROM keyed GROUP BY {names}score), "
+        f"WITH counted AS MATERIALIZED (SELECT {names}score, CAST(SUM(n) AS BIGINT) AS n "
+        f"FROM ({' UNION ALL '.join(parts)}) AS parts GROUP BY {names}score HAVING SUM(n) <> 0), "
         f"running AS (SELECT {names}score, n, "
         f"CAST(SUM(n) OVER ({partition} ORDER BY score ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) "
         f"AS upto, CAST(SUM(n) OVER ({partition}) AS BIGINT) AS total FROM counted) "
-        f"SELECT {''.join(outputs)}CAST(SUM(n) AS BIGINT) AS n, CAST(SUM(score * n) AS BIGINT) AS score_sum, "
+        f"SELECT {outputs}CAST(SUM(n) AS BIGINT) AS n, CAST(SUM(score * n) AS BIGINT) AS score_sum, "
         f"MIN(score) AS min_score, MAX(score) AS max_score, {lower} AS lower_middle, {upper} AS upper_middle "
         f"FROM running {'GROUP BY ' + names[:-2] if dimensions else ''} LIMIT {stmt.param(MAX_GROUPS + 1)}"
+    )
+
+
+def _source(stmt: Statement, queryset) -> str:
+    return stmt.subquery(queryset.values("id", "score", *sorted(set(_COLUMNS.values()))))
+
+
+def _key(stmt: Statement, dimension: Dimension, months: dict, *, exact: bool) -> str:
+    """The SQL of ``dimension``'s group key: its column, or its month in UTC or (``exact``) in the zone."""
+    column = f"src.{_COLUMNS[dimension]}"
+    if dimension not in _MONTHS:
+        return column
+    if exact:
+        return month_key(stmt, column, months[_COLUMNS[dimension]].spans)
+    return utc_month_key(stmt, column)
+
+
+def _counted_in_utc(stmt: Statement, queryset, dimensions: Sequence[Dimension], months: dict) -> str:
+    """Sittings per (d0…, score), months in UTC.
+
+    On SQLite, with at most one month dimension, the sittings are first grouped by the whole key of the
+    analytics index of that month's column (taken_at when there is none): organisation, test, status,
+    UTC month, score, the index's own order, so the database streams the index instead of sorting a
+    million rows; then those groups are added up by the dimensions asked for. Elsewhere (PostgreSQL
+    hashes; both months on SQLite) the sittings are grouped by the dimensions at once.
+    """
+    month_dimensions = [d for d in dimensions if d in _MONTHS]
+    if stmt.postgres or len(month_dimensions) > 1:
+        keys = [_key(stmt, d, months, exact=False) for d in dimensions]
+        return (
+            f"SELECT {''.join(f'{key} AS d{n}, ' for n, key in enumerate(keys))}src.score AS score, COUNT(*) AS n "
+            f"FROM ({_source(stmt, queryset)}) AS src GROUP BY {''.join(k + ', ' for k in keys)}src.score"
+        )
+    month = month_dimensions[0] if month_dimensions else Dimension.TAKEN_MONTH
+    index_key = [f"src.{column}" for column in _INDEX_KEY] + [utc_month_key(stmt, f"src.{_COLUMNS[month]}")]
+    position = {d: n for n, d in enumerate((Dimension.ORGANISATION, Dimension.TEST, Dimension.STATUS, month))}
+    picked = "".join(f"k{position[d]} AS d{n}, " for n, d in enumerate(dimensions))
+    # Named, because with a selective filter the planner may take a narrower index and sort what it finds.
+    source = _source(stmt, queryset)
+    if _FROM_SITTING not in source:
+        raise RuntimeError(f"the sittings query no longer reads {_FROM_SITTING!r}: {source}")
+    source = source.replace(_FROM_SITTING, f'{_FROM_SITTING} INDEXED BY "{_SQLITE_INDEXES[month]}"', 1)
+    return (
+        f"SELECT {picked}score, n FROM (SELECT {''.join(f'{k} AS k{n}, ' for n, k in enumerate(index_key))}"
+        f"src.score AS score, COUNT(*) AS n FROM ({source}) AS src "
+        f"GROUP BY {''.join(k + ', ' for k in index_key)}src.score) AS by_index"
     )
 
 
@@ -344,6 +427,12 @@ async def _status_counts(queryset) -> tuple[int, int, int]:
     return int(row["recorded"]), int(row["eligible"] or 0), int(row["certified"] or 0)
 
 
+MEDIAN_SAMPLE = 4096
+"""About how many durations per step the funnel samples to find where its median lies."""
+MEDIAN_MARGIN = 32
+"""Sample ranks kept on each side of the median's expected rank: 1/``MEDIAN_MARGIN`` of the sample, plus 16."""
+
+
 async def _claims_and_issues(queryset) -> dict[str, list[int]]:
     """Step → values, in one statement: "claimed" / "issued" → ``[count]`` of the certified sittings of
     ``queryset`` whose certificate was claimed / issued; "claim" / "issue" → the step's one or two middle
@@ -351,33 +440,82 @@ async def _claims_and_issues(queryset) -> dict[str, list[int]]:
 
     instants: the certified sittings' certificates with a claim or an issue, their times as
     :func:`resolvers.analytics_sql.instant`; steps: the durations; counts: the counts, N durations per
-    step (each CTE materialized once). A step's middles are its durations in order from offset
-    (N - 1) / 2: two of them for an even N, one for an odd N.
+    step (each CTE materialized once). A step's middles are its durations at 0-based ranks
+    (N - 1) / 2 and N / 2 in ascending order (:func:`_middles_sql`).
     """
     stmt = _statement()
     certified = ", ".join(stmt.param(s.value) for s in CERTIFIED_STATUSES)
-    middle = (
-        "SELECT '{step}' AS step, v AS value FROM (SELECT {column} AS v FROM steps WHERE {column} IS NOT NULL "
-        "ORDER BY {column} LIMIT (SELECT 2 - {step}s % 2 FROM counts) "
-        "OFFSET (SELECT ({step}s - 1) / 2 FROM counts)) AS {step}_middle"
-    )
-    middles = " UNION ALL ".join(
-        middle.format(step=step, column=column) for step, column in (("claim", "to_claim"), ("issue", "to_issue"))
-    )
+    sample, margin = stmt.param(MEDIAN_SAMPLE), stmt.param(MEDIAN_MARGIN)
+    steps = (("claim", "to_claim"), ("issue", "to_issue"))
     rows = await fetch(
         stmt,
-        f"WITH instants AS MATERIALIZED (SELECT {instant(stmt, 'src.certified_at')} AS certified_at, "
+        f"WITH instants AS MATERIALIZED (SELECT src.id AS id, {instant(stmt, 'src.certified_at')} AS certified_at, "
         f"{instant(stmt, 'c.claimed_at')} AS claimed_at, {instant(stmt, 'c.issued_at')} AS issued_at "
         f"FROM ({stmt.subquery(queryset)}) AS src JOIN certificate AS c ON c.sitting_id = src.id "
         f"WHERE src.status IN ({certified}) AND (c.claimed_at IS NOT NULL OR c.issued_at IS NOT NULL)), "
-        f"steps AS MATERIALIZED (SELECT {duration(stmt, 'claimed_at', 'certified_at')} AS to_claim, "
+        f"steps AS MATERIALIZED (SELECT id, {duration(stmt, 'claimed_at', 'certified_at')} AS to_claim, "
         f"{duration(stmt, 'issued_at', 'claimed_at')} AS to_issue, claimed_at, issued_at FROM instants), "
         f"counts AS MATERIALIZED (SELECT COUNT(claimed_at) AS claimed, COUNT(issued_at) AS issued, "
-        f"COUNT(to_claim) AS claims, COUNT(to_issue) AS issues FROM steps) "
-        f"SELECT 'claimed' AS step, claimed AS value FROM counts "
-        f"UNION ALL SELECT 'issued' AS step, issued AS value FROM counts UNION ALL {middles}",
+        f"COUNT(to_claim) AS claims, COUNT(to_issue) AS issues FROM steps), "
+        + ", ".join(_bounds_sql(step, column, sample, margin) for step, column in steps)
+        + " SELECT 'claimed' AS step, claimed AS value FROM counts "
+        "UNION ALL SELECT 'issued' AS step, issued AS value FROM counts UNION ALL "
+        + " UNION ALL ".join(_middles_sql(step, column) for step, column in steps),
     )
-    steps: dict[str, list[int]] = {}
+    found: dict[str, list[int]] = {}
     for row in rows:
-        steps.setdefault(row["step"], []).append(int(row["value"]))
-    return steps
+        found.setdefault(row["step"], []).append(int(row["value"]))
+    return found
+
+
+def _bounds_sql(step: str, column: str, sample: str, margin: str) -> str:
+    """CTEs bounding a step's middle durations without sorting them all (a sampling selection, as Floyd and
+    Rivest's): ``{step}_sample``: the durations of about ``sample`` sittings (those whose id is a multiple of
+    N / sample); ``{step}_ranks``: the middles' ranks r1, r2 and the sample's size; ``{step}_edges``: the
+    sampled durations ``margin``-th of the sample (plus 16) below and above where the middles should be;
+    ``{step}_bounds``: those edges, how many durations lie below and between them, and ``ok`` (1) when
+    both middles are proved to lie between them, each then at rank − below among the durations between.
+    """
+    ranks = f"{step}_ranks"
+    offset = "CASE WHEN taken = 0 OR {at} < 0 THEN 0 WHEN {at} > taken - 1 THEN taken - 1 ELSE {at} END"
+    expected = "{r} * taken / CASE WHEN total = 0 THEN 1 ELSE total END"
+    spread = f"(taken / {margin} + 16)"
+    lower = offset.format(at=f"{expected.format(r='r1')} - {spread}")
+    upper = offset.format(at=f"{expected.format(r='r2')} + {spread}")
+    edge = f"(SELECT v FROM {step}_sample ORDER BY v LIMIT 1 OFFSET (SELECT {{at}} FROM {ranks}))"
+    return (
+        f"{step}_sample AS MATERIALIZED (SELECT {column} AS v FROM steps WHERE {column} IS NOT NULL AND id % "
+        f"(SELECT CASE WHEN {step}s / {sample} < 1 THEN 1 ELSE {step}s / {sample} END FROM counts) = 0), "
+        f"{ranks} AS MATERIALIZED (SELECT ({step}s - 1) / 2 AS r1, {step}s / 2 AS r2, {step}s AS total, "
+        f"(SELECT COUNT(*) FROM {step}_sample) AS taken FROM counts), "
+        f"{step}_edges AS MATERIALIZED (SELECT {edge.format(at=lower)} AS lo, {edge.format(at=upper)} AS hi), "
+        f"{step}_counted AS MATERIALIZED (SELECT SUM(CASE WHEN steps.{column} < e.lo THEN 1 ELSE 0 END) AS below, "
+        f"SUM(CASE WHEN steps.{column} >= e.lo AND steps.{column} <= e.hi THEN 1 ELSE 0 END) AS inside "
+        f"FROM {step}_edges AS e CROSS JOIN steps), "
+        f"{step}_bounds AS MATERIALIZED (SELECT r.r1, r.r2, e.lo, e.hi, c.below, CASE WHEN e.lo IS NOT NULL "
+        f"AND e.hi IS NOT NULL AND c.below <= r.r1 AND r.r2 < c.below + c.inside THEN 1 ELSE 0 END AS ok "
+        f"FROM {ranks} AS r CROSS JOIN {step}_edges AS e CROSS JOIN {step}_counted AS c)"
+    )
+
+
+def _middles_sql(step: str, column: str) -> str:
+    """A step's one or two middle durations as rows (step, value): between the bounds when they hold them
+    (sorting only those), else from all its durations in order (the exact fallback, sorting them all)."""
+    bounds = f"{step}_bounds"
+    # The bounds row comes first (CROSS JOIN keeps that order on SQLite), so a branch whose ok does not
+    # hold stops before reading a single duration.
+    between = (
+        f"SELECT steps.{column} AS v FROM {bounds} AS b CROSS JOIN steps WHERE b.ok = 1 "
+        f"AND steps.{column} >= b.lo AND steps.{column} <= b.hi ORDER BY steps.{column} "
+        f"LIMIT (SELECT r2 - r1 + 1 FROM {bounds}) "
+        f"OFFSET (SELECT CASE WHEN ok = 1 THEN r1 - below ELSE 0 END FROM {bounds})"
+    )
+    everything = (
+        f"SELECT steps.{column} AS v FROM {bounds} AS b CROSS JOIN steps WHERE b.ok = 0 "
+        f"AND steps.{column} IS NOT NULL ORDER BY steps.{column} "
+        f"LIMIT (SELECT r2 - r1 + 1 FROM {bounds}) OFFSET (SELECT r1 FROM {bounds})"
+    )
+    return (
+        f"SELECT '{step}' AS step, v AS value FROM ({between}) AS {step}_between "
+        f"UNION ALL SELECT '{step}' AS step, v AS value FROM ({everything}) AS {step}_everything"
+    )

@@ -5,11 +5,14 @@ rules are applied in Python: :func:`offset_spans` lists the zone's UTC
 offsets over a range of instants (each span from the instant its offset
 starts), and the SQL (:mod:`resolvers.analytics_sql`) shifts each timestamp
 by its span's offset before taking the month. Daylight-saving changes are
-spans like any other.
+spans like any other. :func:`utc_month_start_windows` bounds the few instants
+whose month in the zone differs from their month in UTC, so the rest can be
+grouped by their UTC month, which an index holds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -117,3 +120,32 @@ def months_between(first: str, last: str) -> list[str]:
         months.append(month)
         month = next_month(month)
     return months
+
+
+def utc_month_start_windows(
+    spans: Sequence[OffsetSpan], earliest: datetime | None, latest: datetime | None
+) -> list[tuple[datetime, datetime]]:
+    """The instants whose calendar month in the zone of ``spans`` may differ from their month in UTC.
+
+    Shape: ``[(start, end), …]`` UTC instants, one half-open window
+    ``[U − a, U + a)`` around each UTC month start ``U`` that an instant from
+    ``earliest`` to ``latest`` can be near, ``a`` being the largest absolute
+    offset of ``spans`` (seconds). An instant ``t`` whose offset is ``o``
+    falls in another month in the zone exactly when a UTC month start lies
+    between ``t`` and ``t + o``, so every such instant is in a window (the
+    windows may hold instants whose months agree, never miss one). Empty
+    for UTC-like zones (``a`` = 0) or when there is no data (None bounds).
+    """
+    reach = timedelta(seconds=max(abs(span.offset_seconds) for span in spans))
+    if not reach or earliest is None or latest is None:
+        return []
+    first = earliest.astimezone(UTC)
+    month = datetime(first.year, first.month, 1, tzinfo=UTC)
+    last = min(latest.astimezone(UTC), _LATEST) + reach
+    windows = []
+    while month <= last:
+        windows.append((month - reach, month + reach))
+        if (month.year, month.month) == (9999, 12):
+            break
+        month = datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=UTC)
+    return windows

@@ -7,6 +7,7 @@ so both must give these same figures.
 
 from __future__ import annotations
 
+import random
 import statistics
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -201,6 +202,51 @@ async def test_taken_months_follow_the_time_zone_and_its_daylight_saving_changes
         "America/New_York": [("2026-03", 3), ("2026-10", 3), ("2026-11", 2)],
         "UTC": [("2026-03", 3), ("2026-10", 2), ("2026-11", 2), ("2026-12", 1)],
     }
+
+
+ODD_ZONES = (
+    "Asia/Kathmandu",  # +05:45
+    "Pacific/Kiritimati",  # +14:00
+    "Pacific/Pago_Pago",  # -11:00
+    "America/St_Johns",  # -03:30 / -02:30
+    "Australia/Lord_Howe",  # +10:30 / +11:00, a half-hour daylight saving
+    "Europe/Berlin",
+)
+
+
+async def test_months_near_every_month_start_match_zoneinfo_in_zones_far_from_utc(
+    server,
+):
+    # given sittings of two tests taken within 15 hours of each UTC month start of 2026, to the microsecond
+    platform = server.platform()
+    world = await build_world(platform, sittings=0, credits=0)
+    other_test = (await platform.data(CREATE_TEST, {"name": "Second test", "min": 0}))["createTest"]["test"]["id"]
+    rng = random.Random(5)
+    rows = []
+    for month in range(1, 13):
+        start = datetime(2026, month, 1, tzinfo=UTC)
+        for _ in range(4):
+            taken = start + timedelta(
+                seconds=rng.randint(-15 * 3600, 15 * 3600),
+                microseconds=rng.randrange(10**6),
+            )
+            rows.append((rng.randint(0, 100), taken, rng.choice([world.test_id, other_test])))
+    for test in (world.test_id, other_test):
+        mine = [(score, taken) for score, taken, of in rows if of == test]
+        await record(platform, world, mine, prefix=f"edge-{test[-4:]}", test=test)
+    admin = admin_of(server, world)
+
+    for zone_name in ODD_ZONES:
+        # when they are grouped by TAKEN_MONTH and TEST in the zone
+        groups = await aggregates(admin, groupBy=["TAKEN_MONTH", "TEST"], timeZone=zone_name)
+
+        # then every group is what zoneinfo's calendar gives, oldest month first, then by test
+        expected: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for score, taken, test in rows:
+            expected[(taken.astimezone(ZoneInfo(zone_name)).strftime("%Y-%m"), test)].append(score)
+        got = {(g["takenMonth"], g["test"]["id"]): {k: g[k] for k in stats_of([0])} for g in groups}
+        assert got == {key: stats_of(scores) for key, scores in expected.items()}, zone_name
+        assert [g["takenMonth"] for g in groups] == sorted(g["takenMonth"] for g in groups)
 
 
 async def test_certified_months_put_never_certified_sittings_last_under_null(server):
