@@ -3,9 +3,12 @@
 Every operation, over HTTP or a websocket, passes these steps in order, each
 refusing with an ``extensions.code`` and doing no work (docs/RULES.md, "Limits"):
 
-1. parsing stops at the tier's token limit (``GRAPHQL_PARSE_FAILED``);
+1. a text longer than the tier's characters is not parsed, and parsing stops at the tier's
+   token limit (both ``GRAPHQL_PARSE_FAILED``);
 2. the operation to run is named, or is the only one (``OPERATION_RESOLUTION_FAILURE``);
-3. the shape, checked in one pass that costs no more than reading the document:
+3. the variables hold at most the tier's number of values (``BAD_USER_INPUT``: graphql-core
+   coerces each one before anything runs); the shape, checked in one pass that costs no more
+   than reading the document:
    fields after spreading every fragment, the same response name repeated in one
    selection set (graphql-core's overlapping-fields rule is quadratic in those),
    fragment spreads in one selection set (``GRAPHQL_VALIDATION_FAILED``);
@@ -59,6 +62,9 @@ from server.strawberry_internals import alias_limit_rule, depth_limit_rule, grap
 class Tier:
     """The limits of one kind of caller; counts are per document, ``max_cost`` in nodes (:mod:`server.cost`)."""
 
+    max_chars: int
+    """Characters of the document text, read before the lexer walks it one character at a time (comments,
+    whitespace and string literals are not tokens: 1 MB of comment took 175 ms to skip)."""
     max_tokens: int
     max_depth: int
     max_aliases: int
@@ -69,6 +75,9 @@ class Tier:
     max_spreads: int
     """Fragment spreads in one selection set."""
     max_cost: int
+    max_variable_values: int
+    """JSON values in the variables, every list item and object member counted: graphql-core coerces each at
+    about 2 µs (an ID), so 66,000 IDs in a 1 MiB body would hold the loop for 150 ms."""
 
     @property
     def rules(self) -> tuple:
@@ -76,11 +85,30 @@ class Tier:
 
 
 # Parsing costs ≈ 6–12 µs a token and validation grows with fields × spreads: these bounds keep
-# both well under 100 ms for any document (bench/RESULTS-analytics.md, "Validation").
+# both well under 100 ms for any document (bench/RESULTS-documents.md).
+# The largest legitimate variables: 10,000 IDs to select, or 1,000 sittings of 9 values to record.
 AUTHENTICATED = Tier(
-    max_tokens=5_000, max_depth=12, max_aliases=30, max_fields=1_000, max_repeats=10, max_spreads=20, max_cost=50_000
+    max_chars=100_000,
+    max_tokens=5_000,
+    max_depth=12,
+    max_aliases=30,
+    max_fields=1_000,
+    max_repeats=10,
+    max_spreads=20,
+    max_cost=50_000,
+    max_variable_values=20_000,
 )
-ANONYMOUS = Tier(max_tokens=1_000, max_depth=6, max_aliases=5, max_fields=100, max_repeats=3, max_spreads=5, max_cost=50)
+ANONYMOUS = Tier(
+    max_chars=10_000,
+    max_tokens=1_000,
+    max_depth=6,
+    max_aliases=5,
+    max_fields=100,
+    max_repeats=3,
+    max_spreads=5,
+    max_cost=50,
+    max_variable_values=100,
+)
 
 # Kept for callers that read the authenticated limits by name.
 MAX_TOKENS = AUTHENTICATED.max_tokens
@@ -116,9 +144,38 @@ def shared_document(query: str | None) -> DocumentNode | None:
         return None
 
 
+_PLACEHOLDER = parse("{ __typename }")
+
+
 def limit_error(message: str, code: str, **extensions: object) -> GraphQLError:
     """A GraphQL error refusing an operation before it runs, with ``extensions.code``."""
     return GraphQLError(message, extensions={"code": code, **extensions})
+
+
+def check_variables(variables: object, tier: Tier) -> GraphQLError | None:
+    """``BAD_USER_INPUT`` when ``variables`` (decoded JSON) hold more than ``tier.max_variable_values`` values.
+
+    Every value counts once: each list item, each object member, nested ones
+    too. The walk stops as soon as the count passes the limit, so it costs at
+    most that many steps whatever the body holds.
+    """
+    limit = tier.max_variable_values
+    pending, seen = [variables], 0
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            seen += len(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            seen += len(value)
+            pending.extend(value)
+        if seen > limit:
+            return limit_error(
+                f"the variables hold more than {limit:,} values (list items and object members): "
+                "send fewer per request",
+                "BAD_USER_INPUT",
+            )
+    return None
 
 
 def check_shape(document: DocumentNode, operation: OperationDefinitionNode, tier: Tier) -> GraphQLError | None:
@@ -267,20 +324,30 @@ class DocumentLimits(SchemaExtension):
     tier: Tier = AUTHENTICATED
     cost: Cost | None = None
     subscription: bool = False
+    too_long: GraphQLError | None = None
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         self.tier = AUTHENTICATED if getattr(context.context, "principal", None) is not None else ANONYMOUS
         self.cost = Cost(None, self._max_cost())
         context.parse_options["max_tokens"] = self.tier.max_tokens
-        if context.graphql_document is None and self.tier is AUTHENTICATED:
+        if context.graphql_document is None and context.query and len(context.query) > self.tier.max_chars:
+            # Not parsed at all: a placeholder stands in until on_validate refuses the operation.
+            self.too_long = limit_error(
+                f"the document is longer than {self.tier.max_chars:,} characters: send large values as variables",
+                "GRAPHQL_PARSE_FAILED",
+            )
+            context.graphql_document = _PLACEHOLDER
+        elif context.graphql_document is None and self.tier is AUTHENTICATED:
             context.graphql_document = shared_document(context.query)
         yield
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
-        if document is not None and context.pre_execution_errors is None:
+        if self.too_long is not None:
+            context.pre_execution_errors = [self.too_long]
+        elif document is not None and context.pre_execution_errors is None:
             error = self._refusal(document)
             if error is not None:
                 context.pre_execution_errors = [error]  # strawberry then skips validation
@@ -317,7 +384,7 @@ class DocumentLimits(SchemaExtension):
                 )
             return limit_error(f'Unknown operation named "{operation_name}".', "OPERATION_RESOLUTION_FAILURE")
         self.subscription = operation.operation is OperationType.SUBSCRIPTION
-        error = check_shape(document, operation, self.tier)
+        error = check_variables(context.variables, self.tier) or check_shape(document, operation, self.tier)
         if error is not None:
             return error
         if self.tier is ANONYMOUS:
@@ -341,7 +408,9 @@ class DocumentLimits(SchemaExtension):
 
     def _unauthenticated(self, document: DocumentNode, operation: OperationDefinitionNode) -> GraphQLError | None:
         """UNAUTHENTICATED at once when an anonymous operation asks for a root field that needs a token."""
-        if all(access.admits_anonymous(name) for name in root_field_names(document, operation) if not name.startswith("__")):
+        if all(
+            access.admits_anonymous(name) for name in root_field_names(document, operation) if not name.startswith("__")
+        ):
             return None
         auth_error = getattr(self.execution_context.context, "auth_error", None)
         message = str(auth_error) if auth_error else "authentication required: send Authorization: Bearer <token>"

@@ -1,0 +1,125 @@
+"""What the benchmarks share: the real server in a child process, and readings of its CPU and memory.
+
+:func:`serve` starts ``certify serve`` on a free port with the given settings
+(environment variables, docs/RULES.md and ``server/settings.py``), waits for
+``GET /healthz`` to answer 200 and stops the whole process group afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
+"""The JWT secret of every benchmark server (mint tokens with ``Settings(jwt_secret=SECRET, …)``)."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of ``pid`` in KiB (VmRSS of /proc/<pid>/status; 0 once it has gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time ``pid`` has used, in seconds (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class RssSampler:
+    """Samples a process's RSS every ``interval`` seconds in a thread while in its ``with``; ``peak`` in KiB."""
+
+    def __init__(self, pid: int, interval: float = 0.02) -> None:
+        self.pid, self.interval, self.peak = pid, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_kib(self.pid))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@dataclass(frozen=True, slots=True)
+class RunningServer:
+    """A started server: its ``url`` (``http://127.0.0.1:<port>``), ``port`` and root process ``pid``."""
+
+    url: str
+    port: int
+    pid: int
+
+
+@asynccontextmanager
+async def serve(
+    *, data_dir: Path, database_url: str, env: dict[str, str] | None = None, startup_seconds: float = 60
+) -> AsyncIterator[RunningServer]:
+    """Run ``certify serve`` on a free port until the block ends; rendering off, warnings only logged.
+
+    ``env`` adds or overrides settings. Raises TimeoutError when ``/healthz``
+    does not answer 200 within ``startup_seconds``; the process group gets
+    SIGTERM on the way out, then SIGKILL after 30 s.
+    """
+    port = free_port()
+    settings = {
+        "CERTIFY_JWT_SECRET": SECRET,
+        "CERTIFY_DATA_DIR": str(data_dir),
+        "CERTIFY_DATABASE_URL": database_url,
+        "CERTIFY_RENDER_ENABLED": "false",
+        "CERTIFY_LOG_LEVEL": "warning",
+        "CERTIFY_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        **(env or {}),
+    }
+    command = [str(ROOT / ".venv" / "bin" / "certify"), "serve", "--port", str(port)]
+    process = subprocess.Popen(command, env={**os.environ, **settings}, cwd=ROOT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=url, timeout=5) as http, asyncio.timeout(startup_seconds):
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"the server exited with {process.returncode} before it was ready")
+                try:
+                    if (await http.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+        yield RunningServer(url=url, port=port, pid=process.pid)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
