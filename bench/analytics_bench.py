@@ -32,8 +32,9 @@ from tortoise import Tortoise
 
 from models.db import forget_compiled_statements, migrate, tortoise_config
 from models.enums import Role
-from resolvers.analytics import Dimension, certification_funnel, score_histogram, sitting_aggregates
+from resolvers.analytics import Dimension, score_histogram, sitting_aggregates
 from resolvers.credit_usage import credit_usage
+from resolvers.funnel import certification_funnel
 from resolvers.principal import Principal
 
 START = datetime(2023, 12, 1, tzinfo=UTC)

@@ -11,7 +11,7 @@ from gql.context import Info
 from gql.ids import decode_id
 from gql.types.analytics import CertificationFunnel, CreditUsageMonth, ScoreBucket, SittingDimension, SittingGroup
 from gql.types.sitting import SittingFilter
-from resolvers import analytics, credit_usage
+from resolvers import analytics, credit_usage, funnel
 from resolvers.sittings import MALFORMED_ID
 
 
@@ -59,10 +59,10 @@ class AnalyticsQuery:
 
     @strawberry.field(description="How the filtered sittings move through certification, and how long the steps take.")
     async def certification_funnel(self, info: Info, filter: SittingFilter | None = None) -> CertificationFunnel:
-        funnel = await analytics.certification_funnel(
+        result = await funnel.certification_funnel(
             principal=info.context.require_principal(), spec=filter.to_spec() if filter else None
         )
-        return CertificationFunnel.from_result(funnel)
+        return CertificationFunnel.from_result(result)
 
     @strawberry.field(
         description="Credits purchased, spent and refunded per calendar month (in timeZone), oldest first. "

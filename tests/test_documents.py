@@ -5,7 +5,8 @@ from __future__ import annotations
 from ws_client import ws_session
 
 from models.enums import Role
-from server.documents import ANONYMOUS, AUTHENTICATED, MAX_CACHED_CHARS, check_variables, shared_document
+from server.documents import MAX_CACHED_CHARS, shared_document
+from server.tiers import ANONYMOUS, AUTHENTICATED, check_variables
 
 VIEWER = "{ viewer { subject } }"
 BROKEN = "{ sittings { "

@@ -10,7 +10,7 @@ from gql.context import Info
 from gql.types.common import CertificationStatus
 from gql.types.organisation import Organisation
 from gql.types.sitting import Test
-from resolvers import analytics, credit_usage
+from resolvers import analytics, credit_usage, funnel
 
 
 @strawberry.enum
@@ -102,15 +102,15 @@ class CertificationFunnel:
     )
 
     @classmethod
-    def from_result(cls, funnel: analytics.CertificationFunnel) -> CertificationFunnel:
+    def from_result(cls, result: funnel.CertificationFunnel) -> CertificationFunnel:
         return cls(
-            recorded=funnel.recorded,
-            eligible=funnel.eligible,
-            certified=funnel.certified,
-            claimed=funnel.claimed,
-            issued=funnel.issued,
-            median_seconds_to_claim=funnel.median_seconds_to_claim,
-            median_seconds_to_issue=funnel.median_seconds_to_issue,
+            recorded=result.recorded,
+            eligible=result.eligible,
+            certified=result.certified,
+            claimed=result.claimed,
+            issued=result.issued,
+            median_seconds_to_claim=result.median_seconds_to_claim,
+            median_seconds_to_issue=result.median_seconds_to_issue,
         )
 
 

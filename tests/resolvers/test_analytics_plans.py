@@ -42,8 +42,8 @@ async def plan_of(principal: Principal, group_by: list[Dimension], *, zone: str 
         parse_time_zone(zone),
         [analytics._COLUMNS[d] for d in dimensions if d in analytics._MONTHS],
     )
-    stmt = analytics._statement()
-    sql = analytics._aggregates_sql(stmt, analytics._sittings(principal, spec), dimensions, months)
+    stmt = analytics.sitting_statement()
+    sql = analytics._aggregates_sql(stmt, analytics.filtered_sittings(principal, spec), dimensions, months)
     rows = await connections.get("default").execute_query_dict(f"EXPLAIN QUERY PLAN {sql}", stmt.params)
     return [row["detail"] for row in rows]
 

@@ -18,7 +18,7 @@ import pytest
 
 from models import Certificate, Organisation, Sitting, Test, TestTaker
 from models.enums import CertificateStatus, CertificationStatus, PhotoCheck, Role
-from resolvers import analytics
+from resolvers import funnel
 from resolvers.principal import Principal
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -79,17 +79,17 @@ def random_durations(rng: random.Random, n: int) -> list[tuple[timedelta, timede
 
 
 async def assert_exact(durations) -> None:
-    funnel = await analytics.certification_funnel(principal=PLATFORM_ADMIN)
+    result = await funnel.certification_funnel(principal=PLATFORM_ADMIN)
     issues = [to_issue for _, to_issue in durations if to_issue is not None]
-    assert (funnel.claimed, funnel.issued) == (len(durations), len(issues))
-    assert funnel.median_seconds_to_claim == exact_median([to_claim for to_claim, _ in durations])
-    assert funnel.median_seconds_to_issue == exact_median(issues)
+    assert (result.claimed, result.issued) == (len(durations), len(issues))
+    assert result.median_seconds_to_claim == exact_median([to_claim for to_claim, _ in durations])
+    assert result.median_seconds_to_issue == exact_median(issues)
 
 
 @pytest.mark.parametrize("n", [9_000, 9_001])
 async def test_medians_of_thousands_are_exact_through_the_sample(db, n, monkeypatch):
     # given n claimed sittings (about half issued) and a sample of about 1,000 a step
-    monkeypatch.setattr(analytics, "MEDIAN_SAMPLE", 1000)
+    monkeypatch.setattr(funnel, "MEDIAN_SAMPLE", 1000)
     durations = random_durations(random.Random(n), n)
     await certified_with_durations(durations)
 
@@ -99,7 +99,7 @@ async def test_medians_of_thousands_are_exact_through_the_sample(db, n, monkeypa
 
 async def test_a_sample_that_misses_the_middle_falls_back_to_sorting_everything(db, monkeypatch):
     # given durations where every sampled sitting (id a multiple of 4) took far longer than the rest
-    monkeypatch.setattr(analytics, "MEDIAN_SAMPLE", 500)
+    monkeypatch.setattr(funnel, "MEDIAN_SAMPLE", 500)
     durations = [
         (timedelta(days=300 + n) if n % 4 == 0 else timedelta(seconds=n, microseconds=n), timedelta(seconds=n % 97))
         for n in range(1, 2_001)
@@ -112,8 +112,8 @@ async def test_a_sample_that_misses_the_middle_falls_back_to_sorting_everything(
 
 async def test_small_samples_and_the_narrowest_margin_still_give_exact_medians(db, monkeypatch):
     # given samples of about 50 kept with the narrowest margin (16 sample ranks each side)
-    monkeypatch.setattr(analytics, "MEDIAN_SAMPLE", 50)
-    monkeypatch.setattr(analytics, "MEDIAN_MARGIN", 10**9)
+    monkeypatch.setattr(funnel, "MEDIAN_SAMPLE", 50)
+    monkeypatch.setattr(funnel, "MEDIAN_MARGIN", 10**9)
     for seed in range(3):
         durations = random_durations(random.Random(seed), 400 + seed)
         await Certificate.all().delete()
