@@ -1,17 +1,42 @@
-"""A realistic demo data set: organisations with credits, tests, and thousands of sittings.
+"""A realistic demo data set: organisations, tests, thousands of sittings and eight months of certification.
 
 Test takers get names from Faker in many locales (Latin, Cyrillic, Greek,
 Arabic, Hebrew, Devanagari, Bengali, Tamil, Thai, Armenian, Georgian, CJK,
 Hangul scripts); sittings come in exam sessions over the last eight months,
-so many share the exact same ``taken_at``. Everything derives from ``seed``
-and ``now``, and the whole set is written in one transaction.
+so many share the exact same ``taken_at``. On top of them
+:mod:`demo.history` plans what the workflow did meanwhile and
+:mod:`demo.records` writes it: admins certified batches of eligible
+sittings (about half of them; the rest stay UNSELECTED for the dashboard),
+the ledger holds their credits and the purchases that paid for them, and
+the certificates were claimed, rejected, claimed again and approved.
+Everything derives from ``seed`` and ``now`` (storage keys, batch ids and
+verification codes included), and the whole set is written in one transaction.
+
+No certificate is ISSUED when the seed ends. An issued certificate offers
+its PDF and PNG (``pdfUrl`` / ``pngUrl``), and a signed URL whose stored file
+is missing answers 403 (``resolvers.certificate_files``); only the render
+worker makes those files (Chromium, about ten a second), far too slow for
+thousands in the seed, and files made any other way would not be the
+certificate. So the history stops short of issuing: the latest claims
+(``HistoryPolicy.approvals``, 15 in all) are APPROVED with a verification
+code and a render due since the approval, exactly what
+``approveCertificate`` leaves, and ``certify serve`` renders and issues
+them when it starts (``workers/rendering.py``): real ISSUED certificates
+with files, a SHA-256, a verification page and the issue e-mail. Older
+claims that no reviewer rejected are still waiting in the review queue
+(a backlog), since their approval would have been issued long ago. Until
+the server has run, ``certificationFunnel`` counts the approved ones as
+claimed, not issued; then ``issued`` and ``medianSecondsToIssue`` measure
+those renders, from the first claim to the issue.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,25 +44,31 @@ from datetime import UTC, datetime, timedelta
 from faker import Faker
 from faker.config import AVAILABLE_LOCALES
 
-from models import CreditTransaction, Organisation, Sitting, Test, TestTaker
-from models.enums import CertificationStatus, CreditTransactionKind, PhotoCheck
+from adapters.storage import FileStorage
+from demo.history import HistoryPolicy, OrganisationHistory, plan_history
+from demo.photos import delete_photos, demo_photos, store_photos
+from demo.records import photos_to_store, write_history
+from models import Certificate, Organisation, Sitting, Test, TestTaker
+from models.enums import CertificationStatus, PhotoCheck
 from resolvers.recording import decide_eligibility
 from resolvers.sql import chunks, transaction
 
-ACTOR = "demo-seed"
 BATCH_SIZE = 1000
 SPAN = timedelta(days=243)  # about eight months
+# The organisations and tests exist a week before the first sitting.
+LEAD = timedelta(days=7)
 SCORE_MEAN, SCORE_SD = 68, 15
 PHOTO_FAILURE_RATE = 0.03
-EMAIL_DOMAINS = ("example.com", "example.org", "example.net")  # RFC 2606: never deliverable
+# RFC 2606: never deliverable.
+EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
 SAMPLE_SIZE = 5
 
 
 @dataclass(frozen=True, slots=True)
 class _DemoOrganisation:
     name: str
-    purchases: tuple[int, ...]  # credits bought, in order
     share: float  # sittings relative to the main organisation's
+    history: HistoryPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +80,16 @@ class _DemoTest:
 
 
 ORGANISATIONS = (
-    _DemoOrganisation("Northwind Language Centre", (300, 200), 1.0),
-    _DemoOrganisation("Aurora Skills Institute", (200,), 0.08),
+    _DemoOrganisation(
+        "Northwind Language Centre",
+        1.0,
+        HistoryPolicy(("demo-admin", "northwind-registrar"), 500, 400, 300, 0.6, 12),
+    ),
+    _DemoOrganisation(
+        "Aurora Skills Institute",
+        0.08,
+        HistoryPolicy(("aurora-admin",), 200, 100, 100, 0.25, 3),
+    ),
 )
 MAIN_ORGANISATION = ORGANISATIONS[0].name
 
@@ -79,7 +118,9 @@ class DemoSummary:
 
     ``created`` is False when the demo already existed and nothing was
     written. ``sample_test_taker_ids`` are a few test takers of the main
-    organisation with a certifiable sitting (handy for tokens).
+    organisation with a certifiable (UNSELECTED) sitting (handy for tokens).
+    ``certificate_counts``: the demo's certificates per status value
+    (APPROVED ones are issued by the render worker once the server runs).
     """
 
     created: bool
@@ -88,6 +129,7 @@ class DemoSummary:
     sample_test_taker_ids: list[int]
     sitting_counts: dict[str, int]  # demo sittings per organisation name
     test_taker_count: int
+    certificate_counts: dict[str, int]
 
     @property
     def main_organisation_id(self) -> int:
@@ -101,15 +143,22 @@ class _Person:
     locale: str
 
 
-async def seed_demo(*, sittings: int = 6000, seed: int = 2026, now: datetime | None = None) -> DemoSummary:
+async def seed_demo(
+    *,
+    storage: FileStorage,
+    sittings: int = 6000,
+    seed: int = 2026,
+    now: datetime | None = None,
+) -> DemoSummary:
     """Fill the database with the demo, unless an organisation named ``MAIN_ORGANISATION`` exists.
 
     ``sittings`` is the main organisation's count (the second organisation
     gets about 8 % as many); ``now`` (aware, default the current time) ends the eight
-    months of sittings. Same ``seed`` and ``now``, same data. Raises
-    ``ValueError`` for ``sittings < 1`` or a naive ``now``; a clash with
+    months of sittings and of their history. Claim photos go to ``storage``
+    (one JPEG per claimed certificate). Same ``seed`` and ``now``, same data.
+    Raises ``ValueError`` for ``sittings < 1`` or a naive ``now``; a clash with
     existing rows (e-mail or external id) raises the database's
-    ``IntegrityError`` and writes nothing.
+    ``IntegrityError``, writes nothing and removes the photos stored.
     """
     if sittings < 1:
         raise ValueError(f"sittings must be at least 1, got {sittings}")
@@ -122,37 +171,68 @@ async def seed_demo(*, sittings: int = 6000, seed: int = 2026, now: datetime | N
     rng = random.Random(seed)
     counts = [max(1, round(sittings * org.share)) for org in ORGANISATIONS]
     people = _people(rng, seed, count=round(sum(counts) * 0.85))
-    async with transaction():
-        organisations = [await _organisation_with_credits(org) for org in ORGANISATIONS]
-        tests = [
-            await Test.create(
-                name=t.name, score_max=100, min_certifiable_score=t.min_certifiable_score, cefr_mapping=t.cefr_mapping
-            )
-            for t in TESTS
-        ]
-        takers = _candidates(rng, await _create_test_takers(people))
-        rows: list[Sitting] = []
-        for organisation, count in zip(organisations, counts, strict=True):
-            rows.extend(_sittings(rng, organisation, tests, takers, count=count, first=len(rows) + 1, now=now))
-        for batch in chunks(rows, BATCH_SIZE):
-            await Sitting.bulk_create(batch)
+    photos = await asyncio.to_thread(demo_photos)
+    stored: list[tuple[str, bytes]] = []
+    try:
+        async with transaction():
+            histories = await _write_sittings(rng, random.Random(f"{seed}:history"), people, counts, now=now)
+            stored = photos_to_store(histories, photos)
+            await store_photos(storage, stored)
+            tests = {test.id: test for test in await Test.filter(name__in=[t.name for t in TESTS])}
+            await write_history(histories, tests=tests, photos=photos)
+    except BaseException:
+        await delete_photos(storage, [key for key, _ in stored])
+        raise
     return await _summary(created=True)
 
 
-async def _organisation_with_credits(spec: _DemoOrganisation) -> Organisation:
-    organisation = await Organisation.create(name=spec.name, credit_balance=sum(spec.purchases))
-    balance = 0
-    for number, credits in enumerate(spec.purchases, start=1):
-        balance += credits
-        await CreditTransaction.create(
-            organisation=organisation,
-            kind=CreditTransactionKind.PURCHASE,
-            delta=credits,
-            balance_after=balance,
-            reference=f"demo-purchase-{organisation.id}-{number}",
-            actor=ACTOR,
+async def _write_sittings(
+    rng: random.Random,
+    history_rng: random.Random,
+    people: Sequence[_Person],
+    counts: Sequence[int],
+    *,
+    now: datetime,
+) -> list[OrganisationHistory]:
+    """Create the organisations, tests, test takers and sittings; return each organisation's planned history.
+
+    The sittings are stored as their history leaves them (certified or not);
+    the rest of the history is for :func:`demo.records.write_history`.
+    """
+    start = now - SPAN - LEAD
+    organisations = [await Organisation.create(name=org.name, created_at=start) for org in ORGANISATIONS]
+    tests = [
+        await Test.create(
+            name=t.name,
+            score_max=100,
+            min_certifiable_score=t.min_certifiable_score,
+            cefr_mapping=t.cefr_mapping,
+            created_at=start,
         )
-    return organisation
+        for t in TESTS
+    ]
+    taker_ids = await _create_test_takers(people)
+    names = dict(zip(taker_ids, (p.name for p in people), strict=True))
+    takers = _candidates(rng, taker_ids)
+    rows: list[Sitting] = []
+    histories = []
+    for spec, organisation, count in zip(ORGANISATIONS, organisations, counts, strict=True):
+        own = _sittings(rng, organisation, tests, takers, count=count, first=len(rows) + 1, now=now)
+        histories.append(
+            plan_history(
+                history_rng,
+                organisation_id=organisation.id,
+                policy=spec.history,
+                sittings=own,
+                names=names,
+                start=start,
+                now=now,
+            )
+        )
+        rows.extend(own)
+    for batch in chunks(rows, BATCH_SIZE):
+        await Sitting.bulk_create(batch)
+    return histories
 
 
 def _people(rng: random.Random, seed: int, *, count: int) -> list[_Person]:
@@ -166,7 +246,8 @@ def _people(rng: random.Random, seed: int, *, count: int) -> list[_Person]:
     for number, locale in enumerate(rng.choices(locales, weights, k=count), start=1):
         fake = fakers[locale]
         local_part = re.sub(r"[^a-z0-9]+", ".", fake.user_name().lower()).strip(".") or "candidate"
-        if rng.random() < 0.1:  # people type their address with capitals; email_key folds them
+        # People type their address with capitals; email_key folds them.
+        if rng.random() < 0.1:
             local_part = local_part.capitalize()
         people.append(
             _Person(
@@ -181,9 +262,7 @@ def _people(rng: random.Random, seed: int, *, count: int) -> list[_Person]:
 async def _create_test_takers(people: Sequence[_Person]) -> list[int]:
     """Insert ``people``; return their ids in the same order."""
     for batch in chunks(people, BATCH_SIZE):
-        await TestTaker.bulk_create(
-            [TestTaker.for_person(name=p.name, email=p.email, locale=p.locale) for p in batch]
-        )
+        await TestTaker.bulk_create([TestTaker.for_person(name=p.name, email=p.email, locale=p.locale) for p in batch])
     ids: dict[str, int] = {}
     # bulk_create does not report ids; read them back by the unique key.
     for batch in chunks([p.email.casefold() for p in people], 500):
@@ -256,13 +335,15 @@ async def _summary(*, created: bool) -> DemoSummary:
     }
     samples = (
         await demo_sittings.filter(
-            organisation_id=organisations.get(MAIN_ORGANISATION), status=CertificationStatus.UNSELECTED
+            organisation_id=organisations.get(MAIN_ORGANISATION),
+            status=CertificationStatus.UNSELECTED,
         )
         .order_by("id")
         .limit(SAMPLE_SIZE * 4)
         .values_list("test_taker_id", flat=True)
     )
     takers = await TestTaker.filter(sittings__external_id__startswith="demo-").distinct().count()
+    statuses = await Certificate.filter(sitting__external_id__startswith="demo-").values_list("status", flat=True)
     return DemoSummary(
         created=created,
         organisation_ids=organisations,
@@ -270,4 +351,5 @@ async def _summary(*, created: bool) -> DemoSummary:
         sample_test_taker_ids=list(dict.fromkeys(samples))[:SAMPLE_SIZE],
         sitting_counts=sitting_counts,
         test_taker_count=takers,
+        certificate_counts=dict(Counter(str(status) for status in statuses)),
     )

@@ -8,6 +8,7 @@ transaction of the change it records when there is one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -29,6 +30,34 @@ class SystemActor:
         return f"{SYSTEM_ROLE}:{self.name}"
 
 
+def audit_row(
+    *,
+    actor: Principal | SystemActor,
+    action: str,
+    object_type: str,
+    object_id: int | str,
+    detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditEvent:
+    """The unsaved audit row: ``actor`` did ``action`` to ``object_type`` ``object_id``.
+
+    ``at`` (aware) dates a row of history, such as the demo's (None: the time
+    it is saved). :func:`record_audit` saves one; a bulk writer saves many.
+    """
+    role = actor.role.value if isinstance(actor, Principal) else SYSTEM_ROLE
+    row = AuditEvent(
+        actor=actor.actor,
+        actor_role=role,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        detail=detail,
+    )
+    if at is not None:
+        row.created_at = at
+    return row
+
+
 async def record_audit(
     *,
     actor: Principal | SystemActor,
@@ -43,13 +72,6 @@ async def record_audit(
     ``detail`` is a small JSON-able object (or None); ``conn`` is the
     caller's transaction (None: the default connection). One INSERT.
     """
-    role = actor.role.value if isinstance(actor, Principal) else SYSTEM_ROLE
-    return await AuditEvent.create(
-        actor=actor.actor,
-        actor_role=role,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        detail=detail,
-        using_db=conn,
-    )
+    row = audit_row(actor=actor, action=action, object_type=object_type, object_id=object_id, detail=detail)
+    await row.save(using_db=conn)
+    return row

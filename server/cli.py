@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from models.enums import Role
+from models.enums import CertificateStatus, Role
 from server.settings import Settings
 
 
@@ -79,6 +79,7 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
 async def _seed(settings: Settings, sittings: int) -> dict[str, str]:
     from tortoise import Tortoise
 
+    from adapters.storage import LocalFileStorage
     from demo.seed import seed_demo
     from gql.ids import to_global_id
     from models.db import forget_compiled_statements, migrate, tortoise_config
@@ -88,7 +89,7 @@ async def _seed(settings: Settings, sittings: int) -> dict[str, str]:
     await migrate(settings.database_url)
     await Tortoise.init(config=tortoise_config(settings.database_url), _enable_global_fallback=True)
     try:
-        summary = await seed_demo(sittings=sittings)
+        summary = await seed_demo(storage=LocalFileStorage(settings.files_dir), sittings=sittings)
     finally:
         await Tortoise.close_connections()
     tokens = TokenService(settings)
@@ -100,10 +101,17 @@ async def _seed(settings: Settings, sittings: int) -> dict[str, str]:
         "test_taker": taker,
         "org_admin": tokens.mint(role=Role.ORG_ADMIN, subject="demo-admin", organisation_gid=org, ttl_seconds=day),
         "analyst": tokens.mint(role=Role.ANALYST, subject="demo-analyst", organisation_gid=org, ttl_seconds=day),
-        "test_taker_token": tokens.mint(role=Role.TEST_TAKER, subject="demo-test-taker", test_taker_gid=taker, ttl_seconds=day),
+        "test_taker_token": tokens.mint(
+            role=Role.TEST_TAKER, subject="demo-test-taker", test_taker_gid=taker, ttl_seconds=day
+        ),
         "security_reviewer": tokens.mint(role=Role.SECURITY_REVIEWER, subject="demo-reviewer", ttl_seconds=day),
         "platform_admin": tokens.mint(role=Role.PLATFORM_ADMIN, subject="demo-platform", ttl_seconds=day),
         "created": "yes" if summary.created else "no (already seeded)",
+        "certificates": ", ".join(
+            f"{summary.certificate_counts[status]} {status}"
+            for status in CertificateStatus
+            if status in summary.certificate_counts
+        ),
     }
 
 
@@ -112,6 +120,7 @@ def _seed_demo(args: argparse.Namespace, settings: Settings) -> int:
     result = asyncio.run(_seed(settings, args.sittings))
     print(f"Demo data created: {result['created']}")
     print(f"Organisation: {result['organisation']}   sample test taker: {result['test_taker']}")
+    print(f"Certificates: {result['certificates'] or 'none'} (APPROVED ones are issued when the server starts)")
     print("Tokens (24 h; send as 'Authorization: Bearer <token>' in GraphiQL's headers):")
     for role in ("org_admin", "analyst", "test_taker_token", "security_reviewer", "platform_admin"):
         print(f"  {role.removesuffix('_token'):<18} {result[role]}")

@@ -1,24 +1,57 @@
-"""The demo data set: size, credit ledger, eligibility rule, many scripts, idempotent."""
+"""The demo data set: size, eligibility rule, many scripts, its certification history and
+ledger, what the real verbs and the analytics make of it, idempotent and deterministic."""
 
 from __future__ import annotations
 
+import re
 import time
 import unicodedata
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from harness import PORTRAIT
+from PIL import Image
 from tortoise import connections
 
 import models
-from demo.seed import MAIN_ORGANISATION, seed_demo
-from models import CreditTransaction, Organisation, Sitting
-from models.enums import CreditTransactionKind
+from adapters.storage import LocalFileStorage
+from demo.seed import MAIN_ORGANISATION, DemoSummary, seed_demo
+from models import (
+    AuditEvent,
+    Certificate,
+    CreditTransaction,
+    IdempotencyRecord,
+    Notification,
+    Organisation,
+    OutboxEmail,
+    Sitting,
+)
+from models.enums import (
+    CertificateStatus,
+    CertificationStatus,
+    CreditTransactionKind,
+    NotificationKind,
+    Role,
+)
+from resolvers.analytics import Dimension, score_histogram, sitting_aggregates
+from resolvers.certification import certify_sittings
+from resolvers.claims import claim_certificate
+from resolvers.credit_usage import credit_usage
+from resolvers.funnel import certification_funnel
+from resolvers.principal import Principal
+from resolvers.review import approve_certificate
+from resolvers.selection import Selection
+from subscriptions.events import NullPublisher
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+HISTORY_SITTINGS = 1500
+CODE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$")
+CERTIFIED = (CertificationStatus.IN_PROGRESS, CertificationStatus.CERTIFIED)
 
 # Rows that break the rule (docs/RULES.md, "Recording"): LOW_SCORE when below the minimum
 # (even with a failed photo), else PHOTO_PROBLEM on a failed photo check,
-# else UNSELECTED with no reason.
+# else eligible (UNSELECTED, or certified: IN_PROGRESS) with no reason.
 RULE_VIOLATIONS = """
 SELECT COUNT(*) AS n FROM sitting s JOIN test t ON t.id = s.test_id
 WHERE NOT (
@@ -27,9 +60,27 @@ WHERE NOT (
  OR (s.score >= t.min_certifiable_score AND s.photo_check = 'FAILED'
         AND s.status = 'INELIGIBLE' AND s.ineligibility_reason = 'PHOTO_PROBLEM')
  OR (s.score >= t.min_certifiable_score AND s.photo_check = 'PASSED'
-        AND s.status = 'UNSELECTED' AND s.ineligibility_reason IS NULL)
+        AND s.status IN ('UNSELECTED', 'IN_PROGRESS') AND s.ineligibility_reason IS NULL)
 )
 """
+# Certified sittings without exactly one certificate, and certificates of sittings not certified.
+CERTIFICATE_MISMATCHES = """
+SELECT COUNT(*) AS n FROM sitting s
+WHERE (s.status IN ('IN_PROGRESS', 'CERTIFIED'))
+   != ((SELECT COUNT(*) FROM certificate c WHERE c.sitting_id = s.id) = 1)
+"""
+ALL_MODELS = (
+    Organisation,
+    CreditTransaction,
+    models.Test,
+    models.TestTaker,
+    Sitting,
+    Certificate,
+    Notification,
+    OutboxEmail,
+    AuditEvent,
+    IdempotencyRecord,
+)
 
 
 def script_of(name: str) -> str:
@@ -38,11 +89,16 @@ def script_of(name: str) -> str:
     return unicodedata.name(first_letter).split()[0]
 
 
+async def seed(files: Path, **options) -> DemoSummary:
+    return await seed_demo(storage=LocalFileStorage(files), now=NOW, **options)
+
+
+def stored_files(files: Path) -> list[str]:
+    return sorted(str(p.relative_to(files)) for p in files.rglob("*") if p.is_file())
+
+
 async def row_counts() -> dict[str, int]:
-    return {
-        model.__name__: await model.all().count()
-        for model in (Organisation, CreditTransaction, models.Test, models.TestTaker, Sitting)
-    }
+    return {model.__name__: await model.all().count() for model in ALL_MODELS}
 
 
 async def scalar(sql: str) -> int:
@@ -50,21 +106,28 @@ async def scalar(sql: str) -> int:
     return next(iter(rows[0].values()))
 
 
-async def test_seed_demo_builds_a_large_consistent_data_set_quickly(db):
+def analyst_of(organisation_id: int) -> Principal:
+    return Principal(subject="analyst", role=Role.ANALYST, organisation_id=organisation_id)
+
+
+async def test_seed_demo_builds_a_large_consistent_data_set_quickly(db, tmp_path):
     # when
     started = time.perf_counter()
-    summary = await seed_demo(sittings=6000, seed=2026, now=NOW)
+    summary = await seed(tmp_path / "files", sittings=6000, seed=2026)
     elapsed = time.perf_counter() - started
 
     # then: size and speed
     assert summary.created
     assert elapsed < 20
-    assert set(summary.organisation_ids) == {"Northwind Language Centre", "Aurora Skills Institute"}
+    assert set(summary.organisation_ids) == {
+        "Northwind Language Centre",
+        "Aurora Skills Institute",
+    }
     main = await Organisation.get(id=summary.main_organisation_id)
     assert main.name == MAIN_ORGANISATION
-    assert await Sitting.filter(organisation_id=main.id).count() >= 5000
     assert summary.sitting_counts[MAIN_ORGANISATION] == 6000
-    assert await Sitting.filter(organisation_id=summary.organisation_ids["Aurora Skills Institute"]).count() > 0
+    aurora = summary.organisation_ids["Aurora Skills Institute"]
+    assert await Sitting.filter(organisation_id=aurora).count() > 0
     assert set(summary.test_ids) == {
         "English B2 Academic",
         "Deutsch Zertifikat B1",
@@ -73,22 +136,15 @@ async def test_seed_demo_builds_a_large_consistent_data_set_quickly(db):
     }
     assert 1 <= len(summary.sample_test_taker_ids) <= 5
 
-    # then: every balance is its ledger's sum, made of purchases
-    for organisation in await Organisation.all():
-        ledger = await CreditTransaction.filter(organisation_id=organisation.id).values_list("delta", "kind")
-        assert organisation.credit_balance == sum(delta for delta, _ in ledger) > 0
-        assert {kind for _, kind in ledger} == {CreditTransactionKind.PURCHASE}
-    assert {o.name: o.credit_balance for o in await Organisation.all()} == {
-        "Northwind Language Centre": 500,
-        "Aurora Skills Institute": 200,
-    }
-
     # then: the eligibility rule holds for every row, and every outcome occurs
     assert await scalar(RULE_VIOLATIONS) == 0
-    outcomes = Counter(
-        (status, reason) for status, reason in await Sitting.all().values_list("status", "ineligibility_reason")
-    )
-    assert set(outcomes) == {("UNSELECTED", None), ("INELIGIBLE", "LOW_SCORE"), ("INELIGIBLE", "PHOTO_PROBLEM")}
+    outcomes = Counter(await Sitting.all().values_list("status", "ineligibility_reason"))
+    assert set(outcomes) == {
+        ("UNSELECTED", None),
+        ("IN_PROGRESS", None),
+        ("INELIGIBLE", "LOW_SCORE"),
+        ("INELIGIBLE", "PHOTO_PROBLEM"),
+    }
     both_apply = await scalar(
         "SELECT COUNT(*) AS n FROM sitting s JOIN test t ON t.id = s.test_id "
         "WHERE s.score < t.min_certifiable_score AND s.photo_check = 'FAILED'"
@@ -97,6 +153,10 @@ async def test_seed_demo_builds_a_large_consistent_data_set_quickly(db):
     scores = await Sitting.all().values_list("score", flat=True)
     assert min(scores) >= 0 and max(scores) <= 100
     assert 64 <= sum(scores) / len(scores) <= 72
+
+    # then: a good share of the eligible sittings is left for the dashboard, the rest certified
+    eligible = outcomes["UNSELECTED", None] + outcomes["IN_PROGRESS", None]
+    assert 0.3 <= outcomes["UNSELECTED", None] / eligible <= 0.7
 
     # then: people from many scripts, NFC names, unique case-folded e-mails
     takers = await models.TestTaker.all().values("name", "email", "email_key", "locale")
@@ -113,40 +173,266 @@ async def test_seed_demo_builds_a_large_consistent_data_set_quickly(db):
     assert NOW - timedelta(days=245) <= min(taken) and max(taken) < NOW
     assert max(Counter(taken).values()) >= 5
     external_ids = await Sitting.all().order_by("external_id").values_list("external_id", flat=True)
-    assert external_ids[0] == "demo-000001" and len(set(external_ids)) == len(external_ids)
+    assert external_ids[0] == "demo-000001"
+    assert len(set(external_ids)) == len(external_ids)
 
 
-async def test_seed_demo_a_second_time_creates_nothing(db):
+async def test_every_balance_is_its_ledger_in_order_and_pays_for_every_certification(db, tmp_path):
     # given
-    first = await seed_demo(sittings=300, now=NOW)
-    before = await row_counts()
+    await seed(tmp_path / "files", sittings=HISTORY_SITTINGS)
 
-    # when
-    second = await seed_demo(sittings=300, now=NOW)
+    for organisation in await Organisation.all():
+        # then: the ledger, oldest first, adds up row by row and never goes below zero
+        ledger = (
+            await CreditTransaction.filter(organisation_id=organisation.id)
+            .order_by("created_at", "id")
+            .values("kind", "delta", "balance_after", "reference", "created_at")
+        )
+        running = 0
+        for row in ledger:
+            running += row["delta"]
+            assert row["balance_after"] == running >= 0
+        assert organisation.credit_balance == running > 0
+        assert {row["kind"] for row in ledger} == {"PURCHASE", "CERTIFICATION"}
+        assert all(organisation.created_at < row["created_at"] < NOW for row in ledger)
+
+        # then: each batch of certified sittings has one CERTIFICATION row of minus its size
+        sittings = Sitting.filter(organisation_id=organisation.id)
+        batches = Counter(await sittings.filter(status__in=CERTIFIED).values_list("certification_batch", flat=True))
+        debits = {
+            row["reference"]: -row["delta"] for row in ledger if row["kind"] == CreditTransactionKind.CERTIFICATION
+        }
+        assert len(debits) == sum(row["kind"] == "CERTIFICATION" for row in ledger)
+        assert debits == dict(batches) and None not in batches
+        uncertified = sittings.exclude(status__in=CERTIFIED)
+        assert not await uncertified.filter(certified_at__isnull=False).exists()
+        assert not await uncertified.filter(certification_batch__isnull=False).exists()
+
+
+async def test_certified_sittings_have_one_certificate_in_every_state_of_the_workflow(db, tmp_path):
+    # given
+    files = tmp_path / "files"
+    await seed(files, sittings=HISTORY_SITTINGS)
+
+    # then: one certificate per certified sitting, none for the others
+    assert await scalar(CERTIFICATE_MISMATCHES) == 0
+    certificates = await Certificate.all().select_related("sitting")
+    statuses = Counter(c.status for c in certificates)
+    assert statuses.keys() == {
+        CertificateStatus.AWAITING_CLAIM,
+        CertificateStatus.UNDER_REVIEW,
+        CertificateStatus.REJECTED,
+        CertificateStatus.APPROVED,
+    }
+    assert 1 <= statuses[CertificateStatus.APPROVED] <= 15  # each renders when the server starts
+
+    # then: each state has exactly the fields the workflow gives it
+    for c in certificates:
+        sitting = c.sitting
+        assert sitting.created_at < sitting.certified_at == c.created_at < NOW
+        assert sitting.selected_at is None or sitting.selected_at < sitting.certified_at
+        assert sitting.updated_at == sitting.certified_at and c.issued_at is None
+        assert c.pdf_key is None and c.render_error is None and c.render_attempts == 0
+        claimed = c.status is not CertificateStatus.AWAITING_CLAIM
+        assert (c.holder_name is not None) is (c.photo_key is not None) is claimed
+        assert (c.claimed_at is not None) is (c.submitted_at is not None) is claimed
+        decided = c.status in (CertificateStatus.REJECTED, CertificateStatus.APPROVED)
+        assert (c.reviewed_at is not None) is (c.reviewed_by is not None) is decided
+        assert (c.rejection_reason is not None) is (c.status is CertificateStatus.REJECTED)
+        approved = c.status is CertificateStatus.APPROVED
+        assert (c.verification_code is not None) is approved
+        assert c.render_next_at == (c.reviewed_at if approved else None)
+        if claimed:
+            assert sitting.certified_at < c.claimed_at <= c.submitted_at < NOW
+            assert c.updated_at == (c.reviewed_at or c.submitted_at)
+        if decided:
+            assert c.submitted_at < c.reviewed_at < NOW
+        if approved:
+            assert CODE.fullmatch(c.verification_code)
+
+    # then: claim audit rows run from claimed_at (the first claim) to submitted_at (the latest)
+    claims = defaultdict(list)
+    for object_id, at, detail in await AuditEvent.filter(action="claim_certificate").values_list(
+        "object_id", "created_at", "detail"
+    ):
+        claims[int(object_id)].append((at, detail["photo_key"]))
+    for c in certificates:
+        times = sorted(claims.get(c.id, []))
+        if c.claimed_at is None:
+            assert times == []
+            continue
+        assert times[0][0] == c.claimed_at and times[-1] == (c.submitted_at, c.photo_key)
+    claimed_again = [c for c in certificates if len(claims.get(c.id, [])) > 1]
+    assert any(c.status is CertificateStatus.UNDER_REVIEW for c in claimed_again)
+    assert all(c.claimed_at < c.submitted_at for c in claimed_again)
+
+    # then: every current photo is stored as a clean JPEG, and nothing else is
+    photo_keys = sorted(c.photo_key for c in certificates if c.photo_key)
+    assert stored_files(files) == photo_keys
+    with Image.open(files / photo_keys[0]) as photo:
+        assert photo.format == "JPEG" and min(photo.size) >= 300 and not photo.info.get("exif")
+
+    # then: one ready notification per certificate, one per rejection; no outbox rows, no keys
+    ready = await Notification.filter(kind=NotificationKind.CERTIFICATE_READY_TO_CLAIM).count()
+    rejected = await Notification.filter(kind=NotificationKind.CERTIFICATE_REJECTED).count()
+    assert ready == len(certificates)
+    assert rejected == await AuditEvent.filter(action="reject_certificate").count() > 0
+    assert (
+        await AuditEvent.filter(action="certify").count()
+        == await CreditTransaction.filter(kind=CreditTransactionKind.CERTIFICATION).count()
+    )
+    assert await OutboxEmail.all().count() == 0
+    assert await IdempotencyRecord.all().count() == 0
+
+
+async def test_the_real_verbs_carry_on_from_the_demo(db, tmp_path):
+    # given
+    files = tmp_path / "files"
+    storage = LocalFileStorage(files)
+    summary = await seed(files, sittings=HISTORY_SITTINGS)
+    main = summary.main_organisation_id
+    admin = Principal(subject="demo-admin", role=Role.ORG_ADMIN, organisation_id=main)
+    reviewer = Principal(subject="demo-reviewer", role=Role.SECURITY_REVIEWER)
+    rejected = await Certificate.filter(status=CertificateStatus.REJECTED).first().select_related("sitting")
+    waiting = await Certificate.filter(status=CertificateStatus.UNDER_REVIEW).first()
+    unselected = await Sitting.filter(organisation_id=main, status=CertificationStatus.UNSELECTED).first()
+    balance = (await Organisation.get(id=main)).credit_balance
+
+    # when: a rejected test taker claims again, a reviewer approves a waiting claim,
+    # and an admin certifies a sitting with the README's key
+    candidate = Principal(subject="candidate", role=Role.TEST_TAKER, test_taker_id=rejected.sitting.test_taker_id)
+    claimed = await claim_certificate(
+        principal=candidate,
+        sitting_id=rejected.sitting_id,
+        holder_name=rejected.holder_name,
+        photo=PORTRAIT.read_bytes(),
+        storage=storage,
+        publisher=NullPublisher(),
+    )
+    approved = await approve_certificate(principal=reviewer, certificate_id=waiting.id, publisher=NullPublisher())
+    result = await certify_sittings(
+        principal=admin,
+        selection=Selection(ids=(unselected.id,)),
+        idempotency_key="demo-1",
+        publisher=NullPublisher(),
+    )
 
     # then
-    assert await row_counts() == before
+    assert claimed.status is CertificateStatus.UNDER_REVIEW
+    assert claimed.claimed_at == rejected.claimed_at < claimed.submitted_at
+    assert not (files / rejected.photo_key).exists() and (files / claimed.photo_key).exists()
+    assert approved.status is CertificateStatus.APPROVED and approved.verification_code
+    assert result.certified_count == 1 and result.credit_balance == balance - 1
+
+
+async def test_the_analytics_have_something_to_say_about_the_demo(db, tmp_path):
+    # given the demo as `certify seed-demo` writes it
+    summary = await seed(tmp_path / "files", sittings=6000)
+    main = summary.main_organisation_id
+    analyst = analyst_of(main)
+    sittings = Sitting.filter(organisation_id=main)
+
+    # when
+    funnel = await certification_funnel(principal=analyst)
+    usage = await credit_usage(principal=analyst, time_zone="Europe/Berlin")
+    groups = await sitting_aggregates(principal=analyst, group_by=[Dimension.TEST, Dimension.CERTIFIED_MONTH])
+    histogram = await score_histogram(principal=analyst, bucket_width=10)
+
+    # then: the funnel narrows at every step, and claims took hours to weeks
+    certified = await sittings.filter(status__in=CERTIFIED).count()
+    claimed = await Certificate.filter(sitting__organisation_id=main, claimed_at__isnull=False).count()
+    assert funnel.recorded == summary.sitting_counts[MAIN_ORGANISATION]
+    assert funnel.recorded > funnel.eligible > funnel.certified == certified > 0
+    assert funnel.certified > funnel.claimed == claimed > 0
+    assert funnel.issued == 0 and funnel.median_seconds_to_issue is None
+    assert 3600 < funnel.median_seconds_to_claim < 42 * 86400
+
+    # then: credits were bought and spent in several months, and add up to the balance
+    assert len([m for m in usage if m.spent > 0]) >= 3
+    assert len([m for m in usage if m.purchased > 0]) >= 3
+    balance = (await Organisation.get(id=main)).credit_balance
+    assert sum(m.purchased - m.spent for m in usage) == balance
+
+    # then: sittings were certified in many months, for every test
+    certified_groups = [g for g in groups if g.certified_month is not None]
+    assert len({g.certified_month for g in certified_groups}) >= 5
+    assert len({g.test_id for g in certified_groups}) == 4
+    assert sum(g.count for g in groups) == funnel.recorded
+    assert sum(b.count for b in histogram) == funnel.recorded and len(histogram) >= 6
+
+
+async def test_seed_demo_a_second_time_creates_nothing(db, tmp_path):
+    # given
+    files = tmp_path / "files"
+    first = await seed(files, sittings=300)
+    before, files_before = await row_counts(), stored_files(files)
+
+    # when
+    second = await seed(files, sittings=300)
+
+    # then
+    assert await row_counts() == before and stored_files(files) == files_before
     assert not second.created
     assert second.organisation_ids == first.organisation_ids
     assert second.sample_test_taker_ids == first.sample_test_taker_ids
     assert second.sitting_counts == first.sitting_counts
+    assert second.certificate_counts == first.certificate_counts
+    for taker_id in second.sample_test_taker_ids:
+        assert await Sitting.filter(
+            test_taker_id=taker_id,
+            organisation_id=second.main_organisation_id,
+            status=CertificationStatus.UNSELECTED,
+        ).exists()
 
 
-async def test_seed_demo_is_deterministic_for_a_seed(db):
+async def test_seed_demo_is_deterministic_for_a_seed(db, tmp_path):
     # given a database seeded, then emptied
-    await seed_demo(sittings=200, seed=7, now=NOW)
+    await seed(tmp_path / "first", sittings=400, seed=7)
     first = await snapshot()
-    for model in (Sitting, models.TestTaker, CreditTransaction, models.Test, Organisation):
+    for model in reversed(ALL_MODELS):
         await model.all().delete()
 
     # when it is seeded again with the same seed
-    await seed_demo(sittings=200, seed=7, now=NOW)
+    await seed(tmp_path / "second", sittings=400, seed=7)
 
-    # then the data is the same
+    # then the data is the same, files included
     assert await snapshot() == first
+    assert stored_files(tmp_path / "second") == stored_files(tmp_path / "first")
 
 
-async def snapshot() -> list[tuple]:
-    return await Sitting.all().order_by("external_id").values_list(
-        "external_id", "test_taker__name", "test_taker__email", "test__name", "taken_at", "score", "photo_check", "status"
-    )
+async def snapshot() -> list[list[tuple]]:
+    return [
+        await Sitting.all()
+        .order_by("external_id")
+        .values_list(
+            "external_id",
+            "test_taker__name",
+            "test_taker__email",
+            "test__name",
+            "taken_at",
+            "score",
+            "photo_check",
+            "status",
+            "certified_at",
+            "certification_batch",
+        ),
+        await Certificate.all()
+        .order_by("sitting__external_id")
+        .values_list(
+            "sitting__external_id",
+            "status",
+            "holder_name",
+            "photo_key",
+            "claimed_at",
+            "submitted_at",
+            "reviewed_at",
+            "rejection_reason",
+            "verification_code",
+        ),
+        await CreditTransaction.all()
+        .order_by("created_at")
+        .values_list("organisation__name", "kind", "delta", "balance_after", "reference", "created_at"),
+        await AuditEvent.all()
+        .order_by("created_at", "action")
+        .values_list("actor_role", "action", "created_at", "detail"),
+    ]
