@@ -19,17 +19,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import shutil
 import sqlite3
 import statistics
-import tempfile
+import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 from tortoise import Tortoise
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.serving import scratch_database
 from models.db import forget_compiled_statements, migrate, tortoise_config
 from models.enums import Role
 from resolvers.analytics import Dimension, score_histogram, sitting_aggregates
@@ -252,17 +255,7 @@ async def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     tables = all_tables(args.sittings)
-    name, directory = None, None
-    if args.postgres:
-        name = f"certify_bench_{uuid.uuid4().hex[:10]}"
-        admin = await asyncpg.connect(f"{args.postgres}/postgres")
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await admin.close()
-        url = f"{args.postgres}/{name}"
-    else:
-        directory = tempfile.mkdtemp()
-        url = f"sqlite://{directory}/bench.sqlite3"
-    try:
+    async with scratch_database(args.postgres) as url:
         forget_compiled_statements()
         await migrate(url)
         if args.postgres:
@@ -279,13 +272,6 @@ async def main() -> None:
             await time_all(args.runs)
         finally:
             await Tortoise.close_connections()
-    finally:
-        if name:
-            admin = await asyncpg.connect(f"{args.postgres}/postgres")
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
-        if directory:
-            shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -16,15 +16,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import tempfile
+import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-import asyncpg
 from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.serving import scratch_database
 from models import CreditTransaction, Organisation, Sitting, Test, TestTaker
 from models.db import forget_compiled_statements, migrate, tortoise_config
 from models.enums import CertificationStatus, CreditTransactionKind, PhotoCheck, Role
@@ -81,32 +84,24 @@ def _subclasses(cls):
         yield from _subclasses(sub)
 
 
-async def _fresh_database(root: str | None) -> tuple[str, str | None]:
-    if root is None:
-        return f"sqlite://{tempfile.mkdtemp()}/bench.sqlite3", None
-    name = f"certify_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(f"{root}/postgres")
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    return f"{root}/{name}", name
-
-
-async def _drop(root: str | None, name: str | None) -> None:
-    if root and name:
-        admin = await asyncpg.connect(f"{root}/postgres")
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 async def one_run(n: int, root: str | None) -> tuple[float, int]:
-    url, name = await _fresh_database(root)
+    async with scratch_database(root) as url:
+        return await _certify_all(url, n)
+
+
+async def _certify_all(url: str, n: int) -> tuple[float, int]:
     forget_compiled_statements()
     await migrate(url)
     await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
     try:
         org = await Organisation.create(name="Bench", credit_balance=n)
         await CreditTransaction.create(
-            organisation=org, kind=CreditTransactionKind.PURCHASE, delta=n, balance_after=n, reference="bench", actor="bench"
+            organisation=org,
+            kind=CreditTransactionKind.PURCHASE,
+            delta=n,
+            balance_after=n,
+            reference="bench",
+            actor="bench",
         )
         test = await Test.create(name="Bench test", min_certifiable_score=50)
         base = datetime(2026, 1, 1, tzinfo=UTC)
@@ -116,8 +111,14 @@ async def one_run(n: int, root: str | None) -> tuple[float, int]:
         ids = await TestTaker.all().order_by("id").values_list("id", flat=True)
         sittings = [
             Sitting(
-                external_id=f"b-{i}", organisation=org, test=test, test_taker_id=ids[i], taken_at=base + timedelta(seconds=i),
-                score=80, photo_check=PhotoCheck.PASSED, status=CertificationStatus.UNSELECTED,
+                external_id=f"b-{i}",
+                organisation=org,
+                test=test,
+                test_taker_id=ids[i],
+                taken_at=base + timedelta(seconds=i),
+                score=80,
+                photo_check=PhotoCheck.PASSED,
+                status=CertificationStatus.UNSELECTED,
             )
             for i in range(n)
         ]
@@ -137,7 +138,6 @@ async def one_run(n: int, root: str | None) -> tuple[float, int]:
         return elapsed, counter.count
     finally:
         await Tortoise.close_connections()
-        await _drop(root, name)
 
 
 async def main() -> None:
@@ -153,8 +153,10 @@ async def main() -> None:
             elapsed, count = await one_run(n, args.database_url)
             times.append(elapsed)
             counts.append(count)
-        print(f"{backend}: certify all of {n:>7} sittings: median {statistics.median(times):.3f} s "
-              f"(runs {', '.join(f'{t:.3f}' for t in times)}), SQL statements per call {counts}")
+        print(
+            f"{backend}: certify all of {n:>7} sittings: median {statistics.median(times):.3f} s "
+            f"(runs {', '.join(f'{t:.3f}' for t in times)}), SQL statements per call {counts}"
+        )
 
 
 if __name__ == "__main__":

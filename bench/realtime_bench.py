@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import multiprocessing
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,18 +38,17 @@ import time
 import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
 import websockets
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.serving import SECRET, process_tree, rss_kib, scratch_database, serve  # noqa: E402
 from models.enums import Role  # noqa: E402
 from server.auth import TokenService  # noqa: E402
 from server.settings import Settings  # noqa: E402
 
-SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 SUBSCRIPTION = "subscription { sittingStatusChanged { previousStatus status at sitting { id status } } }"
 LIVE_SUBSCRIPTION = (
     "subscription { liveSittings(first: 50, orderBy: {field: TAKEN_AT, direction: ASC}) "
@@ -60,39 +59,6 @@ mutation($ids: [ID!]!, $key: String!) {
   certifySittings(input: {selection: {ids: $ids}, idempotencyKey: $key}) { certifiedCount errors { code } }
 }
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def rss_kib(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except FileNotFoundError:
-            pass
-    return total
-
-
-def server_pids(root: int) -> list[int]:
-    """The serving processes: the root and its descendants (uvicorn workers)."""
-    pids, frontier = [root], [root]
-    while frontier:
-        pid = frontier.pop()
-        try:
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        except FileNotFoundError:
-            continue
-        for child in map(int, children):
-            pids.append(child)
-            frontier.append(child)
-    return pids
 
 
 async def graphql(http: httpx.AsyncClient, token: str, query: str, variables: dict | None = None) -> dict:
@@ -210,35 +176,21 @@ def percentile(values: list[float], q: float) -> float:
 
 async def run(args: argparse.Namespace) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="certify-rt-bench-"))
-    port = free_port()
-    env = {**os.environ, "CERTIFY_JWT_SECRET": SECRET, "CERTIFY_DATA_DIR": str(workdir), "CERTIFY_RENDER_ENABLED": "false",
-           "CERTIFY_LOG_LEVEL": "warning"}
-    database = None
-    if args.backend == "redis":
-        database = f"certify_rtbench_{uuid.uuid4().hex[:10]}"
-        admin = await asyncpg.connect(f"{args.postgres}/postgres")
-        await admin.execute(f'CREATE DATABASE "{database}"')
-        await admin.close()
-        env.update(CERTIFY_DATABASE_URL=f"{args.postgres}/{database}", CERTIFY_BROADCAST_URL=args.redis,
-                   CERTIFY_CHANNEL_PREFIX=f"bench-{uuid.uuid4().hex[:8]}:")
-    else:
-        env.update(CERTIFY_BROADCAST_URL="memory://")
-    command = [str(ROOT / ".venv" / "bin" / "certify"), "serve", "--port", str(port), "--workers", str(args.workers)]
-    server = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
     tokens = TokenService(Settings(jwt_secret=SECRET, data_dir=workdir))
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
-            async with asyncio.timeout(60):
-                while True:
-                    try:
-                        if (await http.get("/healthz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.2)
+        async with contextlib.AsyncExitStack() as stack:
+            database_url, env = None, {"CERTIFY_BROADCAST_URL": "memory://"}
+            if args.backend == "redis":
+                database_url = await stack.enter_async_context(scratch_database(args.postgres, prefix="certify_rtbench"))
+                env = {"CERTIFY_BROADCAST_URL": args.redis, "CERTIFY_CHANNEL_PREFIX": f"bench-{uuid.uuid4().hex[:8]}:"}
+            server = await stack.enter_async_context(
+                serve(data_dir=workdir, database_url=database_url, env=env, arguments=["--workers", str(args.workers)])
+            )
+            port = server.port
+            http = await stack.enter_async_context(httpx.AsyncClient(base_url=server.url, timeout=60))
             admin_token, sittings = await seed(http, tokens, args.rounds)
             await asyncio.sleep(2)
-            rss_before = rss_kib(server_pids(server.pid))
+            rss_before = rss_kib(*process_tree(server.pid))
 
             ctx = multiprocessing.get_context("spawn")
             ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
@@ -257,7 +209,7 @@ async def run(args: argparse.Namespace) -> dict:
                 await asyncio.get_running_loop().run_in_executor(None, ready.get)
             connect_seconds = time.monotonic() - started
             await asyncio.sleep(3)  # let every subscription register with the hub
-            rss_idle = rss_kib(server_pids(server.pid))
+            rss_idle = rss_kib(*process_tree(server.pid))
             profiler = None
             if args.py_spy:
                 profiler = subprocess.Popen(
@@ -311,16 +263,7 @@ async def run(args: argparse.Namespace) -> dict:
             "kib_per_idle_subscriber": round((rss_idle - rss_before) / args.subscribers, 1),
         }
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
         shutil.rmtree(workdir, ignore_errors=True)
-        if database is not None:
-            admin = await asyncpg.connect(f"{args.postgres}/postgres")
-            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            await admin.close()
 
 
 def main() -> None:
