@@ -1,11 +1,12 @@
 """The funnel's median step times are exact for thousands of durations, whatever the sample finds.
 
-The median of a step is found from a sample of the durations that bounds
-where the middle ones lie, then only the durations between the bounds are
-sorted; when the bounds miss (an unlucky or hostile sample), the whole step
-is sorted. Both ways must give Python's ``statistics.median`` to the
-microsecond, on SQLite and PostgreSQL: these tests build the rows directly
-(thousands, too many for the API in a test) and also force the fallback.
+On SQLite the median of a step is found from a sample of the durations that
+bounds where the middle ones lie, then only the durations between the bounds
+are sorted; when the bounds miss (an unlucky or hostile sample), the whole
+step is sorted. PostgreSQL sorts them all. Every way must give Python's
+``statistics.median`` to the microsecond: these tests build the rows
+directly (thousands, too many for the API in a test) and also force the
+fallback.
 """
 
 from __future__ import annotations
