@@ -27,28 +27,42 @@ async def purchase_credits(
 ) -> Organisation:
     """Record a payment of ``credits`` (1–1,000,000) under ``reference``; a repeated reference adds nothing.
 
+    A reference already recorded for the organisation with the same amount
+    returns the organisation unchanged (a retried call); with another amount
+    it is an error naming the first purchase, and nothing is added.
+
     Raises:
         Forbidden: not a platform admin (rule ``purchaseCredits``).
-        DomainError: NOT_FOUND (organisation), INVALID_INPUT (credits or reference).
+        DomainError: NOT_FOUND (organisation), INVALID_INPUT (credits or reference),
+            IDEMPOTENCY_KEY_REUSED (the reference recorded another amount).
     """
     access.require(principal, Operation.PURCHASE_CREDITS)
     reference = reference.strip()
     if not 1 <= credits <= MAX_PURCHASE:
         raise DomainError(ErrorCode.INVALID_INPUT, f"credits must be 1–{MAX_PURCHASE:,}", ["input", "credits"])
     if not reference or len(reference) > 200 or has_control_characters(reference):
-        raise DomainError(ErrorCode.INVALID_INPUT, "reference must be 1–200 printable characters", ["input", "reference"])
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "reference must be 1–200 printable characters", ["input", "reference"]
+        )
     now = datetime.now(UTC)
     async with transaction() as conn:
         if organisation_id is None or not await lock_organisation(conn, organisation_id):
             raise DomainError(ErrorCode.NOT_FOUND, "no such organisation", ["input", "organisationId"])
-        repeated = (
+        first = (
             await CreditTransaction.filter(
                 organisation_id=organisation_id, kind=CreditTransactionKind.PURCHASE, reference=reference
             )
             .using_db(conn)
-            .exists()
+            .first()
         )
-        if repeated:
+        if first is not None and first.delta != credits:
+            raise DomainError(
+                ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                f"reference {reference!r} already recorded a purchase of {first.delta:,} credits on "
+                f"{first.created_at.astimezone(UTC).isoformat(timespec='seconds')}: use a new reference",
+                ["input", "reference"],
+            )
+        if first is not None:
             return await Organisation.get(id=organisation_id).using_db(conn)
         stmt = Statement(conn)
         rows = await stmt.fetch(

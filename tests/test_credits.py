@@ -1,6 +1,8 @@
-"""purchaseCredits and the ledger: repeated references add nothing; the balance is the ledger's sum."""
+"""purchaseCredits and the ledger: repeated references add nothing (another amount is refused); the balance is the ledger's sum."""
 
 from __future__ import annotations
+
+from datetime import UTC
 
 import pytest
 from builders import PURCHASE_CREDITS, build_world
@@ -52,13 +54,27 @@ async def test_a_repeated_reference_adds_nothing(server):
     world = await build_world(platform, sittings=0, credits=0)
     await purchase(platform, world.organisation_id, 25, "INV-1")
 
-    # when the same reference is recorded again, even with another amount
+    first_at = (await CreditTransaction.get(organisation_id=world.organisation_pk)).created_at
+
+    # when the same reference is recorded again, with the same amount and with another one
     again = await purchase(platform, world.organisation_id, 25, "INV-1")
     other_amount = await purchase(platform, world.organisation_id, 99, " INV-1 ")
 
-    # then nothing is added and the ledger has one row
+    # then the retry returns the organisation, the other amount is refused naming the first purchase,
+    # and nothing is added: the ledger has one row
     assert again == {"organisation": {"id": world.organisation_id, "creditBalance": 25}, "errors": []}
-    assert other_amount["organisation"]["creditBalance"] == 25
+    assert other_amount == {
+        "organisation": None,
+        "errors": [
+            {
+                "code": "IDEMPOTENCY_KEY_REUSED",
+                "message": f"reference 'INV-1' already recorded a purchase of 25 credits on "
+                f"{first_at.astimezone(UTC).isoformat(timespec='seconds')}: use a new reference",
+                "field": ["input", "reference"],
+            }
+        ],
+    }
+    assert await balance(world.organisation_pk) == await ledger_sum(world.organisation_pk) == 25
     assert await CreditTransaction.filter(organisation_id=world.organisation_pk).count() == 1
 
 
