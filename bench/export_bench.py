@@ -18,14 +18,25 @@ The server's RSS (psutil when installed, else VmRSS in /proc) is read
 before the first run, every 20 ms during the downloads, and after the last.
 Prints one JSON object; the target is 50,000 rows/s with RSS growing by less
 than 50 MB.
+
+With ``--profile`` no server starts: the export's own generator
+(``resolvers/exports.py``, ``export_pages`` then ``csv_chunks``) runs in this
+process on the same database, ``--runs`` times for its CPU seconds (process
+time, the SQLite driver's thread included) and the SHA-256 of the file (to
+compare two versions of the code byte for byte), then once under cProfile,
+whose 25 functions of most own time go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import hashlib
+import io
 import json
 import os
+import pstats
 import shutil
 import signal
 import socket
@@ -57,6 +68,9 @@ from models.enums import (  # noqa: E402
     PhotoCheck,
     Role,
 )
+from resolvers.exports import ExportRequest, csv_chunks, export_pages
+from resolvers.principal import Principal
+from resolvers.sittings import SittingOrder
 from server.auth import TokenService  # noqa: E402
 from server.settings import Settings  # noqa: E402
 
@@ -157,7 +171,9 @@ async def insert(organisation: Organisation, test: Test, count: int, offset: int
     certificates = [
         Certificate(
             sitting_id=pk,
-            status=CertificateStatus.ISSUED if status == CertificationStatus.CERTIFIED else CertificateStatus.AWAITING_CLAIM,
+            status=CertificateStatus.ISSUED
+            if status == CertificationStatus.CERTIFIED
+            else CertificateStatus.AWAITING_CLAIM,
             submitted_at=at + timedelta(hours=3) if status == CertificationStatus.CERTIFIED else None,
             claimed_at=at + timedelta(hours=3) if status == CertificationStatus.CERTIFIED else None,
             issued_at=at + timedelta(days=1) if status == CertificationStatus.CERTIFIED else None,
@@ -202,8 +218,47 @@ async def download(http: httpx.AsyncClient, token: str, server_pid: int) -> dict
     seconds = time.perf_counter() - started
     rows = lines - 1
     assert rows == made["rowCount"], (rows, made["rowCount"])
-    return {"rows": rows, "bytes": size, "seconds": round(seconds, 3), "rows_per_second": round(rows / seconds),
-            "server_cpu_seconds": round(cpu_seconds(server_pid) - cpu, 2)}
+    return {
+        "rows": rows,
+        "bytes": size,
+        "seconds": round(seconds, 3),
+        "rows_per_second": round(rows / seconds),
+        "server_cpu_seconds": round(cpu_seconds(server_pid) - cpu, 2),
+    }
+
+
+async def generate(request: ExportRequest) -> tuple[int, str]:
+    """One file from the export's generator, in this process: its size in bytes and its SHA-256."""
+    digest, size = hashlib.sha256(), 0
+    async for chunk in csv_chunks(export_pages(request)):
+        digest.update(chunk)
+        size += len(chunk)
+    return size, digest.hexdigest()
+
+
+async def profile_in_process(url: str, organisation_id: int, args: argparse.Namespace) -> dict:
+    """``--runs`` files from the generator (CPU and wall seconds each), then one under cProfile (its top to stderr)."""
+    role = Role(args.role)
+    principal = Principal("bench", role, organisation_id=organisation_id if role is Role.ANALYST else None)
+    request = ExportRequest(principal, None, SittingOrder())
+    forget_compiled_statements()
+    await Tortoise.init(config=tortoise_config(url))
+    try:
+        runs = []
+        for _ in range(args.runs):
+            cpu, started = time.process_time(), time.perf_counter()
+            size, digest = await generate(request)
+            runs.append((round(time.process_time() - cpu, 3), round(time.perf_counter() - started, 3)))
+        profile = cProfile.Profile()
+        profile.enable()
+        await generate(request)
+        profile.disable()
+    finally:
+        await Tortoise.close_connections()
+    report = io.StringIO()
+    pstats.Stats(profile, stream=report).sort_stats("tottime").print_stats(25)
+    print(report.getvalue(), file=sys.stderr)
+    return {"bytes": size, "sha256": digest, "cpu_seconds": [c for c, _ in runs], "seconds": [w for _, w in runs]}
 
 
 async def run(args: argparse.Namespace) -> dict:
@@ -223,6 +278,11 @@ async def run(args: argparse.Namespace) -> dict:
         started = time.perf_counter()
         organisation_id = await build_database(url, args.sittings)
         insert_seconds = time.perf_counter() - started
+        if args.profile:
+            measured = await profile_in_process(url, organisation_id, args)
+            backend = "postgresql" if args.postgres else "sqlite"
+            return {"backend": backend, "role": args.role, "in_process": True, **measured,
+                    "load_average_1m": round(os.getloadavg()[0], 2)}  # fmt: skip
         env = {**os.environ, "CERTIFY_JWT_SECRET": SECRET, "CERTIFY_DATA_DIR": str(workdir), "CERTIFY_DATABASE_URL": url,
                "CERTIFY_RENDER_ENABLED": "false", "CERTIFY_LOG_LEVEL": "warning",
                "CERTIFY_PUBLIC_URL": f"http://127.0.0.1:{port}"}  # fmt: skip
@@ -284,6 +344,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--role", choices=[Role.ANALYST.value, Role.PLATFORM_ADMIN.value], default=Role.ANALYST.value)
     parser.add_argument("--postgres", default=None, help="PostgreSQL server root; SQLite when omitted")
+    parser.add_argument("--profile", action="store_true", help="run the generator in this process, no server")
     print(json.dumps(asyncio.run(run(parser.parse_args())), indent=2))
 
 

@@ -110,9 +110,21 @@ def _value_of(row: Any, path: str) -> Any:
     return row
 
 
-def _after(key: SortKey, value: Any, pk: int) -> Q:
-    op = "lt" if key.descending else "gt"
-    return Q(**{f"{key.field}__{op}": value}) | Q(**{key.field: value, f"id__{op}": pk})
+def strictly_after(key: SortKey, value: Any, pk: int) -> Q:
+    """The rows after the one whose sort value is ``value`` and id ``pk``, in ``key``'s order (ties by id).
+
+    Descending, ``field <= value AND (field < value OR id < pk)`` (ascending
+    ``>=``, ``>``, ``>``): the rows of ``field < value OR (field = value AND
+    id < pk)``, written so that it bounds a range of an index on (field, id)
+    and a page deep in a large result costs what the first one does.
+    ``value`` is never null (:func:`decode_cursor` and the sort field's type
+    check refuse a cursor holding one); a row whose field is null is after
+    none, as SQL compares nothing with null.
+    """
+    strict, inclusive = ("lt", "lte") if key.descending else ("gt", "gte")
+    return Q(**{f"{key.field}__{inclusive}": value}) & (
+        Q(**{f"{key.field}__{strict}": value}) | Q(**{f"id__{strict}": pk})
+    )
 
 
 async def paginate(queryset: QuerySet[T], key: SortKey, *, first: int | None, after: str | None) -> Page[T]:
@@ -127,7 +139,7 @@ async def paginate(queryset: QuerySet[T], key: SortKey, *, first: int | None, af
     if after is not None:
         value, pk = decode_cursor(after)
         _check_sort_value(value, _sort_type(queryset.model, key.field), after)
-        queryset = queryset.filter(_after(key, value, pk))
+        queryset = queryset.filter(strictly_after(key, value, pk))
     prefix = "-" if key.descending else ""
     ordered = queryset.order_by(f"{prefix}{key.field}", f"{prefix}id").limit(size + 1)
     if "__" in key.field:
@@ -169,7 +181,7 @@ async def paginate_each(
     if after is not None:
         value, pk = decode_cursor(after)
         _check_sort_value(value, _sort_type(queryset.model, key.field), after)
-        ranked = queryset.filter(_after(key, value, pk))
+        ranked = queryset.filter(strictly_after(key, value, pk))
     ids = sorted(set(parent_ids))
     rows: dict[int, list[T]] = {pk: [] for pk in ids}
     totals: dict[int, int] = {}

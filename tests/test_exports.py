@@ -13,11 +13,14 @@ from datetime import UTC, datetime, timedelta
 
 from builders import BASE_TIME, CREATE_TEST, RECORD_SITTINGS, build_world, sitting_row
 from certificate_flow import certified_candidates, claim_ok, path_of
+from defusedcsv import csv as defused_csv
 from support import analyst_of, shrink_server_send_buffer, slow_socket
 
-from models import TestTaker
+from models import Sitting, TestTaker
 from models.enums import Role
+from resolvers.csv_fields import GlobalIds
 from resolvers.exports import HEADER, ExportRequest
+from resolvers.global_ids import MAX_PK, to_global_id
 from resolvers.principal import Principal
 from resolvers.sittings import SittingOrder
 from server.exports import REFUSAL, SittingExports
@@ -39,6 +42,11 @@ query($filter: SittingFilter, $orderBy: SittingOrder, $after: String) {
     } }
     pageInfo { hasNextPage endCursor }
   }
+}
+"""
+SITTINGS_PAGE = """
+query($orderBy: SittingOrder, $after: String) {
+  sittings(orderBy: $orderBy, first: 2, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } }
 }
 """
 SELECT = "mutation($ids: [ID!]) { selectSittings(input: {ids: $ids}) { changedCount errors { code } } }"
@@ -114,7 +122,9 @@ async def test_the_file_holds_the_viewers_sittings_as_sittings_shows_them(server
     world, candidates = await certified_candidates(server, 3)
     await claim_ok(server, candidates[0])
     platform = server.platform()
-    late = [sitting_row(world.organisation_id, world.test_id, n, prefix="late", score=s) for n, s in ((10, 75), (11, 20))]
+    late = [
+        sitting_row(world.organisation_id, world.test_id, n, prefix="late", score=s) for n, s in ((10, 75), (11, 20))
+    ]
     assert (await platform.data(RECORD_SITTINGS, {"rows": late}))["recordSittings"]["errors"] == []
     analyst = analyst_of(server, world)
     admin = server.client(server.token(Role.ORG_ADMIN, org=world.organisation_pk))
@@ -270,7 +280,9 @@ async def test_cells_a_spreadsheet_would_run_are_neutralised_and_any_text_round_
         "محمد عبد الله", "王小明", "Zoë 🎓👩🏽‍🎓", "Line one\nLine two", "\tTabbed", "\rReturned",
     ]  # fmt: skip
     rows = [
-        sitting_row(world.organisation_id, world.test_id, n, name=f"placeholder {n}", taken_at=BASE_TIME + timedelta(minutes=n))
+        sitting_row(
+            world.organisation_id, world.test_id, n, name=f"placeholder {n}", taken_at=BASE_TIME + timedelta(minutes=n)
+        )
         for n in range(len(names))
     ]
     rows[0]["externalId"] = "=1+1"
@@ -308,7 +320,12 @@ async def test_a_tampered_url_gets_403(server):
     flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
 
     # when the token is altered in any part, or made up
-    tampered = [f"{payload}.{timestamp}.{flipped}", f"{payload}x.{timestamp}.{signature}", f"{payload}.{timestamp}", "x"]
+    tampered = [
+        f"{payload}.{timestamp}.{flipped}",
+        f"{payload}x.{timestamp}.{signature}",
+        f"{payload}.{timestamp}",
+        "x",
+    ]
 
     # then 403 with a plain message each time, and the genuine URL still works
     for bad in tampered:
@@ -321,7 +338,9 @@ async def test_a_tampered_url_gets_403(server):
 async def test_an_expired_url_or_one_signed_with_another_secret_or_for_a_refused_role_gets_403(server):
     # given URLs of an analyst's export signed by the server's key, one dated beyond the time to live
     world = await build_world(server.platform(), sittings=2)
-    request = ExportRequest(Principal("analyst", Role.ANALYST, organisation_id=world.organisation_pk), None, SittingOrder())
+    request = ExportRequest(
+        Principal("analyst", Role.ANALYST, organisation_id=world.organisation_pk), None, SittingOrder()
+    )
     ttl = server.settings.signed_url_ttl_seconds
     expired, _ = SittingExports(server.settings, clock=lambda: time.time() - ttl - 5).url_for(request)
     fresh, _ = SittingExports(server.settings, clock=lambda: time.time() - ttl + 5).url_for(request)
@@ -375,6 +394,111 @@ async def test_an_export_of_many_pages_has_every_row_once_in_order(server):
     assert default == listed
     assert small == listed_by_score
     assert sorted(small) == sorted(listed)
+
+
+TEXT_COLUMNS = (1, 3, 5, 7, 8)  # externalId, organisationName, testName, testTakerName, testTakerEmail
+LEFT_BY_DEFUSEDCSV = re.compile(r"[\t\r]|-[0-9,.]+$")  # what OWASP lists and defusedcsv 3 leaves
+
+
+def written_by_csv_and_defusedcsv(rows: list[list[str]]) -> bytes:
+    """The file of ``rows`` as Python's csv writer writes it (CRLF), a row whose free text starts otherwise than with
+    a letter or a digit through defusedcsv's writer, with a ``'`` before the free text defusedcsv leaves but OWASP lists."""
+    buffer = io.StringIO()
+    plain = csv.writer(buffer, lineterminator="\r\n")
+    defused = defused_csv.writer(buffer, lineterminator="\r\n")
+    plain.writerow(EXPECTED_HEADER)
+    for row in rows:
+        suspect = any(row[i] and not row[i][0].isalnum() for i in TEXT_COLUMNS)
+        cells = ["'" + v if i in TEXT_COLUMNS and LEFT_BY_DEFUSEDCSV.match(v) else v for i, v in enumerate(row)]
+        (defused if suspect else plain).writerow(cells)
+    return buffer.getvalue().encode()
+
+
+async def test_the_file_is_byte_for_byte_what_the_csv_module_and_defusedcsv_write(server):
+    # given free text to quote, to defuse, both or neither, in every text column, and two tests, one named like a formula
+    platform = server.platform()
+    world = await build_world(platform, sittings=0, name='Acme, "Lingua" | Co')
+    formula_test = (await platform.data(CREATE_TEST, {"name": '@Spoken, "B2"', "min": 50}))["createTest"]["test"]["id"]
+    names = [
+        "Ana", "=cmd|' /C calc'!A0", "a|b", "|pipe|", "%x", "-", "-1,5", "-2\n", "- 2", "+", "@x|y", "\t=x|y", "\r\n",
+        '"quoted"', "x,y", " =x", "'=x", "_x", "(x)", "١٢٣", "Zoë 🎓", "", "Line one\nLine two", "=1+1,\"2\"",
+        "Smith, John", "Jones, Ann", "Brown", "Green",  # pages of four whose one special character is a comma,
+        'Jo "JJ" Jones', "Plain", "Names", "Here",  # a quote,
+        "Line\nbreak", "Plain", "Names", "Here",  # a line feed,
+        "Carriage\rreturn", "Plain", "Names", "Here",  # a carriage return,
+        "=first", "Only", "The", "First",  # or a formula in the first row only
+    ]  # fmt: skip
+    externals = ["plain-{}", "=1|{}", "-{}", "a,{}", "\t{}"]
+    emails = ["person{}@example.com", "+{}@example.com", "a,b{}@example.com"]
+    rows = [
+        sitting_row(world.organisation_id, formula_test if n % 3 == 0 else world.test_id, n, taken_at=BASE_TIME + timedelta(minutes=n))
+        for n in range(len(names))
+    ]  # fmt: skip
+    assert (await platform.data(RECORD_SITTINGS, {"rows": rows}))["recordSittings"]["errors"] == []
+    # the API refuses control characters: these rows stand for data written before it did
+    for n, name in enumerate(names):
+        await TestTaker.filter(email=f"candidate{n}@example.com").update(name=name, email=emails[n % 3].format(n))
+        await Sitting.filter(external_id=f"ext-{n}").update(external_id=externals[n % 5].format(n))
+    external_ids = {
+        to_global_id("Sitting", pk): ext for pk, ext in await Sitting.all().values_list("id", "external_id")
+    }
+    analyst = analyst_of(server, world)
+    oldest_first = {"orderBy": {"field": "TAKEN_AT", "direction": "ASC"}}
+    nodes = await sitting_nodes(analyst, oldest_first)
+
+    # when the file is fetched oldest first, read four rows per statement
+    server.state.exports = SittingExports(server.settings, page_size=4)
+    response = await server.http.get(path_of((await export(analyst, oldest_first))["url"]))
+
+    # then its bytes are those the csv module and defusedcsv write of the values sittings gives
+    assert response.status_code == 200
+    assert len(nodes) == len(names)
+    assert response.content == written_by_csv_and_defusedcsv(
+        [expected_row(node, external_ids[node["id"]]) for node in nodes]
+    )
+
+
+def test_global_ids_in_the_file_are_those_of_the_api():
+    # given every ID type of the file and one of each prefix length modulo three, and keys of every digit count
+    types = ["Sitting", "Organisation", "Test", "TestTaker", "A", "AB", "ABC"]
+    keys = [*range(1, 2_000), *(10**n + d for n in range(3, 10) for d in (-1, 0, 1)), MAX_PK - 1, MAX_PK]
+    columns = [(7,), tuple(range(1, 10)), tuple(range(98_000, 96_000, -1)), tuple(range(995, 1_005)), (MAX_PK, 10**9)]
+
+    for type_name in types:
+        # when each key is written once through encode and twice through the memo, and columns of keys at once
+        global_ids = GlobalIds(type_name)
+        written = [(global_ids.encode(pk), global_ids[pk], global_ids[pk]) for pk in keys]
+        written_columns = [list(global_ids.encode_all(column)) for column in columns]
+
+        # then each is the API's global ID
+        assert written == [(to_global_id(type_name, pk),) * 3 for pk in keys]
+        assert written_columns == [[to_global_id(type_name, pk) for pk in column] for column in columns]
+
+
+async def test_a_connection_and_the_export_page_alike_through_ties(server):
+    # given sittings with ties on every sort key
+    world, _ = await build_ordering_scene(server)
+    analyst = analyst_of(server, world)
+    server.state.exports = SittingExports(server.settings, page_size=2)
+    orders = [
+        {"field": field, "direction": direction}
+        for field in ("TAKEN_AT", "SCORE", "TEST_TAKER_NAME") for direction in ("ASC", "DESC")
+    ]  # fmt: skip
+
+    for order in orders:
+        # when sittings is read two at a time through its cursors, and the export two rows per statement
+        paged, after = [], None
+        while True:
+            page = (await analyst.data(SITTINGS_PAGE, {"orderBy": order, "after": after}))["sittings"]
+            paged.extend(edge["node"]["id"] for edge in page["edges"])
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        exported = await exported_ids(server, analyst, {"orderBy": order})
+
+        # then both hold every sitting once, in the same order
+        assert (order, exported) == (order, paged)
+        assert len(set(paged)) == len(paged) == 12
 
 
 class ExportReads(logging.Handler):
