@@ -25,3 +25,18 @@ class Principal:
     def actor(self) -> str:
         """How the audit trail names this caller: ``role:subject``."""
         return f"{self.role.value}:{self.subject}"
+
+
+async def missing_scope(principal: Principal) -> str | None:
+    """What the principal's token names that does not exist ("organisation" or "test taker"), or None.
+
+    One primary-key look-up per scope claim; a token of a platform-wide role
+    names none.
+    """
+    from models import Organisation, TestTaker
+
+    if principal.organisation_id is not None and not await Organisation.exists(id=principal.organisation_id):
+        return "organisation"
+    if principal.test_taker_id is not None and not await TestTaker.exists(id=principal.test_taker_id):
+        return "test taker"
+    return None

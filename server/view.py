@@ -99,7 +99,7 @@ class CertifyGraphQL(GraphQL):
         if not isinstance(value, str) or not value:
             raise ConnectionRejectionError({"message": "connection_init must carry Authorization: Bearer <token>"})
         try:
-            context.principal = self.state.tokens.verify_header(value)
+            context.principal = await self.state.tokens.authenticate(value)
         except Unauthenticated as error:
             raise ConnectionRejectionError({"message": str(error)}) from error
         return None
@@ -109,7 +109,7 @@ class CertifyGraphQL(GraphQL):
         context = Context(state=self.state, loaders=Loaders(), request=request, response=response)
         if isinstance(request, Request):
             try:
-                context.principal = self.state.tokens.verify_header(request.headers.get("authorization"))
+                context.principal = await self.state.tokens.authenticate(request.headers.get("authorization"))
             except Unauthenticated as error:
                 context.auth_error = error
         return context

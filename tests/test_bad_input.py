@@ -226,7 +226,9 @@ mutation($org: ID!, $ref: String!) {
 }
 """
 TEST_FILTER = "query($test: ID) { sittings(filter: {testId: $test}) { totalCount } }"
-AFTER_SCORE = 'query($after: String) { sittings(orderBy: {field: SCORE, direction: ASC}, after: $after) { totalCount } }'
+AFTER_SCORE = (
+    "query($after: String) { sittings(orderBy: {field: SCORE, direction: ASC}, after: $after) { totalCount } }"
+)
 
 
 async def test_out_of_range_values_are_clear_errors_on_every_backend(server):
@@ -250,10 +252,15 @@ async def test_out_of_range_values_are_clear_errors_on_every_backend(server):
 
     # then each is a precise error, never an internal one, and nothing changed
     assert node == {"data": {"node": None}, "extensions": {"cost": {"requested": 1, "limit": 50_000}}}
-    assert selected["selectSittings"] == {"changedCount": 0, "errors": [{"code": "NOT_FOUND", "field": ["input", "ids", "0"]}]}
+    assert selected["selectSittings"] == {
+        "changedCount": 0,
+        "errors": [{"code": "NOT_FOUND", "field": ["input", "ids", "0"]}],
+    }
     for body in (nul_search, long_search, malformed_test, cursor, overflow):
         assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body
-    assert nul_key["confirmCertification"]["errors"] == [{"code": "INVALID_INPUT", "field": ["input", "idempotencyKey"]}]
+    assert nul_key["confirmCertification"]["errors"] == [
+        {"code": "INVALID_INPUT", "field": ["input", "idempotencyKey"]}
+    ]
     assert nul_reference["purchaseCredits"] == {
         "organisation": None,
         "errors": [{"code": "INVALID_INPUT", "field": ["input", "reference"]}],
@@ -271,7 +278,9 @@ async def test_an_address_that_plain_smtp_cannot_deliver_is_refused(sqlite_serve
 
     # then the row is refused, naming the field, so no e-mail can be lost later
     assert result["recordedCount"] == 0
-    assert [(e["code"], e["field"]) for e in result["errors"]] == [("INVALID_INPUT", ["sittings", "0", "testTakerEmail"])]
+    assert [(e["code"], e["field"]) for e in result["errors"]] == [
+        ("INVALID_INPUT", ["sittings", "0", "testTakerEmail"])
+    ]
 
 
 async def sitting_row_result(server, row: dict) -> dict:
@@ -280,7 +289,7 @@ async def sitting_row_result(server, row: dict) -> dict:
 
 async def test_depth_and_alias_limits_refuse_costly_documents(sqlite_server):
     # given a valid token
-    admin = sqlite_server.client(sqlite_server.token(Role.ORG_ADMIN, org=1))
+    admin = admin_of(sqlite_server, await build_world(sqlite_server.platform(), sittings=0, credits=0))
     aliases = "{ " + " ".join(f"a{i}: viewer {{ subject }}" for i in range(31)) + " }"
     deep = "{ sittings { edges { node { " + "certificate { sitting { " * 5 + "id" + " } }" * 5 + " } } } }"  # depth 14
     allowed = "{ " + " ".join(f"a{i}: viewer {{ subject }}" for i in range(30)) + " }"

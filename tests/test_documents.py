@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from builders import build_world
+from support import admin_of
 from ws_client import ws_session
 
 from models.enums import Role
@@ -41,7 +43,7 @@ async def test_repeated_documents_keep_their_answers_and_error_codes(sqlite_serv
 
 async def test_documents_over_the_token_limit_are_refused(sqlite_server):
     # given an admin
-    admin = sqlite_server.client(sqlite_server.token(Role.ORG_ADMIN, org=1))
+    admin = admin_of(sqlite_server, await build_world(sqlite_server.platform(), sittings=0, credits=0))
 
     # when a document of 5,002 tokens and one of exactly 5,000 are sent
     too_long = await admin.post("{ " + "viewer { subject } " * 1250 + "}")
@@ -76,7 +78,8 @@ def test_variables_count_every_list_item_and_object_member_up_to_the_tier_limit(
 
 async def test_documents_over_the_character_limit_are_not_parsed_over_http_and_websockets(sqlite_server):
     # given an admin, and an anonymous caller
-    token = sqlite_server.token(Role.ORG_ADMIN, org=1)
+    world = await build_world(sqlite_server.platform(), sittings=0, credits=0)
+    token = sqlite_server.token(Role.ORG_ADMIN, org=world.organisation_pk)
     admin, anonymous = sqlite_server.client(token), sqlite_server.client(None)
     comment = "#" + "x" * 100_000 + "\n"
 

@@ -32,10 +32,13 @@ query($first: Int) {
 SITTING_STATS = "{ sittingStats { total averageScore byStatus { status count } } }"
 NOTIFICATIONS = "{ notifications(first: 50) { totalCount edges { node { id kind certificate { id status } } } } }"
 TAKER = "{ sittings(first: 1) { edges { node { testTaker { id } } } } }"
+AUTHENTICATED = "{ viewer { role } }"  # a first request looks up the token's organisation or test taker
 CERTIFY_ALL = 'mutation { certifySittings(input: {selection: {all: true}, idempotencyKey: "all"}) { certifiedCount } }'
 
 
 async def count_statements(client, document: str, variables: dict | None = None) -> tuple[int, dict]:
+    """Statements of one request by an authenticated client (its token's scope already looked up once)."""
+    await client.data(AUTHENTICATED)
     with SqlStatements() as sql:
         data = await client.data(document, variables)
     return sql.count, data
@@ -124,7 +127,11 @@ async def world_of_test_takers(platform, takers: int, *, sittings_each: int = 3,
     world = await build_world(platform, sittings=0, credits=0, name=name, prefix=name)
     rows = [
         sitting_row(
-            world.organisation_id, world.test_id, n, prefix=name, email=f"taker{n % takers}@example.com",
+            world.organisation_id,
+            world.test_id,
+            n,
+            prefix=name,
+            email=f"taker{n % takers}@example.com",
             name=f"Taker {n % takers}",
         )
         for n in range(takers * sittings_each)

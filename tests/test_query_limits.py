@@ -55,7 +55,7 @@ async def test_cost_follows_the_documented_rule_exactly(sqlite_server):
         "{ ...F } fragment F on Query { sittings(first: 7) { edges { ... on SittingEdge { node { id } } } } }": 8,
         "{ sittings(first: 9) @skip(if: true) { totalCount } viewer { role } }": 1,
         "{ sittingStats { total } }": 1 + 1_000,
-        'mutation { selectSittings(input: {ids: []}) { changedCount } }': 1 + 10,
+        "mutation { selectSittings(input: {ids: []}) { changedCount } }": 1 + 10,
     }
     answers = {document: await admin.post(document) for document in documents}
 
@@ -72,6 +72,8 @@ async def test_the_three_level_query_under_aliases_is_refused_before_execution(s
     world = await build_world(server.platform(), sittings=3, credits=3)
     admin = admin_of(server, world)
     aliased = "{ " + " ".join(f"a{n}: {THREE_LEVELS}" for n in range(30)) + " }"
+
+    await admin.data("{ viewer { role } }")  # the first request looks up the token's organisation
 
     # when they send the three-level nested query, 500 each, under 30 aliases
     with SqlStatements() as sql:
@@ -100,17 +102,31 @@ async def test_hostile_documents_run_nothing_and_spend_no_credits(server):
     token = admin.token
     before = await snapshot(world.organisation_pk)
     mutation = CERTIFY_ALL % "k"
-    fragment_aliases = "fragment F on Mutation { " + " ".join(f"m{n}: certifySittings(input: {{selection: {{all: true}}, idempotencyKey: \"f{n}\"}}) {{ certifiedCount }}" for n in range(5)) + " }"
+    fragment_aliases = (
+        "fragment F on Mutation { "
+        + " ".join(
+            f'm{n}: certifySittings(input: {{selection: {{all: true}}, idempotencyKey: "f{n}"}}) {{ certifiedCount }}'
+            for n in range(5)
+        )
+        + " }"
+    )
     hostile = {
-        "50 aliases": {"query": "mutation { " + " ".join(f"a{n}: " + mutation[len("mutation { "):-2] for n in range(50)) + " }"},
+        "50 aliases": {
+            "query": "mutation { " + " ".join(f"a{n}: " + mutation[len("mutation { ") : -2] for n in range(50)) + " }"
+        },
         "aliases in a fragment spread 10 times": {"query": "mutation { " + "...F " * 10 + "} " + fragment_aliases},
-        "fragment cycle": {"query": "mutation { ...A } fragment A on Mutation { ...B } fragment B on Mutation { ...A }"},
+        "fragment cycle": {
+            "query": "mutation { ...A } fragment A on Mutation { ...B } fragment B on Mutation { ...A }"
+        },
         "past the depth limit": {
             "query": "{ " + "sittings(first: 1) { edges { node { testTaker { " * 4 + "id" + " } } } }" * 4 + " }"
         },
         "first: 100000": {"query": "{ sittings(first: 100000) { totalCount } } "},
-        "first: -1": {"query": "mutation { certifySittings(input: {selection: {all: true}, idempotencyKey: \"n\"}) { certifiedCount } } "
-                      "query Q { sittings(first: -1) { totalCount } }", "operationName": "Q"},
+        "first: -1": {
+            "query": 'mutation { certifySittings(input: {selection: {all: true}, idempotencyKey: "n"}) { certifiedCount } } '
+            "query Q { sittings(first: -1) { totalCount } }",
+            "operationName": "Q",
+        },
         "two operations, no name": {"query": mutation + " query Q { viewer { role } }"},
         "an unknown operation name": {"query": mutation, "operationName": "Nope"},
     }
@@ -165,8 +181,13 @@ async def test_documents_that_would_stall_validation_are_refused_quickly(sqlite_
         "one field repeated": "{ " + "viewer { role } " * 1200 + "}",
         "fragment bomb": "{ ...F0 } " + bomb + "fragment F20 on Query { viewer { role } }",
         "spreads of one fragment": "{ " + "...V " * 2000 + "} fragment V on Query { viewer { role } }",
-        "many distinct fragments": "{ " + " ".join(f"...G{n}" for n in range(20)) + " } "
-        + " ".join(f"fragment G{n} on Query {{ " + " ".join(f"f{n}x{m}: viewer {{ role }}" for m in range(30)) + " }" for n in range(20)),
+        "many distinct fragments": "{ "
+        + " ".join(f"...G{n}" for n in range(20))
+        + " } "
+        + " ".join(
+            f"fragment G{n} on Query {{ " + " ".join(f"f{n}x{m}: viewer {{ role }}" for m in range(30)) + " }"
+            for n in range(20)
+        ),
         "deep nesting": "{ " + "viewer { " * 3000 + "role" + " }" * 3000 + " }",
         "a comment of a million characters": "#" + "x" * 1_000_000 + "\n{ viewer { role } }",
         "a string of a million characters": '{ sittings(filter: {search: "' + "x" * 1_000_000 + '"}) { totalCount } }',
@@ -219,7 +240,9 @@ async def test_anonymous_callers_get_the_tighter_tier(sqlite_server):
     # when an anonymous caller verifies a code, asks for a root field that needs a token, or sends 6 aliases
     verify = await anonymous.post('{ verifyCertificate(code: "nope") { valid } }')
     sittings = await anonymous.post("{ sittings(first: 500) { totalCount } }")
-    aliases = await anonymous.post("{ " + " ".join(f"v{n}: verifyCertificate(code: \"x\") {{ valid }}" for n in range(6)) + " }")
+    aliases = await anonymous.post(
+        "{ " + " ".join(f'v{n}: verifyCertificate(code: "x") {{ valid }}' for n in range(6)) + " }"
+    )
 
     # then the first runs at the anonymous budget, the others are refused before running
     assert verify == {"data": {"verifyCertificate": {"valid": False}}, "extensions": cost(1, 50)}
@@ -231,7 +254,8 @@ async def test_a_configured_budget_and_timeout_hold(tmp_path, sqlite_url):
     # given a server with a budget of 100 nodes and operations cut off after 50 ms
     settings = make_settings(tmp_path, sqlite_url, max_query_cost=100, request_timeout_seconds=0.05)
     async with live_server(settings) as server:
-        admin = server.client(server.token(Role.ORG_ADMIN, org=1))
+        world = await build_world(server.platform(), sittings=0, credits=0)
+        admin = server.client(server.token(Role.ORG_ADMIN, org=world.organisation_pk))
 
         # when a query of 101 nodes and one of 100 are sent
         over = await admin.post("{ a: sittings(first: 50) { totalCount } b: sittings(first: 50) { totalCount } }")

@@ -23,7 +23,12 @@ VERIFY = '{ verifyCertificate(code: "nope") { valid } }'  # 1
 def throttled(response) -> tuple[int, str | None, list[str], int | None]:
     body = response.json()
     error = body["errors"][0]
-    return response.status_code, response.headers.get("retry-after"), [e["extensions"]["code"] for e in body["errors"]], error["extensions"].get("retryAfter")
+    return (
+        response.status_code,
+        response.headers.get("retry-after"),
+        [e["extensions"]["code"] for e in body["errors"]],
+        error["extensions"].get("retryAfter"),
+    )
 
 
 async def post(server, query: str, token: str | None):
@@ -41,7 +46,9 @@ async def test_an_admin_over_budget_is_throttled_and_the_mutation_does_nothing(t
         # when the admin spends 102 points and then certifies (11 points)
         first, second = await post(server, SITTINGS_51, admin.token), await post(server, SITTINGS_51, admin.token)
         refused = await post(server, CERTIFY_ALL % "k", admin.token)
-        other = await post(server, SITTINGS_51, server.token(Role.ORG_ADMIN, org=world.organisation_pk, subject="other"))
+        other = await post(
+            server, SITTINGS_51, server.token(Role.ORG_ADMIN, org=world.organisation_pk, subject="other")
+        )
 
         # then the first two ran; the mutation is THROTTLED with 429 and Retry-After, and spent nothing
         assert [first.status_code, second.status_code] == [200, 200]
@@ -60,7 +67,8 @@ async def test_websocket_subscribes_spend_the_same_budget(tmp_path, sqlite_url):
     # given a budget of 25 points a minute
     settings = make_settings(tmp_path, sqlite_url, max_query_cost=20, rate_limit_points_per_minute=25)
     async with live_server(settings) as server:
-        token = server.token(Role.ORG_ADMIN, org=1)
+        world = await build_world(server.platform(), sittings=0, credits=0)
+        token = server.token(Role.ORG_ADMIN, org=world.organisation_pk)
         async with ws_session(server.ws_url, token) as client:
             # when three subscriptions of 11 points each are opened on one connection
             await client.subscribe("1", CREDITS_CHANGED)
@@ -96,16 +104,24 @@ async def test_workers_on_redis_draw_on_one_budget(tmp_path, sqlite_url):
         unavailable("Redis (CERTIFY_TEST_REDIS_URL)")
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     settings = make_settings(
-        tmp_path, sqlite_url, max_query_cost=100, rate_limit_points_per_minute=120, broadcast_url=REDIS_URL, channel_prefix=prefix
+        tmp_path,
+        sqlite_url,
+        max_query_cost=100,
+        rate_limit_points_per_minute=120,
+        broadcast_url=REDIS_URL,
+        channel_prefix=prefix,
     )
     other_worker = RateLimiter(storage_for(REDIS_URL, key_prefix=f"{prefix}certify-rate"))
     async with live_server(settings) as server:
-        token = server.token(Role.ORG_ADMIN, org=1, subject="shared")
+        world = await build_world(server.platform(), sittings=0, credits=0)
+        token = server.token(Role.ORG_ADMIN, org=world.organisation_pk, subject="shared")
 
         # when another worker spends 102 points of this principal's budget and the server is asked for 51 more
         assert await other_worker.spend("principal:org_admin:shared", 102, points_per_minute=120) is None
         refused = await post(server, SITTINGS_51, token)
-        elsewhere = await post(server, SITTINGS_51, server.token(Role.ORG_ADMIN, org=1, subject="someone-else"))
+        elsewhere = await post(
+            server, SITTINGS_51, server.token(Role.ORG_ADMIN, org=world.organisation_pk, subject="someone-else")
+        )
 
         # then the server refuses them, and someone else's budget is untouched
         assert throttled(refused)[:3:2] == (429, ["THROTTLED"])

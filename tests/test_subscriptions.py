@@ -72,7 +72,11 @@ async def test_status_changes_reach_only_the_organisation_and_match_the_filter(s
 
         # then the filtered subscriber saw exactly the two selections, the analyst also the certification
         selections = sorted(
-            (e["sittingStatusChanged"]["sitting"]["id"], e["sittingStatusChanged"]["previousStatus"], e["sittingStatusChanged"]["status"])
+            (
+                e["sittingStatusChanged"]["sitting"]["id"],
+                e["sittingStatusChanged"]["previousStatus"],
+                e["sittingStatusChanged"]["status"],
+            )
             for e in first
         )
         assert selections == sorted((i, "UNSELECTED", "SELECTED") for i in ids[:2])
@@ -202,7 +206,12 @@ async def test_credit_balance_changes_reach_the_organisations_admins_and_analyst
 )
 async def test_a_wrong_role_gets_forbidden(sqlite_server, role, query):
     server = sqlite_server
-    token = server.token(role, org=1 if role in (Role.ORG_ADMIN, Role.ANALYST) else None, test_taker=1 if role is Role.TEST_TAKER else None)
+    await build_world(server.platform(), sittings=1, credits=0)  # organisation 1 and test taker 1
+    token = server.token(
+        role,
+        org=1 if role in (Role.ORG_ADMIN, Role.ANALYST) else None,
+        test_taker=1 if role is Role.TEST_TAKER else None,
+    )
     async with ws_session(server.ws_url, token) as client:
         await client.subscribe("1", query)
         payload = await client.next("1")
@@ -257,7 +266,10 @@ async def test_review_queue_changes_reach_reviewers(sqlite_server):
         # when the candidate claims and a reviewer approves
         await claim_ok(server, candidate, name="Zoë Nguyễn")
         certificate_id = to_global_id("Certificate", candidate.certificate_pk)
-        submitted = {"change": "SUBMITTED", "certificate": {"id": certificate_id, "status": "UNDER_REVIEW", "holderName": "Zoë Nguyễn"}}
+        submitted = {
+            "change": "SUBMITTED",
+            "certificate": {"id": certificate_id, "status": "UNDER_REVIEW", "holderName": "Zoë Nguyễn"},
+        }
         assert await security.data("q") == {"reviewQueueChanged": submitted}
         assert await platform.data("q") == {"reviewQueueChanged": submitted}
         payload = (await reviewer(server).data(APPROVE, {"id": certificate_id}))["approveCertificate"]

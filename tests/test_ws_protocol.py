@@ -41,14 +41,16 @@ async def test_subscribe_before_connection_init_closes_4401(sqlite_server):
 
 async def test_a_second_connection_init_closes_4429(sqlite_server):
     server = sqlite_server
-    async with ws_session(server.ws_url, server.token(Role.ORG_ADMIN, org=1)) as client:
-        await client.init(server.token(Role.ORG_ADMIN, org=1), expect_ack=False)
+    org = (await build_world(server.platform(), sittings=0, credits=0)).organisation_pk
+    async with ws_session(server.ws_url, server.token(Role.ORG_ADMIN, org=org)) as client:
+        await client.init(server.token(Role.ORG_ADMIN, org=org), expect_ack=False)
         assert await client.close_code() == 4429
 
 
 async def test_two_subscriptions_with_one_id_close_4409(sqlite_server):
     server = sqlite_server
-    async with ws_session(server.ws_url, server.token(Role.ORG_ADMIN, org=1)) as client:
+    org = (await build_world(server.platform(), sittings=0, credits=0)).organisation_pk
+    async with ws_session(server.ws_url, server.token(Role.ORG_ADMIN, org=org)) as client:
         await client.subscribe("1", CREDITS_CHANGED)
         await client.subscribe("1", CREDITS_CHANGED)
         assert await client.close_code() == 4409
@@ -100,7 +102,11 @@ async def test_a_malformed_legacy_start_gets_an_error_and_the_connection_goes_on
     world = await build_world(server.platform(), sittings=0, credits=1)
     async with ws_session(server.ws_url, admin_of(server, world).token, LEGACY_WS) as client:
         await client.send({"id": "1", "type": "start", "payload": {"query": ["not", "a", "string"]}})
-        assert await client.receive() == {"type": "error", "id": "1", "payload": {"message": "subscribe payload.query must be a string"}}
+        assert await client.receive() == {
+            "type": "error",
+            "id": "1",
+            "payload": {"message": "subscribe payload.query must be a string"},
+        }
         await client.subscribe("1", CREDITS_CHANGED)
         await subscribed(server, 1)
         await server.platform().data(PURCHASE_CREDITS, {"org": world.organisation_id, "credits": 2, "ref": "po-z"})
@@ -123,7 +129,8 @@ async def test_an_id_can_be_reused_after_complete(sqlite_server):
 
 async def test_at_most_100_subscriptions_per_connection(sqlite_server):
     server = sqlite_server
-    async with ws_session(server.ws_url, server.token(Role.ANALYST, org=1)) as client:
+    org = (await build_world(server.platform(), sittings=0, credits=0)).organisation_pk
+    async with ws_session(server.ws_url, server.token(Role.ANALYST, org=org)) as client:
         for n in range(100):
             await client.subscribe(str(n), CREDITS_CHANGED)
         await subscribed(server, 100)
@@ -136,7 +143,8 @@ async def test_at_most_100_subscriptions_per_connection(sqlite_server):
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
 async def test_the_server_sends_keep_alives(tmp_path, sqlite_url, protocol):
     async with live_server(make_settings(tmp_path, sqlite_url, websocket_ping_seconds=0.2)) as server:
-        async with ws_session(server.ws_url, server.token(Role.ANALYST, org=1), protocol) as client:
+        org = (await build_world(server.platform(), sittings=0, credits=0)).organisation_pk
+        async with ws_session(server.ws_url, server.token(Role.ANALYST, org=org), protocol) as client:
             raw = [await asyncio.wait_for(client.ws.recv(), 2) for _ in range(2)]
         expected = '{"type": "ka"}' if protocol == LEGACY_WS else '{"type": "ping"}'
         assert [m.replace(" ", "") for m in raw] == [expected.replace(" ", "")] * 2
