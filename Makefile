@@ -1,5 +1,6 @@
-# Quick start: `make run` (install, seed the demo once, serve) and `make test`.
+# Quick start: `make run` (install, seed the demo once, serve; `make run PORT=8080` elsewhere) and `make test`.
 PYTHON ?= python3
+PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -9,7 +10,7 @@ SYSTEM_PACKAGES := chromium-headless-shell chromium fonts-noto-core fonts-noto-c
 
 run: install system-deps
 	$(BIN)/certify seed-demo
-	$(BIN)/certify serve
+	$(BIN)/certify serve --port $(PORT)
 
 test: install system-deps
 	$(BIN)/pytest

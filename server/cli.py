@@ -16,6 +16,12 @@ from models.enums import CertificateStatus, Role
 from server.settings import Settings
 
 
+def served_url(host: str, port: int) -> str:
+    """The base URL of ``certify serve --host host --port port`` (a wildcard host is named 127.0.0.1)."""
+    shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -27,6 +33,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # Migrated once here, so workers need not race to do it again.
     os.environ["CERTIFY_MIGRATE_ON_START"] = "false"
     os.environ.setdefault("CERTIFY_DATA_DIR", str(settings.data_dir))
+    # Links in e-mails, QR codes and signed URLs follow the address served, unless CERTIFY_PUBLIC_URL says otherwise.
+    os.environ.setdefault("CERTIFY_PUBLIC_URL", served_url(args.host, args.port))
     settings.warn_if_insecure()
     print(f"certify: serving GraphiQL at http://{args.host}:{args.port}/graphql", file=sys.stderr)
     uvicorn.run(
