@@ -17,8 +17,6 @@ from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
@@ -32,6 +30,7 @@ from server.documents import DocumentLimits
 from server.exports import SittingExports, serve_export
 from server.files import FileUrls, serve_file
 from server.graphiql import STATIC_DIR
+from server.health import health, readiness
 from server.limits import BodySizeLimit
 from server.multipart import MAX_REQUEST_BYTES
 from server.multiplex import SharedStreams
@@ -46,11 +45,6 @@ from workers.outbox import OutboxDeliverer, run_outbox
 from workers.rendering import RenderSettings, RenderWorker
 
 log = logging.getLogger(__name__)
-
-
-async def _health(request: Request) -> Response:
-    state: AppState = request.app.state.certify
-    return JSONResponse({"status": "ok" if state.ready else "starting"}, status_code=200 if state.ready else 503)
 
 
 def _view(state: AppState) -> CertifyGraphQL:
@@ -83,7 +77,9 @@ async def _open_services(state: AppState, graphql: CertifyGraphQL, stack: AsyncE
     state.exports = SittingExports(settings)
     state.storage = LocalFileStorage(settings.files_dir)
     if settings.rate_limit_enabled:
-        state.rate_limiter = RateLimiter(storage_for(settings.broadcast_url, key_prefix=f"{settings.channel_prefix}certify-rate"))
+        state.rate_limiter = RateLimiter(
+            storage_for(settings.broadcast_url, key_prefix=f"{settings.channel_prefix}certify-rate")
+        )
         stack.push_async_callback(state.rate_limiter.close)
 
 
@@ -169,7 +165,8 @@ def create_app(settings: Settings) -> Starlette:
     graphql = _view(state)
     app = Starlette(
         routes=[
-            Route("/healthz", _health),
+            Route("/healthz", health),
+            Route("/readyz", readiness),
             Route("/files/{token}", serve_file, methods=["GET"]),
             Route("/exports/{token}", serve_export, methods=["GET"]),
             Route("/verify/{code}", verify_page, methods=["GET"]),
@@ -196,4 +193,4 @@ def app_from_env() -> Starlette:
     return create_app(Settings())
 
 
-__all__ = ["AppState", "create_app", "app_from_env"]
+__all__ = ["AppState", "app_from_env", "create_app"]
