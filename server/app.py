@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from strawberry.http.websocket_origin import normalize_origin
 from tortoise.contrib.starlette import RegisterTortoise
 
 from adapters.storage import LocalFileStorage
@@ -47,6 +48,11 @@ from workers.rendering import RenderSettings, RenderWorker
 log = logging.getLogger(__name__)
 
 
+def origin_of(url: str) -> str:
+    """The origin (``scheme://host[:port]``) of a URL, as browsers send it in ``Origin``; ``url`` if it has none."""
+    return normalize_origin(url) or url
+
+
 def _view(state: AppState) -> CertifyGraphQL:
     settings = state.settings
     return CertifyGraphQL(
@@ -57,6 +63,8 @@ def _view(state: AppState) -> CertifyGraphQL:
         keep_alive_interval=settings.websocket_ping_seconds,
         connection_init_wait_timeout=timedelta(seconds=settings.websocket_init_timeout_seconds),
         max_subscriptions_per_connection=100,
+        # Pages of other sites may not open websockets (strawberry also admits no Origin and the same origin).
+        allowed_origins=[origin_of(settings.public_url), *settings.websocket_origin_list],
     )
 
 

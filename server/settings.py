@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     websocket_init_timeout_seconds: float = 5.0
     websocket_send_timeout_seconds: float = Field(default=10.0, gt=0)
     websocket_ping_seconds: float = Field(default=15.0, gt=0)
+    websocket_origins: str = ""
     channel_prefix: str = ""
     broadcast_timeout_seconds: float = Field(default=2.0, gt=0)
     subscriber_queue_size: int = Field(default=1000, ge=1)
@@ -76,6 +77,11 @@ class Settings(BaseSettings):
         if self.rate_limit_points_per_minute < self.max_query_cost:
             raise ValueError("CERTIFY_RATE_LIMIT_POINTS_PER_MINUTE must be at least CERTIFY_MAX_QUERY_COST")
         return self
+
+    @property
+    def websocket_origin_list(self) -> list[str]:
+        """``CERTIFY_WEBSOCKET_ORIGINS`` as a list (comma-separated origins, ``*`` for any)."""
+        return [item.strip() for item in self.websocket_origins.split(",") if item.strip()]
 
     @property
     def outbox_dir(self) -> Path:
