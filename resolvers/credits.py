@@ -48,21 +48,7 @@ async def purchase_credits(
     async with transaction() as conn:
         if organisation_id is None or not await lock_organisation(conn, organisation_id):
             raise DomainError(ErrorCode.NOT_FOUND, "no such organisation", ["input", "organisationId"])
-        first = (
-            await CreditTransaction.filter(
-                organisation_id=organisation_id, kind=CreditTransactionKind.PURCHASE, reference=reference
-            )
-            .using_db(conn)
-            .first()
-        )
-        if first is not None and first.delta != credits:
-            raise DomainError(
-                ErrorCode.IDEMPOTENCY_KEY_REUSED,
-                f"reference {reference!r} already recorded a purchase of {first.delta:,} credits on "
-                f"{first.created_at.astimezone(UTC).isoformat(timespec='seconds')}: use a new reference",
-                ["input", "reference"],
-            )
-        if first is not None:
+        if await _already_purchased(conn, organisation_id, reference, credits):
             return await Organisation.get(id=organisation_id).using_db(conn)
         stmt = Statement(conn)
         rows = await stmt.fetch(
@@ -90,6 +76,29 @@ async def purchase_credits(
         organisation = await Organisation.get(id=organisation_id).using_db(conn)
     await publisher.publish([CreditBalanceChanged(organisation_id, balance, credits, now)])
     return organisation
+
+
+async def _already_purchased(conn, organisation_id: int, reference: str, credits: int) -> bool:
+    """True when ``reference`` already recorded this purchase of ``credits`` for the organisation.
+
+    Raises:
+        DomainError: IDEMPOTENCY_KEY_REUSED when it recorded another amount (the message names it and when).
+    """
+    first = (
+        await CreditTransaction.filter(
+            organisation_id=organisation_id, kind=CreditTransactionKind.PURCHASE, reference=reference
+        )
+        .using_db(conn)
+        .first()
+    )
+    if first is not None and first.delta != credits:
+        raise DomainError(
+            ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            f"reference {reference!r} already recorded a purchase of {first.delta:,} credits on "
+            f"{first.created_at.astimezone(UTC).isoformat(timespec='seconds')}: use a new reference",
+            ["input", "reference"],
+        )
+    return first is not None
 
 
 async def pages_of_organisations(

@@ -19,7 +19,6 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from strawberry.http.websocket_origin import normalize_origin
 from tortoise.contrib.starlette import RegisterTortoise
 
 from adapters.storage import LocalFileStorage
@@ -38,6 +37,7 @@ from server.multiplex import SharedStreams
 from server.rate_limits import RateLimiter, storage_for
 from server.settings import Settings
 from server.state import AppState
+from server.strawberry_internals import websocket_origin_of
 from server.verify_page import verify_page
 from server.view import CertifyGraphQL
 from subscriptions.hub import Hub
@@ -46,11 +46,6 @@ from workers.outbox import OutboxDeliverer, run_outbox
 from workers.rendering import RenderSettings, RenderWorker
 
 log = logging.getLogger(__name__)
-
-
-def origin_of(url: str) -> str:
-    """The origin (``scheme://host[:port]``) of a URL, as browsers send it in ``Origin``; ``url`` if it has none."""
-    return normalize_origin(url) or url
 
 
 def _view(state: AppState) -> CertifyGraphQL:
@@ -64,7 +59,7 @@ def _view(state: AppState) -> CertifyGraphQL:
         connection_init_wait_timeout=timedelta(seconds=settings.websocket_init_timeout_seconds),
         max_subscriptions_per_connection=100,
         # Pages of other sites may not open websockets (strawberry also admits no Origin and the same origin).
-        allowed_origins=[origin_of(settings.public_url), *settings.websocket_origin_list],
+        allowed_origins=[websocket_origin_of(settings.public_url), *settings.websocket_origin_list],
     )
 
 

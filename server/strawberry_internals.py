@@ -25,7 +25,10 @@ The websocket handlers (:mod:`server.websockets`) and the document limits
 - the exception strawberry raises for an operation name that names nothing
   (``CannotGetOperationTypeError``), answered as ``OPERATION_RESOLUTION_FAILURE``;
 - the GraphiQL page strawberry serves (``get_graphql_ide_html``), whose CDN
-  addresses :mod:`server.graphiql` replaces with local copies.
+  addresses :mod:`server.graphiql` replaces with local copies;
+- how strawberry writes an origin to compare with ``allowed_origins``
+  (``normalize_origin``), so the public URL is allowed in that form
+  (:func:`websocket_origin_of`).
 
 ``tests/test_strawberry_internals.py`` checks each of these names and
 signatures against the installed strawberry, so an upgrade that changes one
@@ -41,6 +44,7 @@ from strawberry.extensions.max_aliases import create_validator as alias_limit_ru
 from strawberry.extensions.query_depth_limiter import create_validator as depth_limit_rule
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
 from strawberry.http.ides import get_graphql_ide_html
+from strawberry.http.websocket_origin import normalize_origin
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -132,3 +136,9 @@ __all__ = [
     "provided_operation_name",
     "is_plain_result",
 ]
+
+
+def websocket_origin_of(url: str) -> str:
+    """The origin of ``url`` (``scheme://host[:port]``, lower case, no default port), as strawberry compares
+    websocket ``Origin`` headers with ``allowed_origins``; ``url`` itself when it has none."""
+    return normalize_origin(url) or url

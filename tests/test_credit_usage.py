@@ -174,7 +174,7 @@ async def test_refusals(server, variables, code):
 
 
 async def test_roles_without_credits_are_refused(sqlite_server):
-    world = await build_world(sqlite_server.platform(), sittings=0, credits=10)
+    world = await build_world(sqlite_server.platform(), sittings=1, credits=10)  # and test taker 1
     bodies = [
         await sqlite_server.client(sqlite_server.token(role, org=world.organisation_pk, test_taker=1)).post(USAGE)
         for role in (Role.TEST_TAKER, Role.SECURITY_REVIEWER)

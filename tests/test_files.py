@@ -6,6 +6,7 @@ import hashlib
 import time
 
 import pytest
+from builders import build_world
 from certificate_flow import (
     CERTIFICATE,
     REJECT,
@@ -63,7 +64,8 @@ async def test_issued_files_go_to_every_viewer_of_the_certificate_and_the_photo_
 
         # and the security team, whose queue it has left, and another organisation's admin cannot see it at all
         assert (await reviewer(server).data(CERTIFICATE, {"id": candidate.certificate_id}))["node"] is None
-        other = server.client(server.token(Role.ORG_ADMIN, org=org + 1000))
+        elsewhere = await build_world(server.platform(), sittings=0, credits=0, name="Elsewhere", prefix="elsewhere")
+        other = server.client(server.token(Role.ORG_ADMIN, org=elsewhere.organisation_pk))
         assert (await other.data(CERTIFICATE, {"id": candidate.certificate_id}))["node"] is None
 
 
@@ -144,7 +146,13 @@ async def test_local_storage_round_trip_and_refuses_keys_it_did_not_make(tmp_pat
     await storage.delete(key)  # already gone: no error
     with pytest.raises(StoredFileMissing):
         await storage.get(key)
-    for bad in ("../../etc/passwd", "photos/../../x.jpg", "/etc/passwd", "photos/abc.jpg", "photos/" + "0" * 32 + ".html"):
+    for bad in (
+        "../../etc/passwd",
+        "photos/../../x.jpg",
+        "/etc/passwd",
+        "photos/abc.jpg",
+        "photos/" + "0" * 32 + ".html",
+    ):
         with pytest.raises(ValueError):
             await storage.get(bad)
     assert [p.name for p in (tmp_path / "files").rglob("*") if p.is_file()] == []

@@ -40,7 +40,12 @@ def test_the_transport_handler_still_sends_each_result_through_the_private_steps
 
 def test_the_transport_handler_still_keeps_its_operations_and_init_timeout_where_we_read_them():
     init = inspect.getsource(internals.BaseGraphQLTransportWSHandler.__init__)
-    for attribute in ("self.operations", "self.connection_init_timeout_task", "self.connection_acknowledged", "self.connection_timed_out"):
+    for attribute in (
+        "self.operations",
+        "self.connection_init_timeout_task",
+        "self.connection_acknowledged",
+        "self.connection_timed_out",
+    ):
         assert attribute in init, attribute
     assert {"completed", "id", "query", "variables", "operation_name"} <= set(internals.Operation.__slots__)
     assert parameters(internals.Operation.send_next) == ["self", "execution_result"]
@@ -85,3 +90,10 @@ def test_both_handlers_still_send_every_message_through_send_message():
     for base in (internals.BaseGraphQLTransportWSHandler, internals.BaseGraphQLWSHandler):
         assert parameters(base.send_message) == ["self", "message"]
     assert "self.handler.send_message(message)" in inspect.getsource(internals.Operation.send_operation_message)
+
+
+def test_origins_are_still_written_as_browsers_send_them():
+    from server.strawberry_internals import websocket_origin_of
+
+    assert websocket_origin_of("HTTPS://Certify.Example:443/path") == "https://certify.example"
+    assert websocket_origin_of("http://127.0.0.1:8000") == "http://127.0.0.1:8000"

@@ -9,7 +9,7 @@ from harness import live_server, make_settings
 from ws_client import TRANSPORT_WS, ws_session
 
 from models.enums import Role
-from strawberry.http.websocket_origin import normalize_origin
+from server.strawberry_internals import websocket_origin_of
 
 CREDITS = "subscription { creditBalanceChanged { creditBalance } }"
 
@@ -77,4 +77,4 @@ async def test_listed_origins_are_accepted_and_their_subscriptions_work(tmp_path
     ],
 )
 def test_configured_origins_compare_as_browsers_send_them(url, origin):
-    assert normalize_origin(url) == origin
+    assert websocket_origin_of(url) == origin
