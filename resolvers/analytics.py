@@ -219,9 +219,11 @@ def _aggregates_sql(stmt: Statement, queryset, dimensions: Sequence[Dimension], 
     parts = [_counted_in_utc(stmt, queryset, dimensions, months)]
     windows = [(column, window) for column, month in months.items() for window in month.windows]
     if windows:
-        near = " OR ".join(
-            f'("{column}" >= {stmt.param(start)} AND "{column}" < {stmt.param(end)})'
-            for column, (start, end) in windows
+        near = any_of(
+            [
+                f'("{column}" >= {stmt.param(start)} AND "{column}" < {stmt.param(end)})'
+                for column, (start, end) in windows
+            ]
         )
         for sign, exact in (("-", False), ("", True)):
             keys = [_key(stmt, d, months, exact=exact) for d in dimensions]
@@ -246,6 +248,15 @@ def _aggregates_sql(stmt: Statement, queryset, dimensions: Sequence[Dimension], 
         f"MIN(score) AS min_score, MAX(score) AS max_score, {lower} AS lower_middle, {upper} AS upper_middle "
         f"FROM running {'GROUP BY ' + names[:-2] if dimensions else ''} LIMIT {stmt.param(MAX_GROUPS + 1)}"
     )
+
+
+def any_of(conditions: Sequence[str]) -> str:
+    """``conditions`` joined by OR as a balanced tree of parentheses, so SQLite's parser nests them about
+    log₂(n) deep rather than n (its limit is 1,000: 56 years of month starts in two columns pass it)."""
+    if len(conditions) <= 2:
+        return " OR ".join(conditions)
+    middle = len(conditions) // 2
+    return f"({any_of(conditions[:middle])}) OR ({any_of(conditions[middle:])})"
 
 
 def _source(stmt: Statement, queryset) -> str:

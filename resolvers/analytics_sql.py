@@ -49,7 +49,10 @@ def month_key(stmt: Statement, column: str, spans: Sequence[OffsetSpan]) -> str:
         shift = f"CASE {branches} ELSE {_shift(stmt, spans[-1].offset_seconds)} END"
     if stmt.postgres:
         return f"date_trunc('month', ({column} AT TIME ZONE 'UTC') + make_interval(secs => {shift}))"
-    return f"strftime('%Y-%m', {column}, {shift})"
+    # The fraction is left out: SQLite rounds it to the millisecond, which moves 23:59:59.9995 and later into
+    # the next day, and no month starts within a second (offsets are whole seconds).
+    whole_seconds = f"substr({column}, 1, 19) || substr({column}, -6)"
+    return f"strftime('%Y-%m', {whole_seconds}, {shift})"
 
 
 def utc_month_key(stmt: Statement, column: str) -> str:

@@ -211,9 +211,11 @@ def export_pages(request: ExportRequest, *, page_size: int = EXPORT_PAGE_SIZE) -
 
     Access and the filter are checked at once, before anything is read; each
     page is one statement, ordered by the sort field then id and starting
-    strictly after the previous page's last row, so a row changed or added
-    while the file streams is never read twice and no row present throughout
-    is skipped. Values are as the driver returns them: ids as primary keys,
+    strictly after the previous page's last row, so a row added while the
+    file streams is read at most once. A row whose sort value changes while
+    the file streams (a sitting re-recorded with another score or takenAt)
+    can appear twice or not at all: pages are separate statements, not one
+    snapshot (README.md, "CSV export"). Values are as the driver returns them: ids as primary keys,
     enums as their values, datetimes as ISO text (SQLite) or aware datetimes
     (PostgreSQL), null as None; :func:`csv_chunks` writes them.
 

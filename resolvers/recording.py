@@ -27,6 +27,8 @@ from resolvers.text import has_control_characters
 from subscriptions.events import Event, Publisher, SittingsRecorded, SittingStatusChanged
 
 MAX_ROWS = 1000
+EARLIEST_TAKEN_AT = datetime(1970, 1, 1, tzinfo=UTC)
+"""No sitting is older: the analytics months (resolvers/time_zones.py) start there."""
 CONFLICT_ATTEMPTS = 3
 FROZEN = frozenset(reachable_from(CertificationStatus.IN_PROGRESS))
 """Statuses whose facts are frozen: certified or on the way to it (from the transition table)."""
@@ -86,12 +88,16 @@ def _clean_row(index: int, row: SittingRecord, tests: dict[int, Test], organisat
         raise fail(ErrorCode.INVALID_INPUT, "takenAt needs a UTC offset", "takenAt")
     if row.taken_at > datetime.now(UTC):
         raise fail(ErrorCode.INVALID_INPUT, "takenAt is in the future", "takenAt")
+    if row.taken_at < EARLIEST_TAKEN_AT:
+        raise fail(ErrorCode.INVALID_INPUT, "takenAt is before 1970-01-01T00:00:00Z", "takenAt")
     name = unicodedata.normalize("NFC", " ".join(row.test_taker_name.split()))
     if not name or len(name) > 200 or any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
         raise fail(ErrorCode.INVALID_INPUT, "testTakerName must be 1–200 printable characters", "testTakerName")
     try:
         # allow_smtputf8=False: the outbox speaks plain SMTP, so a non-ASCII local part could never be delivered.
-        email = validate_email(row.test_taker_email.strip(), check_deliverability=False, allow_smtputf8=False).normalized
+        email = validate_email(
+            row.test_taker_email.strip(), check_deliverability=False, allow_smtputf8=False
+        ).normalized
     except EmailNotValidError as exc:
         raise fail(ErrorCode.INVALID_INPUT, f"testTakerEmail is not valid: {exc}", "testTakerEmail") from exc
     return external_id, name, email
@@ -117,7 +123,9 @@ async def record_sittings(*, principal: Principal, rows: Sequence[SittingRecord]
             # recomputed against what now exists.
             if attempt == CONFLICT_ATTEMPTS:
                 raise DomainError(
-                    ErrorCode.INVALID_INPUT, "concurrent recordings of the same sittings conflicted; retry", ["sittings"]
+                    ErrorCode.INVALID_INPUT,
+                    "concurrent recordings of the same sittings conflicted; retry",
+                    ["sittings"],
                 ) from None
     await publisher.publish(events)
     return result
@@ -191,15 +199,19 @@ async def _write_facts(conn, sitting: Sitting, read_status: str, now: datetime) 
     Raises:
         _ChangedMeanwhile: a concurrent selection or certification changed it first.
     """
-    updated = await Sitting.filter(id=sitting.id, status=read_status).using_db(conn).update(
-        score=sitting.score,
-        photo_check=sitting.photo_check,
-        taken_at=sitting.taken_at,
-        ineligibility_reason=sitting.ineligibility_reason,
-        status=sitting.status,
-        selected_at=sitting.selected_at,
-        selected_by=sitting.selected_by,
-        updated_at=now,
+    updated = (
+        await Sitting.filter(id=sitting.id, status=read_status)
+        .using_db(conn)
+        .update(
+            score=sitting.score,
+            photo_check=sitting.photo_check,
+            taken_at=sitting.taken_at,
+            ineligibility_reason=sitting.ineligibility_reason,
+            status=sitting.status,
+            selected_at=sitting.selected_at,
+            selected_by=sitting.selected_by,
+            updated_at=now,
+        )
     )
     if not updated:
         raise _ChangedMeanwhile
@@ -272,7 +284,11 @@ def _update_existing(
             organisation, test or test taker; INVALID_TRANSITION when its facts are frozen.
     """
     field = ["sittings", str(index)]
-    if (sitting.organisation_id, sitting.test_id, sitting.test_taker_id) != (row.organisation_id, test_id, test_taker_id):
+    if (sitting.organisation_id, sitting.test_id, sitting.test_taker_id) != (
+        row.organisation_id,
+        test_id,
+        test_taker_id,
+    ):
         raise DomainError(
             ErrorCode.INVALID_INPUT,
             f"sitting {index}: externalId {row.external_id!r} belongs to another organisation, test or test taker",

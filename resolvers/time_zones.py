@@ -25,13 +25,19 @@ SCAN_STEP = timedelta(days=1)
 """How far apart the offsets are sampled: a zone that changes its offset and back within a day is not seen."""
 
 # Instants whose local time in any zone (offsets within ±1 day) is still a valid datetime.
-_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+# Instants are read from 1970 on (no sitting is older: resolvers/recording.py), which also bounds the
+# offsets' scan to about 20,000 days.
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+NOT_ZONES = frozenset({"localtime", "Factory"})
+"""Names the zone database lists that are no place's zone: the host's own setting, and a placeholder."""
 
 
 @cache
 def _known_names() -> frozenset[str]:
-    return frozenset(available_timezones())
+    return frozenset(available_timezones()) - NOT_ZONES
 
 
 def parse_time_zone(name: str | None) -> ZoneInfo:
@@ -139,7 +145,7 @@ def utc_month_start_windows(
     reach = timedelta(seconds=max(abs(span.offset_seconds) for span in spans))
     if not reach or earliest is None or latest is None:
         return []
-    first = earliest.astimezone(UTC)
+    first = max(earliest.astimezone(UTC), _EARLIEST)
     month = datetime(first.year, first.month, 1, tzinfo=UTC)
     last = min(latest.astimezone(UTC), _LATEST) + reach
     windows = []

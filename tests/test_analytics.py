@@ -249,6 +249,44 @@ async def test_months_near_every_month_start_match_zoneinfo_in_zones_far_from_ut
         assert [g["takenMonth"] for g in groups] == sorted(g["takenMonth"] for g in groups)
 
 
+async def test_the_last_microsecond_of_a_month_and_fifty_six_years_of_months_stay_exact(server):
+    # given sittings one microsecond before and at local month starts in zones on both sides of UTC,
+    # and one sitting from 1970, the earliest a sitting may be
+    platform = server.platform()
+    world = await build_world(platform, sittings=0, credits=0)
+    zones = ("Europe/Dublin", "Pacific/Chatham", "America/St_Johns")
+    instants = [datetime(1970, 1, 1, tzinfo=UTC)]
+    for zone_name in zones:
+        for month in (3, 10, 11):
+            start = datetime(2026, month, 1, tzinfo=ZoneInfo(zone_name)).astimezone(UTC)
+            instants += [start - timedelta(microseconds=1), start]
+    await record(platform, world, [(n % 90, taken) for n, taken in enumerate(instants)], prefix="edge")
+    admin = admin_of(server, world)
+
+    for zone_name in zones:
+        # when they are grouped by TAKEN_MONTH in the zone
+        groups = await aggregates(admin, groupBy=["TAKEN_MONTH"], timeZone=zone_name)
+
+        # then each is in its month there, as zoneinfo says
+        expected: dict[str, int] = defaultdict(int)
+        for taken in instants:
+            expected[taken.astimezone(ZoneInfo(zone_name)).strftime("%Y-%m")] += 1
+        assert {g["takenMonth"]: g["count"] for g in groups} == dict(expected), zone_name
+
+
+async def test_sittings_before_1970_are_refused(server):
+    platform = server.platform()
+    world = await build_world(platform, sittings=0, credits=0)
+    row = sitting_row(world.organisation_id, world.test_id, 0, taken_at=datetime(1969, 12, 31, 23, 59, tzinfo=UTC))
+
+    result = (await platform.data(RECORD_SITTINGS, {"rows": [row]}))["recordSittings"]
+
+    assert result["recordedCount"] == 0
+    assert [(e["code"], e["message"]) for e in result["errors"]] == [
+        ("INVALID_INPUT", "sitting 0: takenAt is before 1970-01-01T00:00:00Z")
+    ]
+
+
 async def test_certified_months_put_never_certified_sittings_last_under_null(server):
     # given three certified sittings whose certification times sit on Berlin's month edges, and two never certified
     platform = server.platform()
@@ -310,7 +348,7 @@ async def test_each_role_aggregates_its_own_scope(server):
     assert error_code(analyst_by_organisation) == "FORBIDDEN"
 
 
-@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "utc", "", "Europe/", "../etc/passwd", "Europe/Berlin "])
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "utc", "", "Europe/", "../etc/passwd", "Europe/Berlin ", "localtime", "Factory"])
 async def test_an_unknown_time_zone_is_bad_user_input(sqlite_server, zone):
     # given an organisation with a sitting
     world = await build_world(sqlite_server.platform(), sittings=1, credits=0)
