@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from models import CreditTransaction
+from models import CreditTransaction, Organisation
 from models.enums import CreditTransactionKind
 from resolvers import access
 from resolvers.access import Field, Operation
@@ -58,13 +58,16 @@ async def credit_usage(
 
     Raises:
         Forbidden: the role may not run analytics, or names an organisation other than its own.
-        BadArgument: a malformed organisation ID, an unknown time zone, or ``start`` later than ``end``.
+        BadArgument: a malformed organisation ID or one that names no organisation, an unknown time zone,
+            or ``start`` later than ``end``.
     """
     access.require(principal, Operation.CREDIT_USAGE)
     if organisation_id == MALFORMED_ID:
         raise BadArgument("organisationId is not an Organisation ID")
     if organisation_id is not None:
         access.require_field(principal, Field.CREDIT_TRANSACTIONS, organisation_id=organisation_id)
+        if not await Organisation.exists(id=organisation_id):
+            raise BadArgument("organisationId names no organisation")
     zone = parse_time_zone(time_zone)
     if start is not None and end is not None and start > end:
         raise BadArgument("from must not be later than to")

@@ -46,6 +46,7 @@ from graphql import (
     VariableNode,
     get_named_type,
     get_nullable_type,
+    type_from_ast,
     value_from_ast,
 )
 
@@ -130,7 +131,9 @@ class _Walker:
         for definition in operation.variable_definitions or ():
             name = definition.variable.name.value
             if name not in self.variables and definition.default_value is not None:
-                self.variables[name] = value_from_ast(definition.default_value, GraphQLInt)
+                declared = type_from_ast(schema, definition.type)  # Int for a page size, Boolean for @skip…
+                if declared is not None:
+                    self.variables[name] = value_from_ast(definition.default_value, declared)
         self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
         self.spreading: set[str] = set()
 
@@ -147,7 +150,9 @@ class _Walker:
                 total += self.field(parent, selection, multiplier, root_weight)
             elif isinstance(selection, InlineFragmentNode):
                 target = self._type_named(selection.type_condition.name.value) if selection.type_condition else parent
-                total += self.selection_set(target, selection.selection_set, multiplier=multiplier, root_weight=root_weight)
+                total += self.selection_set(
+                    target, selection.selection_set, multiplier=multiplier, root_weight=root_weight
+                )
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
                 fragment = self.fragments.get(name)
@@ -155,7 +160,9 @@ class _Walker:
                     continue
                 self.spreading.add(name)
                 target = self._type_named(fragment.type_condition.name.value)
-                total += self.selection_set(target, fragment.selection_set, multiplier=multiplier, root_weight=root_weight)
+                total += self.selection_set(
+                    target, fragment.selection_set, multiplier=multiplier, root_weight=root_weight
+                )
                 self.spreading.discard(name)
         return total
 
@@ -169,7 +176,9 @@ class _Walker:
         named = get_named_type(definition.type)
         if named.name.endswith("Connection") and "first" in definition.args:
             first = self._first(node)
-            return cost + first * multiplier + self.selection_set(named, node.selection_set, multiplier=multiplier * first)
+            return (
+                cost + first * multiplier + self.selection_set(named, node.selection_set, multiplier=multiplier * first)
+            )
         if isinstance(get_nullable_type(definition.type), GraphQLList) and not key.endswith("Connection.edges"):
             bound = LIST_BOUNDS.get(key, DEFAULT_LIST_BOUND)
             return cost + self.selection_set(named, node.selection_set, multiplier=multiplier * bound)
@@ -200,8 +209,10 @@ class _Walker:
             if argument is None:
                 continue
             value = argument.value
-            flag = self.variables.get(value.name.value) if isinstance(value, VariableNode) else (
-                value.value if isinstance(value, BooleanValueNode) else None
+            flag = (
+                self.variables.get(value.name.value)
+                if isinstance(value, VariableNode)
+                else (value.value if isinstance(value, BooleanValueNode) else None)
             )
             if (name == "skip" and flag is True) or (name == "include" and flag is False):
                 return False

@@ -180,3 +180,15 @@ async def test_roles_without_credits_are_refused(sqlite_server):
         for role in (Role.TEST_TAKER, Role.SECURITY_REVIEWER)
     ]
     assert [body["errors"][0]["extensions"]["code"] for body in bodies] == ["FORBIDDEN", "FORBIDDEN"]
+
+
+async def test_a_platform_admin_naming_no_organisation_is_bad_user_input(server):
+    platform = server.platform()
+    await build_world(platform, sittings=0, credits=10)
+
+    body = await platform.post(USAGE, {"org": to_global_id("Organisation", 999)})
+
+    assert body["data"] is None
+    assert [(e["extensions"]["code"], e["message"]) for e in body["errors"]] == [
+        ("BAD_USER_INPUT", "organisationId names no organisation")
+    ]

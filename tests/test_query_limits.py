@@ -54,6 +54,9 @@ async def test_cost_follows_the_documented_rule_exactly(sqlite_server):
         "creditTransactions(first: 4) { totalCount } } } } } }": 1 + 2 + 3 + 3 * 4,
         "{ ...F } fragment F on Query { sittings(first: 7) { edges { ... on SittingEdge { node { id } } } } }": 8,
         "{ sittings(first: 9) @skip(if: true) { totalCount } viewer { role } }": 1,
+        "query($s: Boolean = true) { sittings(first: 500) @skip(if: $s) { totalCount } viewer { role } }": 1,
+        "query($i: Boolean = false) { sittings(first: 500) @include(if: $i) { totalCount } viewer { role } }": 1,
+        "query($n: Int = 7) { sittings(first: $n) { totalCount } }": 1 + 7,
         "{ sittingStats { total } }": 1 + 1_000,
         "mutation { selectSittings(input: {ids: []}) { changedCount } }": 1 + 10,
     }
