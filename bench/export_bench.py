@@ -14,7 +14,7 @@ real server (``certify serve``) on it. Each run asks ``exportSittings`` as
 downloads the file with httpx, streaming; the time is from the GraphQL
 request to the last byte, and rows/s is the rows received over that time
 (the server's CPU seconds per run are read from /proc).
-The server's RSS (psutil when installed, else VmRSS in /proc) is read
+The server's RSS (VmRSS in /proc, bench/serving.py) is read
 before the first run, every 20 ms during the downloads, and after the last.
 Prints one JSON object; the target is 50,000 rows/s with RSS growing by less
 than 50 MB.
@@ -38,19 +38,13 @@ import json
 import os
 import pstats
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from tortoise import Tortoise  # noqa: E402
 
+from bench.serving import SECRET, RssSampler, cpu_seconds, rss_kib, scratch_database, serve  # noqa: E402
 from gql.ids import to_global_id  # noqa: E402
 from models import Certificate, Organisation, Sitting, Test, TestTaker  # noqa: E402
 from models.db import forget_compiled_statements, migrate, tortoise_config  # noqa: E402
@@ -74,59 +69,12 @@ from resolvers.sittings import SittingOrder
 from server.auth import TokenService  # noqa: E402
 from server.settings import Settings  # noqa: E402
 
-SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 EXPORT = "{ exportSittings { url expiresAt rowCount } }"
 NAMES = (
     "Zoë Nguyễn", "محمد عبد الله", "王小明", "김민준", "Ana 🎓", "Ана-Мария Иванова", "Siobhán O’Connor",
     'Jean "JL" Picard', "Smith, John", "=cmd|' /C calc'!A0", "María Fernanda de los Santos",
 )  # fmt: skip
 CHUNK = 5_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def rss_kib(pid: int) -> int:
-    """Resident set size of ``pid`` in KiB."""
-    try:
-        import psutil
-    except ImportError:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        return 0
-    return psutil.Process(pid).memory_info().rss // 1024
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time ``pid`` has used, in seconds (/proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class RssSampler:
-    """Samples a process's RSS every ``interval`` seconds in a thread; ``peak`` in KiB."""
-
-    def __init__(self, pid: int, interval: float = 0.02) -> None:
-        self.pid, self.interval, self.peak = pid, interval, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_kib(self.pid))
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def status_of(i: int) -> tuple[CertificationStatus, IneligibilityReason | None]:
@@ -263,44 +211,28 @@ async def profile_in_process(url: str, organisation_id: int, args: argparse.Name
 
 async def run(args: argparse.Namespace) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="certify-export-bench-"))
-    database = None
-    if args.postgres:
-        database = f"certify_exportbench_{uuid.uuid4().hex[:10]}"
-        admin = await asyncpg.connect(f"{args.postgres}/postgres")
-        await admin.execute(f'CREATE DATABASE "{database}"')
-        await admin.close()
-        url = f"{args.postgres}/{database}"
-    else:
-        url = f"sqlite://{workdir / 'certify.sqlite3'}"
-    port = free_port()
-    server = None
     try:
-        started = time.perf_counter()
-        organisation_id = await build_database(url, args.sittings)
-        insert_seconds = time.perf_counter() - started
-        if args.profile:
-            measured = await profile_in_process(url, organisation_id, args)
-            backend = "postgresql" if args.postgres else "sqlite"
-            return {"backend": backend, "role": args.role, "in_process": True, **measured,
-                    "load_average_1m": round(os.getloadavg()[0], 2)}  # fmt: skip
-        env = {**os.environ, "CERTIFY_JWT_SECRET": SECRET, "CERTIFY_DATA_DIR": str(workdir), "CERTIFY_DATABASE_URL": url,
-               "CERTIFY_RENDER_ENABLED": "false", "CERTIFY_LOG_LEVEL": "warning",
-               "CERTIFY_PUBLIC_URL": f"http://127.0.0.1:{port}"}  # fmt: skip
-        command = [str(ROOT / ".venv" / "bin" / "certify"), "serve", "--port", str(port)]
-        server = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
-        tokens = TokenService(Settings(jwt_secret=SECRET, data_dir=workdir))
-        role = Role(args.role)
-        gid = to_global_id("Organisation", organisation_id) if role is Role.ANALYST else None
-        token = tokens.mint(role=role, subject="bench", organisation_gid=gid)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
-            async with asyncio.timeout(60):
-                while True:
-                    try:
-                        if (await http.get("/healthz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.2)
+        async with scratch_database(args.postgres, prefix="certify_exportbench") as url:
+            return await measure(args, url, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def measure(args: argparse.Namespace, url: str, workdir: Path) -> dict:
+    started = time.perf_counter()
+    organisation_id = await build_database(url, args.sittings)
+    insert_seconds = time.perf_counter() - started
+    if args.profile:
+        measured = await profile_in_process(url, organisation_id, args)
+        backend = "postgresql" if args.postgres else "sqlite"
+        return {"backend": backend, "role": args.role, "in_process": True, **measured,
+                "load_average_1m": round(os.getloadavg()[0], 2)}  # fmt: skip
+    tokens = TokenService(Settings(jwt_secret=SECRET, data_dir=workdir))
+    role = Role(args.role)
+    gid = to_global_id("Organisation", organisation_id) if role is Role.ANALYST else None
+    token = tokens.mint(role=role, subject="bench", organisation_gid=gid)
+    async with serve(data_dir=workdir, database_url=url) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=120) as http:
             rss_before = rss_kib(server.pid)
             runs = []
             with RssSampler(server.pid) as sampler:
@@ -308,34 +240,22 @@ async def run(args: argparse.Namespace) -> dict:
                     runs.append(await download(http, token, server.pid))
             await asyncio.sleep(1)
             rss_after = rss_kib(server.pid)
-        return {
-            "backend": "postgresql" if args.postgres else "sqlite",
-            "role": args.role,
-            "sittings_in_database": args.sittings + 1_000,
-            "rows_exported": runs[0]["rows"],
-            "bytes": runs[0]["bytes"],
-            "insert_seconds": round(insert_seconds, 1),
-            "rows_per_second_median": round(statistics.median(r["rows_per_second"] for r in runs)),
-            "seconds": [r["seconds"] for r in runs],
-            "server_cpu_seconds": [r["server_cpu_seconds"] for r in runs],
-            "rss_mib_before": round(rss_before / 1024, 1),
-            "rss_mib_peak": round(sampler.peak / 1024, 1),
-            "rss_mib_after": round(rss_after / 1024, 1),
-            "rss_mib_growth_peak": round((sampler.peak - rss_before) / 1024, 1),
-            "load_average_1m": round(os.getloadavg()[0], 2),
-        }
-    finally:
-        if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-        shutil.rmtree(workdir, ignore_errors=True)
-        if database is not None:
-            admin = await asyncpg.connect(f"{args.postgres}/postgres")
-            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            await admin.close()
+    return {
+        "backend": "postgresql" if args.postgres else "sqlite",
+        "role": args.role,
+        "sittings_in_database": args.sittings + 1_000,
+        "rows_exported": runs[0]["rows"],
+        "bytes": runs[0]["bytes"],
+        "insert_seconds": round(insert_seconds, 1),
+        "rows_per_second_median": round(statistics.median(r["rows_per_second"] for r in runs)),
+        "seconds": [r["seconds"] for r in runs],
+        "server_cpu_seconds": [r["server_cpu_seconds"] for r in runs],
+        "rss_mib_before": round(rss_before / 1024, 1),
+        "rss_mib_peak": round(sampler.peak / 1024, 1),
+        "rss_mib_after": round(rss_after / 1024, 1),
+        "rss_mib_growth_peak": round((sampler.peak - rss_before) / 1024, 1),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
 
 
 def main() -> None:
