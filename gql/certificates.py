@@ -10,10 +10,10 @@ from gql.context import Info
 from gql.errors import as_payload
 from gql.ids import decode_id
 from gql.types.certificate import Certificate, CertificateConnection, CertificateVerification
-from gql.types.inputs import ApproveCertificateInput, ClaimCertificateInput, RejectCertificateInput
+from gql.types.inputs import ApproveCertificateInput, ClaimCertificateInput, RejectCertificateInput, RetryRenderInput
 from gql.types.payloads import CertificatePayload
 from models import Certificate as CertificateRow
-from resolvers import claims, review
+from resolvers import claims, render_retry, review
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.verification import verify_certificate
 
@@ -89,6 +89,20 @@ class CertificateMutation:
             ok=_done,
             failed=_failed,
         )
+        if not payload.errors and info.context.state.render_worker is not None:
+            info.context.state.render_worker.wake()
+        return payload
+
+    @strawberry.mutation(
+        description="Queue again the render of an APPROVED certificate that failed after its last retry "
+        "(security reviewers and platform admins)."
+    )
+    async def retry_render(self, info: Info, input: RetryRenderInput) -> CertificatePayload:
+        work = render_retry.retry_render(
+            principal=info.context.require_principal(),
+            certificate_id=decode_id(input.certificate_id, "Certificate"),
+        )
+        payload = await as_payload(work, ok=_done, failed=_failed)
         if not payload.errors and info.context.state.render_worker is not None:
             info.context.state.render_worker.wake()
         return payload

@@ -4,6 +4,7 @@
 - :class:`AccessError` → GraphQL error, ``extensions.code`` UNAUTHENTICATED / FORBIDDEN.
 - :class:`BadArgument`, or a value a scalar refused → ``BAD_USER_INPUT``.
 - Query-language mistakes → ``GRAPHQL_VALIDATION_FAILED`` / ``GRAPHQL_PARSE_FAILED``.
+- The database unreachable (a restart, a lost network) → ``SERVICE_UNAVAILABLE`` with a fixed message.
 - Anything unexpected → ``INTERNAL_SERVER_ERROR`` with its message masked (and logged).
 """
 
@@ -17,9 +18,13 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from gql.types.common import UserError
+from models.db import database_unavailable
 from resolvers.errors import AccessError, BadArgument, DomainError
 
 log = logging.getLogger(__name__)
+
+DATABASE_UNAVAILABLE = "the database is unavailable; retry shortly"
+"""The message of a ``SERVICE_UNAVAILABLE`` error (docs/RULES.md, "Faults"): no host, port or driver text."""
 
 T = TypeVar("T")
 P = TypeVar("P")
@@ -55,6 +60,8 @@ def error_code(error: GraphQLError) -> str:
         return "GRAPHQL_VALIDATION_FAILED"
     if isinstance(original, (ValueError, TypeError)) and not error.path:
         return "BAD_USER_INPUT"
+    if database_unavailable(original):
+        return "SERVICE_UNAVAILABLE"
     return "INTERNAL_SERVER_ERROR"
 
 
@@ -65,6 +72,9 @@ def annotate(error: GraphQLError) -> GraphQLError:
         log.error("unexpected error at %s", error.path, exc_info=error.original_error)
         masked = GraphQLError("Internal server error", nodes=error.nodes, path=error.path, extensions={"code": code})
         return masked
+    if code == "SERVICE_UNAVAILABLE" and "code" not in (error.extensions or {}):
+        log.warning("database unavailable at %s: %r", error.path, error.original_error)
+        return GraphQLError(DATABASE_UNAVAILABLE, nodes=error.nodes, path=error.path, extensions={"code": code})
     error.extensions = {**(error.extensions or {}), "code": code}
     return error
 

@@ -1,8 +1,11 @@
-"""Tortoise configuration and migration entry points."""
+"""Tortoise configuration, migration entry points, and how to tell a database that is down from a failing statement."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import asyncpg
+from tortoise.exceptions import DBConnectionError
 
 MODEL_MODULES = ["models"]
 MIGRATIONS_MODULE = "models.migrations"
@@ -45,3 +48,33 @@ def forget_compiled_statements() -> None:
     from tortoise.backends.base import executor
 
     executor.EXECUTOR_CACHE.clear()
+
+
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset or unreachable while connecting
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08: the connection does not exist or failed
+    asyncpg.exceptions.OperatorInterventionError,  # 57P01-03: shutting down, crashed, starting up
+    # A statement sent on a connection still reading the server's FATAL goodbye ("cannot switch to
+    # state …; another operation (2) is in progress"): asyncpg refuses it before sending anything.
+    asyncpg.exceptions.InternalClientError,
+    DBConnectionError,
+)
+"""Errors meaning the database cannot be reached right now (docs/RULES.md, "Faults"), as opposed to a bad statement."""
+
+
+def database_unavailable(error: BaseException | None) -> bool:
+    """True when ``error``, or an error it was raised from or while handling, says the database is unreachable.
+
+    The chain matters: a transaction cut by a PostgreSQL restart surfaces as
+    asyncpg's ``InterfaceError`` from the rollback, raised while handling the
+    ``ConnectionDoesNotExistError`` that ended the statement. The asyncpg pool
+    replaces closed connections on the next acquire, so requests succeed again
+    once the server is back, without a restart of this process.
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, UNAVAILABLE_ERRORS):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False

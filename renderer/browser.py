@@ -7,21 +7,33 @@ a time, and is closed after any failure: with no script, no network and no
 storage there is nothing one certificate's document can leave for the next,
 and reusing the page saves the ~0.1 CPU-second that a new renderer process
 costs (bench/RESULTS-render.md). ``renders_per_context=1`` gives every render
-its own context. A browser that died is relaunched once per render;
-concurrency and time per render are bounded. The tabs themselves (one
-context, its page, printing) are :mod:`renderer.page`.
+its own context. A browser that died is relaunched once per render; one that
+stops answering (a render past its deadline, then no reply to a DevTools call
+within 2 s) is killed and relaunched, and what is left of a dead browser is
+killed and reaped (:func:`renderer.chromium.adopt_orphans`). Concurrency and
+time per render are bounded. The tabs themselves (one context, its page,
+printing) are :mod:`renderer.page`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Self
 
 from playwright.async_api import Browser, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
-from renderer.chromium import BrowserGone, LaunchedChromium, Process, find_chromium, quietly
+from renderer.chromium import (
+    BrowserGone,
+    LaunchedChromium,
+    Process,
+    adopt_orphans,
+    clear_orphans,
+    find_chromium,
+    quietly,
+)
 from renderer.page import RenderedCertificate, Tab, close_tab
 from renderer.template import CertificateData, CertificatePage
 
@@ -35,6 +47,7 @@ LAUNCH_ARGS = (
     "--no-first-run",
     "--disable-quic",
 )
+log = logging.getLogger(__name__)
 # Playwright reports a dead browser or page with one of these in the message.
 GONE_MARKERS = ("has been closed", "target closed", "browser closed", "crashed", "disconnected")
 
@@ -106,9 +119,8 @@ class CertificateRenderer:
             return
         self._playwright = await async_playwright().start()
         try:
-            self._executable = find_chromium(
-                self.chromium_path, bundled=self._playwright.chromium.executable_path
-            )
+            self._executable = find_chromium(self.chromium_path, bundled=self._playwright.chromium.executable_path)
+            adopt_orphans()
             self._launch = asyncio.create_task(self._new_chromium(None))
             await self._launch
         except BaseException as exc:
@@ -125,6 +137,8 @@ class CertificateRenderer:
         if launch is not None:
             with contextlib.suppress(Exception):
                 await (await launch).dispose()
+        if self._executable:
+            await clear_orphans(self._executable)
         if self._playwright is not None:
             await quietly(self._playwright.stop())
             self._playwright = None
@@ -149,9 +163,7 @@ class CertificateRenderer:
         """Open browser contexts waiting for their next render."""
         return len(self._idle)
 
-    async def render(
-        self, data: CertificateData, *, timeout_s: float | None = None
-    ) -> RenderedCertificate:
+    async def render(self, data: CertificateData, *, timeout_s: float | None = None) -> RenderedCertificate:
         """Print ``data`` as a one-page A4 landscape PDF and a PNG.
 
         The holder name gets the largest size at which it fits its box.
@@ -171,11 +183,39 @@ class CertificateRenderer:
     async def _render(self, document: str | CertificatePage, timeout_s: float | None) -> RenderedCertificate:
         limit = self.timeout_s if timeout_s is None else timeout_s
         async with self._semaphore:
+            attempt = asyncio.ensure_future(self._render_with_retry(document))
             try:
-                async with asyncio.timeout(limit):
-                    return await self._render_with_retry(document)
-            except TimeoutError as exc:
-                raise RenderError(f"rendering took longer than {limit} s") from exc
+                done, _ = await asyncio.wait({attempt}, timeout=limit)
+            except BaseException:
+                attempt.cancel()
+                await asyncio.wait({attempt})
+                raise
+            if attempt in done:
+                return attempt.result()
+            # Cancelled first, so that a browser killed below is not retried by this render.
+            attempt.cancel()
+            await self._replace_if_hung()
+            await asyncio.wait({attempt})
+            attempt.add_done_callback(_retrieve)
+            raise RenderError(f"rendering took longer than {limit} s")
+
+    async def _replace_if_hung(self) -> None:
+        """After a render's deadline: a browser that does not answer a DevTools call is killed and relaunched.
+
+        A stopped or stuck Chromium keeps its socket open, so Playwright never
+        reports it gone; without this every later render would wait for its
+        deadline too. Killing it first also lets the timed-out render's
+        clean-up give up at once instead of waiting for the hung browser.
+        """
+        chromium = self._current()
+        if chromium is None or await chromium.answers():
+            return
+        log.warning(
+            "Chromium (pid %s) did not answer after a render deadline: killing and relaunching it", chromium.pid
+        )
+        await chromium.kill()
+        with contextlib.suppress(Exception):
+            await self._chromium(replacing=chromium)
 
     async def _render_with_retry(self, document: str | CertificatePage) -> RenderedCertificate:
         chromium = await self._chromium()
@@ -256,6 +296,7 @@ class CertificateRenderer:
     async def _new_chromium(self, previous: LaunchedChromium | None) -> LaunchedChromium:
         if previous is not None:
             await previous.dispose()
+            await clear_orphans(self._executable)
         assert self._playwright is not None
         try:
             browser = await self._launch_browser()
@@ -289,3 +330,8 @@ def _says_gone(exc: PlaywrightError) -> bool:
 
 async def _ready(tab: Tab) -> Tab:
     return tab
+
+
+def _retrieve(task: asyncio.Future[object]) -> None:
+    if not task.cancelled():
+        task.exception()  # a failure after the deadline is the timeout's, already reported

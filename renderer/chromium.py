@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
 from collections.abc import Awaitable, Iterable
@@ -23,7 +24,11 @@ from playwright.async_api import Error as PlaywrightError
 SYSTEM_CHROMIUMS = ("/usr/bin/chromium-headless-shell", "/usr/bin/chromium", "/usr/bin/chromium-browser")
 # How long closing a context or a browser may take before we give up on it.
 CLEANUP_TIMEOUT_S = 5.0
+# How long a browser past a render's deadline has to answer a DevTools call
+# before it counts as hung (a healthy one answers in milliseconds, even busy).
+PROBE_TIMEOUT_S = 2.0
 T = TypeVar("T")
+PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 
 
 class ChromiumNotFound(RuntimeError):
@@ -50,9 +55,7 @@ def find_chromium(configured: str | None = None, *, bundled: str | None = None) 
     if configured:
         if _is_executable(configured):
             return configured
-        raise ChromiumNotFound(
-            f"Chromium path {configured!r} is configured but is not an executable file."
-        )
+        raise ChromiumNotFound(f"Chromium path {configured!r} is configured but is not an executable file.")
     candidates = [*SYSTEM_CHROMIUMS, *([bundled] if bundled else [])]
     for candidate in candidates:
         if _is_executable(candidate):
@@ -107,6 +110,62 @@ def kill_processes(processes: Iterable[Process]) -> None:
             os.kill(process.pid, signal.SIGKILL)
 
 
+def adopt_orphans() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux ``PR_SET_CHILD_SUBREAPER``); False if refused.
+
+    When the browser process dies abruptly its zygote and renderer
+    processes lose their parent. Without this they are handed to PID 1,
+    which in a container without an init never reaps them: they stay as
+    zombies. As their subreaper this process reaps them (:func:`clear_orphans`).
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+async def clear_orphans(executable: str, *, timeout_s: float = 1.0) -> int:
+    """Kill and reap the Chromium processes handed to this process (see :func:`adopt_orphans`); return how many were reaped.
+
+    An adopted orphan is a process whose parent is this process and whose
+    command is ``executable``'s: this process never starts Chromium itself
+    (Playwright's driver does), so such a process is what is left of a dead
+    browser, never a child other code is waiting for. Live ones get
+    SIGKILL; zombies are reaped; waits up to ``timeout_s`` seconds for them.
+    """
+    command = Path(executable).name[:15]  # /proc/<pid>/comm keeps 15 characters
+    reaped = 0
+    for _ in range(max(1, int(timeout_s / 0.05))):
+        orphans = _orphans(command)
+        if not orphans:
+            break
+        for pid, zombie in orphans:
+            with contextlib.suppress(ChildProcessError, ProcessLookupError):
+                if not zombie:
+                    os.kill(pid, signal.SIGKILL)
+                elif os.waitpid(pid, os.WNOHANG)[0]:  # noqa: ASYNC222 - WNOHANG never blocks
+                    reaped += 1
+        await asyncio.sleep(0.05)
+    return reaped
+
+
+def _orphans(command: str) -> list[tuple[int, bool]]:
+    """(pid, is a zombie) of this process's children running ``command``."""
+    me, found = os.getpid(), []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry.name}/stat").read_text()
+        except OSError:
+            continue
+        fields = text.rsplit(")", 1)[1].split()
+        if int(fields[1]) == me and text[text.find("(") + 1 : text.rfind(")")] == command:
+            found.append((int(entry.name), fields[0] == "Z"))
+    return found
+
+
 def _read_stat(pid: int) -> tuple[Process, int] | None:
     """(process, parent pid) for a running ``pid``; None if gone or a zombie."""
     try:
@@ -158,6 +217,32 @@ class LaunchedChromium:
         if task in done:
             return task.result()
         raise BrowserGone("Chromium disconnected during the render")
+
+    async def answers(self, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+        """Whether the browser answers a DevTools ``Browser.getVersion`` within ``timeout_s`` seconds.
+
+        False once it has disconnected, and for a browser that is stopped
+        (SIGSTOP) or stuck: its socket stays open but nothing comes back.
+        """
+        if self.gone.is_set():
+            return False
+        try:
+            async with asyncio.timeout(timeout_s):
+                session = await self.unless_gone(self.browser.new_browser_cdp_session())
+                await self.unless_gone(session.send("Browser.getVersion"))
+                await self.unless_gone(session.detach())
+        except (TimeoutError, BrowserGone, PlaywrightError):
+            return False
+        return True
+
+    async def kill(self) -> None:
+        """SIGKILL every process of the browser (a stopped one too) and wait until Playwright sees it gone.
+
+        The driver, the browser's parent, reaps it; waits at most ``CLEANUP_TIMEOUT_S``.
+        """
+        kill_processes(self.processes())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.gone.wait(), CLEANUP_TIMEOUT_S)
 
     async def dispose(self) -> None:
         """Close the browser and make sure none of its processes survive."""

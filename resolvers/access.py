@@ -74,6 +74,7 @@ class Operation(StrEnum):
     CLAIM_CERTIFICATE = "claimCertificate"
     APPROVE_CERTIFICATE = "approveCertificate"
     REJECT_CERTIFICATE = "rejectCertificate"
+    RETRY_RENDER = "retryRender"
     SITTING_STATUS_CHANGED = "sittingStatusChanged"
     LIVE_SITTINGS = "liveSittings"
     CREDIT_BALANCE_CHANGED = "creditBalanceChanged"
@@ -166,9 +167,10 @@ RULES: dict[Operation, Rule] = {
     Operation.RECORD_SITTINGS: _mutation(PLATFORM_ADMINS),
     Operation.MARK_NOTIFICATIONS_READ: _mutation(TEST_TAKERS, **_OWN),
     Operation.CLAIM_CERTIFICATE: _mutation(TEST_TAKERS, **_OWN),
-    # A reviewer decides on any certificate by ID; its status, not a scope, refuses (INVALID_TRANSITION).
+    # A reviewer decides on the certificates it may read (visible_certificates); any other ID is NOT_FOUND.
     Operation.APPROVE_CERTIFICATE: _mutation(REVIEWERS),
     Operation.REJECT_CERTIFICATE: _mutation(REVIEWERS),
+    Operation.RETRY_RENDER: _mutation(REVIEW_READERS),
     Operation.SITTING_STATUS_CHANGED: _subscription(ORGANISATION_READERS, **_ORGANISATION),
     Operation.LIVE_SITTINGS: _subscription(ORGANISATION_READERS, **_ORGANISATION),
     Operation.CREDIT_BALANCE_CHANGED: _subscription(ORGANISATION_READERS, **_ORGANISATION),
@@ -248,6 +250,7 @@ class Field(StrEnum):
     CREDIT_TRANSACTIONS = "Organisation.creditTransactions"
     RENDER_ERROR = "Certificate.renderError"
     PHOTO_URL = "Certificate.photoUrl"
+    RENDERING_DELAYED = "Certificate.renderingDelayed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,12 +272,13 @@ _CREDITS = FieldRule(
     CREDIT_READERS, own_organisation=True, refusal="only the organisation's admins and analysts may read its credits"
 )
 
-# Fields not for everyone (docs/RULES.md, "Who sees what"): credits, render errors, photos.
+# Fields not for everyone (docs/RULES.md, "Who sees what"): credits, render errors, photos, render delays.
 FIELD_RULES: dict[Field, FieldRule] = {
     Field.CREDIT_BALANCE: _CREDITS,
     Field.CREDIT_TRANSACTIONS: _CREDITS,
     Field.RENDER_ERROR: FieldRule(REVIEW_READERS),
     Field.PHOTO_URL: FieldRule(PHOTO_VIEWERS),
+    Field.RENDERING_DELAYED: FieldRule(ORGANISATION_ADMINS | PLATFORM_ADMINS, own_organisation=True),
 }
 
 

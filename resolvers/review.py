@@ -76,10 +76,12 @@ async def approve_certificate(*, principal: Principal, certificate_id: int | Non
 
     Raises:
         Forbidden: not a security reviewer (rule ``approveCertificate``).
-        DomainError: NOT_FOUND, INVALID_TRANSITION (not UNDER_REVIEW).
+        DomainError: NOT_FOUND (no such certificate, or one outside the
+            reviewer's sight: not UNDER_REVIEW or APPROVED), INVALID_TRANSITION
+            (APPROVED and its render not given up).
     """
     access.require(principal, Operation.APPROVE_CERTIFICATE)
-    certificate = await _reviewable(certificate_id)
+    certificate = await _reviewable(principal, certificate_id)
     now = datetime.now(UTC)
     if _render_given_up(certificate):
         await _requeue_render(principal, certificate, now)
@@ -105,11 +107,11 @@ async def reject_certificate(
 
     Raises:
         Forbidden: not a security reviewer (rule ``rejectCertificate``).
-        DomainError: NOT_FOUND, INVALID_INPUT (empty or too long reason),
-            INVALID_TRANSITION (not UNDER_REVIEW).
+        DomainError: NOT_FOUND (no such certificate, or one outside the reviewer's
+            sight), INVALID_INPUT (empty or too long reason), INVALID_TRANSITION (APPROVED).
     """
     access.require(principal, Operation.REJECT_CERTIFICATE)
-    certificate = await _reviewable(certificate_id)
+    certificate = await _reviewable(principal, certificate_id)
     _ensure(certificate.status, CertificateStatus.REJECTED)
     reason = reason.strip()
     if not reason or len(reason) > REASON_MAX_LENGTH or not is_clean_paragraph(reason):
@@ -133,7 +135,7 @@ async def reject_certificate(
             updated_at=now,
         )
         if not updated:
-            raise await _lost_race(certificate.id, CertificateStatus.REJECTED)
+            raise await _lost_race(principal, certificate.id, CertificateStatus.REJECTED)
         notification = await notify_test_taker(
             conn,
             test_taker=test_taker,
@@ -160,11 +162,15 @@ async def reject_certificate(
     return await Certificate.get(id=certificate.id)
 
 
-async def _reviewable(certificate_id: int | None) -> Certificate:
-    """The certificate to decide on, whatever its status (a wrong status is INVALID_TRANSITION); NOT_FOUND if absent."""
+async def _reviewable(principal: Principal, certificate_id: int | None) -> Certificate:
+    """The certificate to decide on among those ``principal`` may read; NOT_FOUND otherwise.
+
+    A certificate outside the reviewer's sight (awaiting its claim, rejected,
+    issued) is NOT_FOUND like a missing one, so the answer never tells its status.
+    """
     certificate = None
     if certificate_id is not None:
-        certificate = await Certificate.get_or_none(id=certificate_id)
+        certificate = await access.visible_certificates(principal).get_or_none(id=certificate_id)
     if certificate is None:
         raise DomainError(ErrorCode.NOT_FOUND, "no such certificate", ["input", "certificateId"])
     return certificate
@@ -189,13 +195,17 @@ def _ensure(current: str, target: CertificateStatus) -> None:
         ) from error
 
 
-async def _lost_race(certificate_id: int, target: CertificateStatus) -> DomainError:
-    current = await Certificate.get(id=certificate_id)
+async def _lost_race(principal: Principal, certificate_id: int, target: CertificateStatus) -> DomainError:
+    current = await access.visible_certificates(principal).get_or_none(id=certificate_id)
+    if current is None:
+        return DomainError(ErrorCode.NOT_FOUND, "no such certificate", ["input", "certificateId"])
     try:
         _ensure(current.status, target)
     except DomainError as error:
         return error
-    return DomainError(ErrorCode.INVALID_TRANSITION, "the certificate changed meanwhile; try again", ["input", "certificateId"])
+    return DomainError(
+        ErrorCode.INVALID_TRANSITION, "the certificate changed meanwhile; try again", ["input", "certificateId"]
+    )
 
 
 async def _approve(principal: Principal, certificate: Certificate, code: str, now: datetime) -> None:
@@ -228,9 +238,11 @@ async def _approve(principal: Principal, certificate: Certificate, code: str, no
 
 async def _requeue_render(principal: Principal, certificate: Certificate, now: datetime) -> None:
     async with transaction() as conn:
-        await Certificate.filter(
-            id=certificate.id, status=CertificateStatus.APPROVED, render_next_at__isnull=True
-        ).using_db(conn).update(render_attempts=0, render_next_at=now, render_error=None, updated_at=now)
+        await (
+            Certificate.filter(id=certificate.id, status=CertificateStatus.APPROVED, render_next_at__isnull=True)
+            .using_db(conn)
+            .update(render_attempts=0, render_next_at=now, render_error=None, updated_at=now)
+        )
         await record_audit(
             actor=principal,
             action="retry_render",

@@ -2,22 +2,31 @@
 
 Statements are written once with ``{}`` placeholders and rendered for the
 connection's dialect (``?n`` for SQLite, ``$n`` for PostgreSQL), numbered so that
-values and inlined ORM subqueries may appear in any order.
+values and inlined ORM subqueries may appear in any order. Also the one way
+verbs open a transaction (:func:`transaction`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
-from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient, TransactionContextPooled
+from tortoise.backends.sqlite.client import SqliteTransactionContext
+from tortoise.connection import get_connections
+from tortoise.exceptions import TransactionManagementError
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from models import Sitting
 from models.transitions import sources_of
+
+log = logging.getLogger(__name__)
 
 _PG_PARAM = re.compile(r"\$(\d+)")
 _SQLITE_PARAM = re.compile(r"\?")
@@ -131,8 +140,121 @@ async def change_status(conn: BaseDBAsyncClient, model: type, pk: int, target: A
 
 
 def transaction():
-    """The one way verbs open a transaction (default connection)."""
-    return in_transaction("default")
+    """The one way verbs open a transaction (default connection).
+
+    On PostgreSQL it is :class:`PooledTransaction`, which survives a
+    database restart; on SQLite :class:`SqliteTransaction`, which survives the
+    request being cancelled (docs/RULES.md, "Faults").
+    """
+    context = in_transaction("default")
+    if isinstance(context, TransactionContextPooled):
+        return PooledTransaction(context.client, context._pool_init_lock)
+    if isinstance(context, SqliteTransactionContext):
+        return SqliteTransaction(context.connection, context._trxlock)
+    return context
+
+
+async def _complete(work: Awaitable[None]) -> None:
+    """Await ``work`` to its end even if this task is cancelled meanwhile; re-raise the cancellation afterwards.
+
+    aiosqlite runs each statement in its own thread: a cancelled await does not
+    stop it, so the ROLLBACK that must follow it has to be waited for.
+    """
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    task.result()
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+class SqliteTransaction(SqliteTransactionContext):
+    """Tortoise's SQLite transaction, safe against the request being cancelled at any point (docs/RULES.md, "Faults").
+
+    SQLite has one connection per process behind one lock. Tortoise 1.1
+    keeps that lock forever when the task is cancelled during ``BEGIN`` (a
+    request cut off by ``request_timeout_seconds``), so every later query
+    waits, and a ``BEGIN`` that ran anyway in aiosqlite's thread leaves a
+    transaction open that the next ``BEGIN`` would commit half-done. Here a
+    cancelled ``BEGIN`` is rolled back and the lock released, and the final
+    ROLLBACK or COMMIT always runs to its end.
+    """
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> TransactionalDBClient:
+        await self._trxlock.acquire()
+        try:
+            await self.ensure_connection()
+            await self.connection.begin()
+        except BaseException:
+            with suppress(Exception):
+                await _complete(self.connection._connection.rollback())
+            self._trxlock.release()
+            raise
+        self.token = get_connections().set(self.connection_name, self.connection)
+        return self.connection
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc_val: object, exc_tb: object) -> None:
+        try:
+            if not self.connection._finalized:
+                if exc_type is None:
+                    await _complete(self.connection.commit())
+                elif exc_type is not TransactionManagementError:
+                    await _complete(self.connection.rollback())
+        finally:
+            get_connections().reset(self.token)
+            self._trxlock.release()
+
+
+class PooledTransaction(TransactionContextPooled):
+    """Tortoise's pooled transaction, with the pool connection always handed back and a commit never reported failed.
+
+    Tortoise 1.1 leaks the pool connection when ``BEGIN`` fails (a connection
+    the server has just closed), so a restart could drain the pool and make
+    every later request wait; and it raises when handing a connection back
+    fails after a successful ``COMMIT`` (a restart's FATAL message arriving
+    just after the commit), reporting a committed change as failed. asyncpg
+    closes such a connection itself and the pool opens a new one on demand.
+    """
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> TransactionalDBClient:
+        await self.ensure_connection()
+        self.client._connection = await self.client._parent._pool.acquire()
+        self.token = get_connections().set(self.connection_name, self.client)
+        try:
+            await self.client.begin()
+        except BaseException:
+            get_connections().reset(self.token)
+            await self._hand_back()
+            raise
+        return self.client
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc_val: object, exc_tb: object) -> None:
+        try:
+            if not self.client._finalized:
+                if exc_type is None:
+                    await self.client.commit()
+                elif exc_type is not TransactionManagementError:
+                    await self.client.rollback()
+        finally:
+            get_connections().reset(self.token)
+            await self._hand_back()
+
+    async def _hand_back(self) -> None:
+        pool = self.client._parent._pool
+        if pool is None:
+            return
+        try:
+            await pool.release(self.client._connection)
+        except Exception as error:  # noqa: BLE001 - asyncpg has closed the connection; the pool replaces it
+            log.warning("a database connection broke while being returned to the pool: %r", error)
 
 
 def chunks(values: Sequence[Any], size: int = 500) -> list[Sequence[Any]]:

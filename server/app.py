@@ -24,7 +24,6 @@ from tortoise.contrib.starlette import RegisterTortoise
 from adapters.storage import LocalFileStorage
 from gql.schema import build_schema
 from models.db import forget_compiled_statements, migrate, tortoise_config
-from renderer import CertificateRenderer
 from server.auth import TokenService
 from server.documents import DocumentLimits
 from server.exports import SittingExports, serve_export
@@ -32,18 +31,21 @@ from server.files import FileUrls, serve_file
 from server.graphiql import STATIC_DIR
 from server.health import health, readiness
 from server.limits import BodySizeLimit
+from server.metrics import serve_metrics
 from server.multipart import MAX_REQUEST_BYTES
 from server.multiplex import SharedStreams
 from server.rate_limits import RateLimiter, storage_for
+from server.request_ids import RequestIds
 from server.settings import Settings
 from server.state import AppState
 from server.strawberry_internals import websocket_origin_of
 from server.verify_page import verify_page
-from server.view import CertifyGraphQL
+from server.view import MAX_JSON_BYTES, CertifyGraphQL
+from server.worker_process import render_settings_of, renderer_of
 from subscriptions.hub import Hub
 from subscriptions.publisher import BroadcastPublisher
 from workers.outbox import OutboxDeliverer, run_outbox
-from workers.rendering import RenderSettings, RenderWorker
+from workers.rendering import RenderWorker
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,7 @@ async def _open_services(state: AppState, graphql: CertifyGraphQL, stack: AsyncE
             prefix=settings.channel_prefix,
             queue_size=settings.subscriber_queue_size,
             timeout=settings.broadcast_timeout_seconds,
+            health_seconds=settings.broadcast_health_seconds,
         )
     )
     state.publisher = BroadcastPublisher(state.hub)
@@ -89,12 +92,7 @@ async def _open_services(state: AppState, graphql: CertifyGraphQL, stack: AsyncE
 async def _open_rendering(state: AppState, stack: AsyncExitStack) -> None:
     """The warm Chromium and the render worker; a Chromium that does not start leaves the API up (renders fail visibly)."""
     settings = state.settings
-    state.renderer = CertificateRenderer(
-        chromium_path=settings.chromium_path,
-        max_concurrency=settings.render_concurrency,
-        timeout_s=settings.render_timeout_seconds,
-        renders_per_context=settings.renders_per_context,
-    )
+    state.renderer = renderer_of(settings)
     try:
         await state.renderer.start()
     except Exception:  # noqa: BLE001 - the API stays up; renders fail visibly (renderError)
@@ -104,20 +102,14 @@ async def _open_rendering(state: AppState, stack: AsyncExitStack) -> None:
         renderer=state.renderer,
         storage=state.storage,
         publisher=state.publisher,
-        settings=RenderSettings(
-            public_url=settings.public_url,
-            max_attempts=settings.render_max_attempts,
-            retry_seconds=settings.render_retry_seconds,
-            lease_seconds=max(settings.render_lease_seconds, 2 * settings.render_timeout_seconds),
-            poll_seconds=settings.render_poll_seconds,
-        ),
+        settings=render_settings_of(settings),
     )
 
 
 def _start_background(state: AppState) -> None:
     """Start outbox delivery and (when rendering is on) the render worker, until ``state.stop`` is set."""
     state.stop.clear()
-    state.outbox = OutboxDeliverer(state.settings)
+    state.outbox = OutboxDeliverer(state.settings, smtp_timeout_seconds=state.settings.smtp_timeout_seconds)
     outbox = run_outbox(state.outbox, poll_seconds=state.settings.outbox_poll_seconds, stop_event=state.stop)
     state.background.append(asyncio.create_task(outbox, name="certify-outbox"))
     if state.render_worker is not None:
@@ -146,9 +138,11 @@ def _lifespan(state: AppState, graphql: CertifyGraphQL):
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(RegisterTortoise(app, config=tortoise_config(settings.database_url)))
             await _open_services(state, graphql, stack)
-            if settings.render_enabled:
-                await _open_rendering(state, stack)
-            _start_background(state)
+            # With CERTIFY_IN_PROCESS_WORKERS=false, `certify worker` processes own the queues and Chromium.
+            if settings.in_process_workers:
+                if settings.render_enabled:
+                    await _open_rendering(state, stack)
+                _start_background(state)
             # Everything allocated so far lives as long as the process: keep it out of the cyclic
             # GC's scans, which otherwise dominate the cost of fanning an event out to thousands
             # of websocket subscribers (bench/RESULTS-realtime.md).
@@ -169,6 +163,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[
             Route("/healthz", health),
+            *([Route("/metrics", serve_metrics, methods=["GET"])] if settings.metrics_enabled else []),
             Route("/readyz", readiness),
             Route("/files/{token}", serve_file, methods=["GET"]),
             Route("/exports/{token}", serve_export, methods=["GET"]),
@@ -178,9 +173,11 @@ def create_app(settings: Settings) -> Starlette:
             WebSocketRoute("/graphql", graphql),
         ],
         middleware=[
+            Middleware(RequestIds),
             Middleware(
                 BodySizeLimit,
                 max_bytes=MAX_REQUEST_BYTES,
+                other_max_bytes=MAX_JSON_BYTES,
                 idle_seconds=settings.request_body_idle_seconds,
                 total_seconds=settings.request_body_total_seconds,
             )

@@ -1,18 +1,25 @@
-"""The ``certify`` console script: serve, token, seed-demo, export-schema.
+"""The ``certify`` console script: serve, worker, token, seed-demo, export-schema, check.
 
-Commands and options: README.md, "Operating it". Settings come from ``CERTIFY_*``.
+Commands and options: README.md, "Operating". Settings come from ``CERTIFY_*``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import logging
 import os
+import shutil
+import signal
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from models.enums import CertificateStatus, Role
+from server.logs import configure_logging, log_config
 from server.settings import Settings
 
 
@@ -22,12 +29,38 @@ def served_url(host: str, port: int) -> str:
     return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
 
 
+def _stopped(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _fresh_metrics_dir(workers: int) -> None:
+    """Multiprocess metrics for this run: ``PROMETHEUS_MULTIPROC_DIR`` wiped, or with several workers a new one.
+
+    A directory made here is removed at exit.
+
+    Set before any worker imports prometheus_client, which picks its storage at import.
+    """
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink(missing_ok=True)
+    elif workers > 1:
+        made = tempfile.mkdtemp(prefix="certify-metrics-")
+        atexit.register(shutil.rmtree, made, True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from models.db import migrate
+    from server.uvicorn_http import HttpProtocol
     from server.uvicorn_ws import WebSocketProtocol
 
+    # uvicorn handles SIGTERM (a graceful stop), then raises it again once it has stopped: with this
+    # handler that second one ends the process with status 0 instead of "killed by SIGTERM".
+    signal.signal(signal.SIGTERM, _stopped)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(migrate(settings.database_url))
     # Migrated once here, so workers need not race to do it again.
@@ -36,7 +69,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # Links in e-mails, QR codes and signed URLs follow the address served, unless CERTIFY_PUBLIC_URL says otherwise.
     os.environ.setdefault("CERTIFY_PUBLIC_URL", served_url(args.host, args.port))
     settings.warn_if_insecure()
-    print(f"certify: serving GraphiQL at http://{args.host}:{args.port}/graphql", file=sys.stderr)
+    _fresh_metrics_dir(args.workers)
+    logging.getLogger(__name__).info("serving GraphiQL at http://%s:%d/graphql", args.host, args.port)
     uvicorn.run(
         "server.app:app_from_env",
         factory=True,
@@ -44,11 +78,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level.lower(),
+        log_config=log_config(level=settings.log_level, log_format=settings.log_format),
+        http=HttpProtocol,  # uvicorn's httptools, answering 431 to request heads over 64 KiB
         ws=WebSocketProtocol,  # uvicorn's websockets-sansio, keeping less per open connection
         # No permessage-deflate (optional, RFC 7692): its zlib contexts cost ≈ 45 KiB per connection
         # that negotiates it (every browser offers it), more than the rest of an idle subscriber.
         ws_per_message_deflate=False,
         proxy_headers=True,
+        # On SIGTERM: stop accepting, close websockets with 1012, then give in-flight requests this
+        # long to finish before they are cancelled (docs/RULES.md, "Realtime"); uvicorn would wait forever.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
     return 0
 
@@ -142,6 +181,60 @@ def _export_schema(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+CHECK_CONNECT_SECONDS = 10
+"""How long ``certify check`` waits for the database to answer before giving up (exit 2)."""
+
+
+async def _run_check(settings: Settings) -> tuple[list[str], str] | str:
+    """The violation lines and the summary line, or why the database could not be read."""
+    from tortoise import Tortoise, connections
+
+    from adapters.storage import LocalFileStorage
+    from models.db import forget_compiled_statements, tortoise_config
+    from resolvers.invariants import check_invariants
+
+    url = urlsplit(settings.database_url)
+    hidden = url.netloc.replace(f":{url.password}@", ":***@") if url.password else url.netloc
+    where = url._replace(netloc=hidden).geturl()
+    # Opening a missing SQLite file would create it.
+    if url.scheme == "sqlite" and not os.path.isfile(settings.database_url.removeprefix("sqlite://").split("?")[0]):
+        return f"no database at {where} (set CERTIFY_DATABASE_URL or CERTIFY_DATA_DIR)"
+    forget_compiled_statements()
+    try:
+        # Not migrated on purpose: a check must not change the database it inspects.
+        await Tortoise.init(config=tortoise_config(settings.database_url), _enable_global_fallback=True)
+        await asyncio.wait_for(connections.get("default").execute_query("SELECT 1"), CHECK_CONNECT_SECONDS)
+        report = await check_invariants(storage=LocalFileStorage(settings.files_dir))
+    except TimeoutError:
+        return f"the database at {where} did not answer within {CHECK_CONNECT_SECONDS} s"
+    except Exception as exc:  # noqa: BLE001 - any driver error means the database cannot be read; say which
+        reason = str(exc).splitlines()[0] if str(exc) else "no message"
+        return f"cannot read the database at {where}: {type(exc).__name__}: {reason}"
+    finally:
+        await Tortoise.close_connections()
+    counts = ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in report.checked.items())
+    return [str(v) for v in report.violations], f"checked {counts}: {len(report.violations)} violations"
+
+
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    logging.getLogger("tortoise").setLevel(logging.WARNING)
+    outcome = asyncio.run(_run_check(settings))
+    if isinstance(outcome, str):
+        print(f"certify check: {outcome}", file=sys.stderr)
+        return 2
+    lines, summary = outcome
+    for line in lines:
+        print(line)
+    print(summary)
+    return 1 if lines else 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from server.worker_process import main as run_worker
+
+    return run_worker(settings, metrics_port=args.metrics_port, metrics_host=args.metrics_host)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="certify", description="Certification service back end.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -166,14 +259,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export-schema", help="print the GraphQL SDL (equals schema.graphql)")
     export.set_defaults(run=_export_schema)
+
+    worker = commands.add_parser("worker", help="run the outbox and the render queue without serving HTTP")
+    worker.add_argument("--metrics-port", dest="metrics_port", type=int, help="serve this process's metrics there")
+    worker.add_argument("--metrics-host", dest="metrics_host", default="127.0.0.1")
+    worker.set_defaults(run=_worker)
+
+    check = commands.add_parser("check", help="check the data's invariants; exit 1 when any is broken")
+    check.set_defaults(run=_check)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``certify`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return args.run(args, Settings())
+    settings = Settings()
+    configure_logging(level=settings.log_level, log_format=settings.log_format)
+    return args.run(args, settings)
 
 
 if __name__ == "__main__":

@@ -2,33 +2,33 @@
 
 A URL is ``{public_url}/exports/{token}``; the token signs an export request
 (:class:`resolvers.exports.ExportRequest`: the viewer's scope, the filter and
-the order) with a key derived from ``jwt_secret`` and its own salt, and
-expires after ``signed_url_ttl_seconds``, like file URLs (``server/files.py``).
+the order), sealed and signed like file URLs (``server/files.py``: AES-GCM and
+HMAC keys of its own derived from ``CERTIFY_FILE_URL_SECRET``), so the URL
+does not reveal the filter's search text; it expires after
+``signed_url_ttl_seconds``.
 Fetching it needs no bearer token: the scope it carries decides the rows. A
 tampered or expired token gets 403 with a plain message.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import anyio
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadData
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.types import Send
 
 from resolvers.errors import AccessError, BadArgument
 from resolvers.exports import EXPORT_PAGE_SIZE, ExportRequest, csv_chunks, export_pages
-from server.files import ClockedSigner
+from server.files import sealed_serializers
 from server.settings import Settings
 
-SALT = "certify.exports.v1"
+SALT = "certify.exports.v2"
 REFUSAL = "This export link is invalid or has expired."
-
 
 
 class SittingExports:
@@ -45,10 +45,7 @@ class SittingExports:
         self._settings = settings
         self.page_size = page_size
         self._clock = clock
-        secret = hashlib.sha256(f"certify-export-urls:{settings.jwt_secret}".encode()).hexdigest()
-        signer = type("Signer", (ClockedSigner,), {"clock": staticmethod(clock)})
-        self._serializer = URLSafeTimedSerializer(secret, salt=SALT, signer=signer)
-        self._checker = URLSafeTimedSerializer(secret, salt=SALT)
+        self._serializer, self._checker = sealed_serializers(settings, purpose="exports", salt=SALT, clock=clock)
 
     @property
     def ttl_seconds(self) -> int:
@@ -57,7 +54,7 @@ class SittingExports:
     def url_for(self, request: ExportRequest) -> tuple[str, datetime]:
         """The signed URL of ``request``'s file and when it expires (UTC, whole seconds)."""
         signed_at = int(self._clock())
-        token = self._serializer.dumps(request.to_payload())
+        token = self._serializer.dumps(request.to_payload()).decode("ascii")
         expires_at = datetime.fromtimestamp(signed_at + self.ttl_seconds, UTC)
         return f"{self._settings.public_url}/exports/{token}", expires_at
 
@@ -65,7 +62,7 @@ class SittingExports:
         """The export request of a valid, unexpired token; None otherwise."""
         try:
             return ExportRequest.from_payload(self._checker.loads(token, max_age=self.ttl_seconds))
-        except (SignatureExpired, BadSignature, BadArgument, ValueError, TypeError):
+        except (BadData, BadArgument, ValueError, TypeError):
             return None
 
 

@@ -1,19 +1,28 @@
 """Signed, short-lived URLs for certificate files (PDF, PNG) and submitted photos, and the route serving them.
 
-A URL is ``{public_url}/files/{token}``; the token signs (certificate id,
-file kind, storage key) with a key derived from ``jwt_secret`` and expires
-after ``signed_url_ttl_seconds``. A tampered, expired or superseded token
-gets 403. Who may receive a photo URL is the field rule ``Certificate.photoUrl``
+A URL is ``{public_url}/files/{token}``; the token is itsdangerous's
+``payload.timestamp.signature`` whose payload is (certificate id, file kind,
+storage key) encrypted with AES-GCM (:class:`SealedJson`), so the URL reveals
+neither the storage key nor the id. Encryption and signing keys are derived
+(HKDF-SHA256) from ``CERTIFY_FILE_URL_SECRET`` alone, never from the JWT
+secret; the token expires after ``signed_url_ttl_seconds``. A tampered,
+expired or superseded token gets 403. Who may receive a photo URL is the field rule ``Certificate.photoUrl``
 of :mod:`resolvers.access`.
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
+import os
 import time
 from collections.abc import Callable
+from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from itsdangerous import BadData, URLSafeTimedSerializer
 from itsdangerous.timed import TimestampSigner
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -25,7 +34,50 @@ from resolvers.certificate_files import CertificateFile, file_key, read_certific
 from resolvers.principal import Principal
 from server.settings import Settings
 
-SALT = "certify.files.v1"
+SALT = "certify.files.v2"
+NONCE_BYTES = 12
+
+
+def derive_key(secret: str, purpose: str) -> bytes:
+    """32 bytes for ``purpose`` (e.g. ``"files.encrypt"``) from ``secret``, by HKDF-SHA256 (RFC 5869)."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"certify.{purpose}".encode())
+    return hkdf.derive(secret.encode())
+
+
+class SealedJson:
+    """An itsdangerous serializer whose payload is JSON sealed with AES-GCM under ``key`` (32 bytes).
+
+    ``dumps`` gives ``nonce (12 bytes) + ciphertext + tag``; ``loads`` raises
+    ``ValueError`` for anything it did not seal. The signature around it is
+    still checked first, so this only hides the payload.
+    """
+
+    def __init__(self, key: bytes):
+        self._aead = AESGCM(key)
+
+    def dumps(self, obj: Any) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, json.dumps(obj, separators=(",", ":")).encode(), None)
+
+    def loads(self, data: bytes) -> Any:
+        try:
+            return json.loads(self._aead.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], None))
+        except InvalidTag as exc:
+            raise ValueError("not a sealed payload") from exc
+
+
+def sealed_serializers(
+    settings: Settings, *, purpose: str, salt: str, clock: Callable[[], float]
+) -> tuple[URLSafeTimedSerializer, URLSafeTimedSerializer]:
+    """(signer dated by ``clock``, checker on the real time) of sealed tokens for ``purpose``."""
+    secret = settings.file_url_signing_secret
+    sealed = SealedJson(derive_key(secret, f"{purpose}.encrypt"))
+    signing_key = derive_key(secret, f"{purpose}.sign")
+    signer = type("Signer", (ClockedSigner,), {"clock": staticmethod(clock)})
+    return (
+        URLSafeTimedSerializer(signing_key, salt=salt, serializer=sealed, signer=signer),
+        URLSafeTimedSerializer(signing_key, salt=salt, serializer=sealed),
+    )
 
 
 class ClockedSigner(TimestampSigner):
@@ -46,10 +98,7 @@ class FileUrls:
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time):
         self._settings = settings
-        secret = hashlib.sha256(f"certify-file-urls:{settings.jwt_secret}".encode()).hexdigest()
-        signer = type("Signer", (ClockedSigner,), {"clock": staticmethod(clock)})
-        self._serializer = URLSafeTimedSerializer(secret, salt=SALT, signer=signer)
-        self._checker = URLSafeTimedSerializer(secret, salt=SALT)
+        self._serializer, self._checker = sealed_serializers(settings, purpose="files", salt=SALT, clock=clock)
 
     @property
     def ttl_seconds(self) -> int:
@@ -69,7 +118,7 @@ class FileUrls:
         key = file_key(certificate, kind)
         if key is None:
             return None
-        token = self._serializer.dumps([certificate.id, kind.value, key])
+        token = self._serializer.dumps([certificate.id, kind.value, key]).decode("ascii")
         return f"{self._settings.public_url}/files/{token}"
 
     def read_token(self, token: str) -> tuple[int, CertificateFile, str] | None:
@@ -79,7 +128,7 @@ class FileUrls:
             if not isinstance(certificate_id, int) or not isinstance(key, str):
                 return None
             return certificate_id, CertificateFile(kind), key
-        except (SignatureExpired, BadSignature, ValueError, TypeError):
+        except (BadData, ValueError, TypeError):
             return None
 
 

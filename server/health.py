@@ -3,7 +3,8 @@
 ``/readyz`` checks, each within :data:`CHECK_SECONDS`: the database
 (``SELECT 1`` on the ORM's connection), the event broadcaster (the hub's
 backend is connected), and the renderer (Chromium is running, when rendering
-is on). It answers 200 when every check passes and 503 otherwise, with one
+is on in this process; ``"in worker processes"``, which passes, when
+``certify worker`` renders). It answers 200 when every check passes and 503 otherwise, with one
 line per check: ``"ok"``, ``"disabled"`` or what failed, in a few words
 (no stack, no connection string).
 """
@@ -20,6 +21,9 @@ from server.state import AppState
 
 CHECK_SECONDS = 2.0
 """How long one check may take before it counts as failed."""
+EXTERNAL = "in worker processes"
+"""The renderer check's answer when ``CERTIFY_IN_PROCESS_WORKERS=false``: it passes."""
+PASSING = ("ok", "disabled", EXTERNAL)
 
 
 async def health(request: Request) -> Response:
@@ -36,7 +40,7 @@ async def readiness(request: Request) -> Response:
         "broadcaster": "ok" if state.hub is not None and state.hub.connected else "not connected",
         "renderer": _renderer(state),
     }
-    ready = state.ready and all(result in ("ok", "disabled") for result in checks.values())
+    ready = state.ready and all(result in PASSING for result in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
     )
@@ -56,6 +60,9 @@ async def _database() -> str:
 def _renderer(state: AppState) -> str:
     if not state.settings.render_enabled:
         return "disabled"
+    if not state.settings.in_process_workers:
+        # `certify worker` processes render; their Chromium shows as renderingDelayed on the certificates.
+        return EXTERNAL
     renderer = state.renderer
     if renderer is None or renderer.browser_pid is None:
         reason = renderer.start_error if renderer is not None and renderer.start_error else "not started"

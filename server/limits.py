@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from starlette.requests import ClientDisconnect
@@ -27,6 +28,10 @@ class BodyTooSlow(Exception):
 class BodySizeLimit:
     """Answer 413 to a body over ``max_bytes``, 408 to one that is too slow, in any HTTP request.
 
+    ``max_bytes`` holds for ``multipart/form-data`` bodies (uploads);
+    ``other_max_bytes`` (default: the same) for any other content type, so a
+    50 MB JSON body is refused after its first megabyte, not its 25th.
+
     A declared ``Content-Length`` over the limit is refused before reading;
     otherwise bytes are counted as they arrive, so a chunked upload cannot get
     past the limit either. While the body is incomplete, each wait for the
@@ -43,9 +48,11 @@ class BodySizeLimit:
         max_bytes: int,
         idle_seconds: float = BODY_IDLE_SECONDS,
         total_seconds: float = BODY_TOTAL_SECONDS,
+        other_max_bytes: int | None = None,
     ):
         self.app = app
         self.max_bytes = max_bytes
+        self.other_max_bytes = other_max_bytes if other_max_bytes is not None else max_bytes
         self.idle_seconds = idle_seconds
         self.total_seconds = total_seconds
 
@@ -53,9 +60,10 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit_for(scope)
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._answer(scope, receive, send, 413, f"the request body is larger than {self.max_bytes} bytes")
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._answer(scope, receive, send, 413, f"the request body is larger than {limit} bytes")
                 return
         deadline = time.monotonic() + self.total_seconds
         received = 0
@@ -67,15 +75,17 @@ class BodySizeLimit:
             if body_complete:
                 return await receive()  # e.g. waiting for a disconnect while streaming a response
             wait = min(self.idle_seconds, deadline - time.monotonic())
-            try:
+            message = None
+            with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(wait, 0.0)):  # no extra task per receive, unlike wait_for
                     message = await receive()
-            except TimeoutError:
-                raise BodyTooSlow from None
+            if message is None:
+                # Raised outside the handler: no TimeoutError in its context, which reads as a database outage upstream.
+                raise BodyTooSlow
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 body_complete = not message.get("more_body", False)
-                if received > self.max_bytes:
+                if received > limit:
                     raise BodyTooLarge
             return message
 
@@ -88,13 +98,19 @@ class BodySizeLimit:
             await self.app(scope, guarded_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._answer(scope, receive, send, 413, f"the request body is larger than {self.max_bytes} bytes")
+                await self._answer(scope, receive, send, 413, f"the request body is larger than {limit} bytes")
         except BodyTooSlow:
             if not started:
                 # Closing: the rest of a stalled body must not keep the connection.
                 await self._answer(scope, receive, send, 408, "the request body did not arrive in time", close=True)
         except ClientDisconnect:
             pass
+
+    def _limit_for(self, scope: Scope) -> int:
+        for name, value in scope.get("headers", []):
+            if name == b"content-type":
+                return self.max_bytes if value.lower().startswith(b"multipart/form-data") else self.other_max_bytes
+        return self.other_max_bytes
 
     @staticmethod
     async def _answer(

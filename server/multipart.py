@@ -6,6 +6,11 @@ runs: ``operations`` and ``map`` must both be JSON objects (``operations``
 may be a batch list), every ``map`` entry must name a file part, and every
 path must lead through existing objects/lists to a ``null`` placeholder
 inside ``variables``.
+
+Parts are counted while the body streams in (Starlette's ``request.form``
+limits, python-multipart underneath): the 11th file part or the 11th text
+field ends the parse with a 400 at once, so thousands of parts cost no more
+than eleven.
 """
 
 from __future__ import annotations
@@ -15,8 +20,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from cross_web import HTTPException
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
+
+from server.strawberry_internals import starlette_request_of
 
 MAX_FILES = 10
+MAX_FIELDS = 10
+"""Text parts per request: the spec has two (``operations``, ``map``); a few more are tolerated and ignored."""
 MAX_PATHS = 50
 MAX_REQUEST_BYTES = 25 * 1024 * 1024
 
@@ -35,7 +46,9 @@ async def parse_multipart(request: Any) -> dict[str, Any] | list[Any]:
     if length is not None and length.isdigit() and int(length) > MAX_REQUEST_BYTES:
         raise HTTPException(413, f"the request is larger than {MAX_REQUEST_BYTES} bytes")
     try:
-        form = (await request.get_form_data()).form
+        form = await _form(request)
+    except (StarletteHTTPException, MultiPartException) as error:
+        raise _bad(str(getattr(error, "detail", None) or getattr(error, "message", ""))) from error
     except ValueError as error:
         raise _bad("the multipart body cannot be parsed") from error
     operations = _json_field(form, "operations")
@@ -59,6 +72,19 @@ async def parse_multipart(request: Any) -> dict[str, Any] | list[Any]:
                 raise _bad(f"at most {MAX_PATHS} file paths per request")
             _place(operations, path, upload)
     return operations
+
+
+async def _form(request: Any) -> Mapping[str, Any]:
+    """The parsed form, at most :data:`MAX_FILES` files and :data:`MAX_FIELDS` fields (else Starlette's 400).
+
+    Strawberry's request adapter would parse with Starlette's defaults (1,000
+    parts of each kind), so the Starlette request inside it parses instead;
+    with another adapter its own parse is used.
+    """
+    starlette_request = starlette_request_of(request)
+    if starlette_request is not None:
+        return await starlette_request.form(max_files=MAX_FILES, max_fields=MAX_FIELDS)
+    return (await request.get_form_data()).form
 
 
 def _json_field(form: Mapping[str, Any], name: str) -> Any:

@@ -1,12 +1,13 @@
 """The one settings object, read from ``CERTIFY_*`` environment variables.
 
-Names and defaults: README.md, "Operating it"; the limits among them: docs/RULES.md, "Limits".
+Names and defaults: README.md, "Operating"; the limits among them: docs/RULES.md, "Limits".
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 log = logging.getLogger(__name__)
 
 DEV_JWT_SECRET = "certify-dev-secret-change-me-0123456789abcdef"
+DEV_FILE_URL_SECRET = "certify-dev-file-url-secret-change-me-0123456789"
 
 
 class Settings(BaseSettings):
@@ -33,8 +35,11 @@ class Settings(BaseSettings):
     jwt_private_key: str | None = None
     jwt_issuer: str = "certify"
     jwt_audience: str = "certify-api"
+    environment: Literal["development", "production"] = "development"
+    file_url_secret: str | None = Field(default=None, min_length=32)
     smtp_url: str | None = None
     smtp_from: str = "Certify <no-reply@certify.localhost>"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
     chromium_path: str | None = None
     public_url: str = "http://127.0.0.1:8000"
     signed_url_ttl_seconds: int = Field(default=900, ge=10, le=86_400)
@@ -58,6 +63,7 @@ class Settings(BaseSettings):
     websocket_origins: str = ""
     channel_prefix: str = ""
     broadcast_timeout_seconds: float = Field(default=2.0, gt=0)
+    broadcast_health_seconds: float = Field(default=5.0, gt=0)
     subscriber_queue_size: int = Field(default=1000, ge=1)
     live_query_window_seconds: float = Field(default=0.15, ge=0)
     max_query_cost: int = Field(default=50_000, ge=1)
@@ -65,8 +71,16 @@ class Settings(BaseSettings):
     rate_limit_points_per_minute: int = Field(default=300_000, ge=1)
     anonymous_rate_limit_points_per_minute: int = Field(default=600, ge=1)
     request_timeout_seconds: float = Field(default=30.0, gt=0)
+    shutdown_grace_seconds: float = Field(default=30.0, gt=0)
     log_level: str = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
+    """``auto``: text when stderr is a terminal, JSON otherwise (:mod:`server.logs`)."""
+    metrics_enabled: bool = True
+    metrics_token: str | None = None
+    """When set, ``GET /metrics`` needs ``Authorization: Bearer <it>`` (:mod:`server.metrics`)."""
     migrate_on_start: bool = True
+    in_process_workers: bool = True
+    """Run the outbox and the render queue inside the API process; false when ``certify worker`` runs them."""
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:
@@ -74,6 +88,8 @@ class Settings(BaseSettings):
         if self.database_url is None:
             self.database_url = f"sqlite://{self.data_dir / 'certify.sqlite3'}"
         self.public_url = self.public_url.rstrip("/")
+        if self.environment == "production" and self.file_url_secret is None:
+            raise ValueError("CERTIFY_FILE_URL_SECRET must be set when CERTIFY_ENVIRONMENT=production")
         if self.rate_limit_points_per_minute < self.max_query_cost:
             raise ValueError("CERTIFY_RATE_LIMIT_POINTS_PER_MINUTE must be at least CERTIFY_MAX_QUERY_COST")
         return self
@@ -95,8 +111,13 @@ class Settings(BaseSettings):
 
     @property
     def uses_dev_secret(self) -> bool:
-        """True when the built-in secret is in use: it signs file URLs even when tokens are RS256."""
+        """True when the built-in development JWT secret is in use (HS256 tokens anyone can mint)."""
         return self.jwt_secret == DEV_JWT_SECRET
+
+    @property
+    def file_url_signing_secret(self) -> str:
+        """The secret of signed file and export URLs: ``CERTIFY_FILE_URL_SECRET``, else the development one."""
+        return self.file_url_secret if self.file_url_secret is not None else DEV_FILE_URL_SECRET
 
     def warn_if_insecure(self) -> None:
         """Log loudly when the built-in development JWT secret is in use."""
@@ -105,4 +126,10 @@ class Settings(BaseSettings):
                 "CERTIFY_JWT_SECRET is not set: using the built-in development secret. "
                 "Anyone can mint tokens (HS256) and file URLs for this server. "
                 "Set CERTIFY_JWT_SECRET in production."
+            )
+        if self.file_url_secret is None:
+            log.warning(
+                "CERTIFY_FILE_URL_SECRET is not set: using the built-in development secret. "
+                "Anyone can make file and export URLs for this server. "
+                "Set it (at least 32 characters); CERTIFY_ENVIRONMENT=production refuses to start without it."
             )

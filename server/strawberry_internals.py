@@ -28,7 +28,10 @@ The websocket handlers (:mod:`server.websockets`) and the document limits
   addresses :mod:`server.graphiql` replaces with local copies;
 - how strawberry writes an origin to compare with ``allowed_origins``
   (``normalize_origin``), so the public URL is allowed in that form
-  (:func:`websocket_origin_of`).
+  (:func:`websocket_origin_of`);
+- the Starlette request behind strawberry's request adapter (cross_web's
+  ``StarletteRequestAdapter._request``), so uploads are parsed with bounds on
+  their parts (:func:`starlette_request_of`).
 
 ``tests/test_strawberry_internals.py`` checks each of these names and
 signatures against the installed strawberry, so an upgrade that changes one
@@ -39,6 +42,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.requests import Request
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.extensions.max_aliases import create_validator as alias_limit_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_limit_rule
@@ -106,6 +110,12 @@ def graphql_schema_of(schema: Any) -> Any:
     return schema._schema
 
 
+def starlette_request_of(request: Any) -> Request | None:
+    """The Starlette ``Request`` inside strawberry's request adapter, None for any other adapter."""
+    inner = getattr(request, "_request", None)
+    return inner if isinstance(inner, Request) else None
+
+
 def is_plain_result(result: Any) -> bool:
     """Whether ``result`` is an ordinary execution result with data and no errors or extensions."""
     return (
@@ -135,6 +145,7 @@ __all__ = [
     "graphql_schema_of",
     "provided_operation_name",
     "is_plain_result",
+    "starlette_request_of",
 ]
 
 

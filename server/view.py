@@ -16,9 +16,12 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types import ExecutionResult
 
 from gql.context import Context
+from gql.errors import DATABASE_UNAVAILABLE
 from gql.loaders import Loaders
+from models.db import database_unavailable
 from resolvers.errors import Unauthenticated
 from server.graphiql import graphiql_html
+from server.metrics import measured_operation, operation_name_of, refused_request
 from server.multipart import parse_multipart
 from server.state import AppState
 from server.strawberry_internals import CannotGetOperationTypeError
@@ -52,15 +55,30 @@ class CertifyGraphQL(GraphQL):
             response = await self.run(Request(scope=scope, receive=receive))
         except HTTPException as error:
             code = HTTP_ERROR_CODES.get(error.status_code, "BAD_REQUEST")
+            refused_request(code)
             body = {"errors": [{"message": error.reason, "extensions": {"code": code}}]}
             response = JSONResponse(body, status_code=error.status_code)
+        except Exception as error:
+            # Before any operation runs (a token's scope looked up): the database down is a 503, not a 500.
+            if not database_unavailable(error):
+                raise
+            body = {"errors": [{"message": DATABASE_UNAVAILABLE, "extensions": {"code": "SERVICE_UNAVAILABLE"}}]}
+            response = JSONResponse(body, status_code=503)
         await response(scope, receive, send)
 
     async def execute_single(self, **kwargs: Any) -> ExecutionResult:
         """One operation, within ``request_timeout_seconds``; an operation name that names nothing is a GraphQL error.
 
-        A mutation cut off by the timeout is rolled back with its transaction.
+        A mutation cut off by the timeout is rolled back with its transaction. Counted and timed
+        under its operation name, which its log lines carry (:mod:`server.metrics`).
         """
+        request = kwargs["request_data"]
+        measured = measured_operation(operation_name_of(request.query, request.operation_name))
+        result = await self._execute_within_timeout(**kwargs)
+        measured.answered(result.errors)
+        return result
+
+    async def _execute_within_timeout(self, **kwargs: Any) -> ExecutionResult:
         context: Context = kwargs["context"]
         timeout = self.state.settings.request_timeout_seconds
         try:

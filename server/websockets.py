@@ -7,7 +7,10 @@ Both protocols:
 - a malformed subscribe (graphql-transport-ws: close 4400) or start (legacy:
   an ``error`` message) never leaves an operation hanging;
 - send deadlines, keep-alives and the per-connection backlog
-  (:mod:`server.ws_deadlines`).
+  (:mod:`server.ws_deadlines`);
+- a session ends with 4401 when its token's ``exp`` passes, and a subscribe
+  (start) that races that moment is refused the same way
+  (:meth:`server.ws_deadlines.SendDeadlines._expire_session_at`).
 
 Keep-alives: graphql-transport-ws gets server ``ping`` messages every
 ``view.ping_interval`` seconds after the ack; legacy graphql-ws its ``ka``
@@ -25,11 +28,13 @@ import logging
 from contextlib import suppress
 from typing import Any
 
+import jwt
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.exceptions import ConnectionRejectionError
 
 from server.cost import CostError
 from server.documents import spend, throttled_error
+from server.metrics import open_websocket, operation_name_of, running_subscription
 from server.multiplex import Member, SharedStreams
 from server.strawberry_internals import (
     ASGIWebSocketAdapter,
@@ -96,13 +101,39 @@ def subscribe_payload_error(message: dict[str, Any]) -> str | None:
     return None
 
 
+def token_expiry(connection_params: Any) -> float | None:
+    """The ``exp`` (seconds since the epoch) of the bearer token in ``connection_init``'s params, or None.
+
+    Read only after :meth:`server.view.CertifyGraphQL.on_ws_connect` has
+    verified the token, so the signature is not checked again here.
+    """
+    if not isinstance(connection_params, dict):
+        return None
+    value = connection_params.get("Authorization", connection_params.get("authorization"))
+    if not isinstance(value, str):
+        return None
+    try:
+        exp = jwt.decode(value.removeprefix("Bearer ").strip(), options={"verify_signature": False}).get("exp")
+    except jwt.InvalidTokenError:
+        return None
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+
+
+def arm_session_expiry(handler: SendDeadlines, connection_params: Any) -> None:
+    """Make an acknowledged session end when its token expires."""
+    expires_at = token_expiry(connection_params)
+    if expires_at is not None:
+        handler._expire_session_at(expires_at)
+
+
 class TransportWSHandler(SendDeadlines, TransportWSBase):
     """graphql-transport-ws with send deadlines, server pings and shared streams for identical subscriptions (:mod:`server.multiplex`)."""
 
     KEEP_ALIVE = '{"type":"ping"}'
 
     async def handle(self) -> None:
-        await self._handle_with_deadlines(super().handle)
+        with open_websocket():
+            await self._handle_with_deadlines(super().handle)
 
     async def handle_connection_init(self, message) -> None:
         await super().handle_connection_init(message)
@@ -112,15 +143,27 @@ class TransportWSHandler(SendDeadlines, TransportWSBase):
             self.forget_init_timeout()
         if self.connection_acknowledged and self._next_keep_alive is None:
             self._start_keep_alive(getattr(self.view, "ping_interval", 15.0))
+            arm_session_expiry(self, self.context.connection_params)
 
     async def handle_subscribe(self, message) -> None:
-        """A malformed subscribe closes the socket with 4400, as the protocol requires for any malformed message."""
+        """A malformed subscribe closes the socket with 4400, as the protocol requires for any malformed message.
+
+        A subscribe after the token's ``exp`` ends the session (4401) instead of running.
+        """
+        if self._session_expired():
+            self._expire()
+            return
         if self.connection_acknowledged and (error := subscribe_payload_error(message)) is not None:
             await self.websocket.close(code=4400, reason=error)
             return
         await super().handle_subscribe(message)
 
     async def run_operation(self, operation) -> None:
+        """Run the operation counted and logged under its name (:func:`server.metrics.running_subscription`)."""
+        with running_subscription(operation_name_of(operation.query, operation.operation_name)):
+            await self._run_shared_or_own(operation)
+
+    async def _run_shared_or_own(self, operation) -> None:
         """The shared stream of identical subscriptions when this one can share (:mod:`server.multiplex`); else strawberry's."""
         principal = getattr(self.context, "principal", None)
         streams: SharedStreams | None = getattr(self.view.state, "shared_streams", None)
@@ -167,10 +210,22 @@ class LegacyWSHandler(SendDeadlines, BaseGraphQLWSHandler):
     KEEP_ALIVE = '{"type":"ka"}'
 
     async def handle(self) -> None:
-        await self._handle_with_deadlines(super().handle)
+        with open_websocket():
+            await self._handle_with_deadlines(super().handle)
+
+    async def handle_async_results(self, operation_id, query, operation_name, variables) -> None:
+        """Run the operation counted and logged under its name (:func:`server.metrics.running_subscription`)."""
+        with running_subscription(operation_name_of(query, operation_name)):
+            await super().handle_async_results(operation_id, query, operation_name, variables)
 
     async def handle_start(self, message) -> None:
-        """A malformed start gets an ``error`` message (with its id when it has a usable one), not a hang."""
+        """A malformed start gets an ``error`` message (with its id when it has a usable one), not a hang.
+
+        A start after the token's ``exp`` ends the session (4401) instead of running.
+        """
+        if self._session_expired():
+            self._expire()
+            return
         if self.connection_acknowledged and (error := subscribe_payload_error(message)) is not None:
             id = message.get("id")
             reply = {"type": "error", "payload": {"message": error}}
@@ -196,5 +251,6 @@ class LegacyWSHandler(SendDeadlines, BaseGraphQLWSHandler):
         else:
             await self.send_message({"type": "connection_ack", "payload": ack_payload})
         self.connection_acknowledged = True
+        arm_session_expiry(self, payload)
         if self.keep_alive and self._next_keep_alive is None:
             self._start_keep_alive(0)

@@ -15,6 +15,12 @@ frame at once (its client reads slowly, or another send is pending) queues
 it behind the pending sends, so its messages keep their order; at most
 ``view.send_backlog`` frames wait per connection, and a client beyond that is
 dropped (1008) like one that misses its send deadline.
+
+A session lives no longer than its token: :meth:`SendDeadlines._expire_session_at`
+arms one timer (``loop.call_at``) at the token's ``exp``; when it fires, the
+connection's operations are cancelled, frames still to be written are
+dropped, and the socket is closed with 4401 (docs/RULES.md, "Realtime").
+The timer is cancelled when the connection ends.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ log = logging.getLogger(__name__)
 
 SLOW_CLIENT_CODE = 1008
 SLOW_CLIENT_REASON = "client stopped reading"
+EXPIRED_CODE = 4401
+"""Close code of a session whose token expired: graphql-transport-ws's Unauthorized; the client reconnects with a fresh token."""
+EXPIRED_REASON = "token expired"
 
 
 def _cannot_write(text: str) -> bool:
@@ -120,6 +129,10 @@ class SendDeadlines:
     _backlog: deque | None = None
     _drainer: asyncio.Task | None = None
     _write_now: Any = None
+    _close_with: tuple[int, str] = (SLOW_CLIENT_CODE, SLOW_CLIENT_REASON)
+    _expires_at: float | None = None
+    _expired = False
+    _expiry: asyncio.TimerHandle | None = None
 
     @property
     def send_timeout(self) -> float:
@@ -140,8 +153,8 @@ class SendDeadlines:
     def send_text_now(self, text: str) -> None:
         """Write ``text`` at once if nothing is pending on this connection; otherwise queue it behind what is.
 
-        Raises nothing: a connection that is gone or dropped just loses the frame
-        (its operations are being cancelled).
+        Raises nothing: a connection that is gone, dropped or expired just loses
+        the frame (its operations are being cancelled).
         """
         if self._dropped:
             return
@@ -191,6 +204,9 @@ class SendDeadlines:
             backlog.clear()
 
     async def _send(self, text: str) -> None:
+        if self._expired:
+            # Nothing reaches a session past its token's exp, not even a protocol's closing `complete`.
+            raise WebSocketDisconnected
         if self._pending == 0:
             self._sending_since = time.monotonic()
         self._pending += 1
@@ -224,6 +240,26 @@ class SendDeadlines:
             if self._main is not None:
                 self._main.cancel()
 
+    def _expire_session_at(self, expires_at: float) -> None:
+        """End the session at ``expires_at`` (seconds since the epoch, the token's ``exp``) with :data:`EXPIRED_CODE`."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expires_at = expires_at
+        loop = asyncio.get_running_loop()
+        self._expiry = loop.call_at(loop.time() + max(0.0, expires_at - time.time()), self._expire)
+
+    def _session_expired(self) -> bool:
+        """True once the token's ``exp`` has passed (a subscribe racing the timer checks this)."""
+        return self._expires_at is not None and time.time() >= self._expires_at
+
+    def _expire(self) -> None:
+        if not self._dropped:
+            self._dropped = self._expired = True  # from now on no frame is written
+            self._close_with = (EXPIRED_CODE, EXPIRED_REASON)
+            log.info("websocket session's token expired; closing it with %d", EXPIRED_CODE)
+            if self._main is not None:
+                self._main.cancel()
+
     async def _handle_with_deadlines(self, handle) -> None:
         self._main = asyncio.current_task()
         self._keeper = ConnectionKeeper.of(self.view)
@@ -236,9 +272,12 @@ class SendDeadlines:
                     raise
                 self._main.uncancel()
             if self._dropped:
+                code, reason = self._close_with
                 with suppress(Exception):
-                    await asyncio.wait_for(self.websocket.close(code=SLOW_CLIENT_CODE, reason=SLOW_CLIENT_REASON), 1)
+                    await asyncio.wait_for(self.websocket.close(code=code, reason=reason), 1)
         finally:
+            if self._expiry is not None:
+                self._expiry.cancel()
             self._keeper.discard(self)
             if self._keep_alive_task is not None:
                 self._keep_alive_task.cancel()

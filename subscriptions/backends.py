@@ -26,16 +26,24 @@ from redis.backoff import NoBackoff
 class RedisBackend(BroadcastBackend):
     """Redis pub/sub on one subscriber connection; no hidden retries (the hub reconnects).
 
-    ``timeout`` (seconds) bounds connecting, publishing and waiting for a
-    SUBSCRIBE confirmation.
+    ``timeout`` (seconds) bounds connecting, publishing, waiting for a
+    SUBSCRIBE confirmation and waiting for a PONG. ``health_seconds``: after
+    that long without a byte from Redis, the subscriber connection sends a
+    PING; no answer within ``timeout`` means the connection is dead, even if
+    it was never closed (a frozen server, a network that silently drops
+    packets), so a silent stream is noticed within ``health_seconds +
+    timeout`` (docs/RULES.md, "Realtime").
     """
 
-    def __init__(self, url: str, *, timeout: float = 2.0):
+    def __init__(self, url: str, *, timeout: float = 2.0, health_seconds: float = 5.0):
         self._url = url
         self._timeout = timeout
+        self._health_seconds = health_seconds
         self._client: redis.Redis | None = None
         self._pubsub: Any = None
         self._confirmations: dict[str, list[asyncio.Future[None]]] = defaultdict(list)
+        self._heard = 0.0
+        self._pinged: float | None = None
 
     async def connect(self) -> None:
         self._client = redis.Redis.from_url(
@@ -47,6 +55,7 @@ class RedisBackend(BroadcastBackend):
         )
         self._pubsub = self._client.pubsub()
         await asyncio.wait_for(self._pubsub.connect(), self._timeout)
+        self._heard = asyncio.get_running_loop().time()
 
     async def disconnect(self) -> None:
         for waiters in self._confirmations.values():
@@ -72,11 +81,12 @@ class RedisBackend(BroadcastBackend):
         await self._client.publish(channel, message)
 
     async def next_published(self) -> Event:
-        """The next message; raises (ConnectionError, …) when the connection is lost."""
+        """The next message; raises (ConnectionError, TimeoutError, …) when the connection is lost or silent."""
         while True:
-            message = await self._pubsub.get_message(timeout=None)
+            message = await self._pubsub.get_message(timeout=await self._check_health())
             if message is None:
                 continue
+            self._heard, self._pinged = asyncio.get_running_loop().time(), None
             kind, channel = message["type"], message["channel"]
             if kind == "message":
                 return Event(channel=channel.decode(), message=message["data"].decode())
@@ -87,12 +97,27 @@ class RedisBackend(BroadcastBackend):
                     if not waiter.done():
                         waiter.set_result(None)
 
+    async def _check_health(self) -> float:
+        """PING after ``health_seconds`` of silence; raise when the PONG is ``timeout`` late; return how long to wait."""
+        now = asyncio.get_running_loop().time()
+        if self._pinged is None and now - self._heard >= self._health_seconds:
+            await asyncio.wait_for(self._pubsub.ping(), self._timeout)
+            self._pinged = now
+        if self._pinged is None:
+            return max(self._health_seconds - (now - self._heard), 0.01)
+        if now - self._pinged >= self._timeout:
+            raise ConnectionError(f"redis sent nothing for {now - self._heard:.1f} s and did not answer a PING")
+        return max(self._timeout - (now - self._pinged), 0.01)
 
-def backend_for(url: str, *, timeout: float = 2.0) -> BroadcastBackend:
-    """A fresh, unconnected backend for ``url`` (``memory://``, ``redis://``, ``rediss://``, else broadcaster's)."""
+
+def backend_for(url: str, *, timeout: float = 2.0, health_seconds: float = 5.0) -> BroadcastBackend:
+    """A fresh, unconnected backend for ``url`` (``memory://``, ``redis://``, ``rediss://``, else broadcaster's).
+
+    ``health_seconds``: how often a silent Redis subscriber connection is PINGed (:class:`RedisBackend`).
+    """
     scheme = urlparse(url).scheme
     if scheme == "memory":
         return MemoryBackend(url)
     if scheme in ("redis", "rediss"):
-        return RedisBackend(url, timeout=timeout)
+        return RedisBackend(url, timeout=timeout, health_seconds=health_seconds)
     return Broadcast(url)._backend  # postgres://, kafka://: broadcaster's own backends

@@ -190,12 +190,21 @@ class Hub:
         queue_size: messages buffered per subscriber before it is ended as too slow.
         timeout: seconds allowed to connect, subscribe and publish.
         max_backoff: longest pause between reconnection attempts, seconds.
+        health_seconds: silence after which a Redis stream is PINGed (dead if no PONG within ``timeout``).
     """
 
     def __init__(
-        self, url: str, *, prefix: str = "", queue_size: int = 1000, timeout: float = 2.0, max_backoff: float = 1.0
+        self,
+        url: str,
+        *,
+        prefix: str = "",
+        queue_size: int = 1000,
+        timeout: float = 2.0,
+        max_backoff: float = 1.0,
+        health_seconds: float = 5.0,
     ):
         self._url = url
+        self._health_seconds = health_seconds
         self._prefix = prefix
         self._queue_size = queue_size
         self._timeout = timeout
@@ -332,7 +341,7 @@ class Hub:
     async def _supervise(self) -> None:
         delay = 0.05
         while True:
-            backend = backend_for(self._url, timeout=self._timeout)
+            backend = backend_for(self._url, timeout=self._timeout, health_seconds=self._health_seconds)
             try:
                 await asyncio.wait_for(backend.connect(), self._timeout)
                 async with self._lock:

@@ -37,6 +37,7 @@ PORTRAIT = Path(__file__).resolve().parent / "data" / "portrait.jpg"
 POSTGRES_ROOT = os.environ.get("CERTIFY_TEST_POSTGRES_URL") or ("postgres://postgres@127.0.0.1:5432" if IN_CI else None)
 REDIS_URL = os.environ.get("CERTIFY_TEST_REDIS_URL") or ("redis://127.0.0.1:6379" if IN_CI else None)
 TEST_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
+TEST_FILE_URL_SECRET = "test-file-url-secret-0123456789abcdef0123456789"
 
 
 def unavailable(what: str) -> None:
@@ -79,6 +80,7 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
         "data_dir": tmp_path / "data",
         "database_url": database_url,
         "jwt_secret": TEST_SECRET,
+        "file_url_secret": TEST_FILE_URL_SECRET,
         "outbox_poll_seconds": 0.1,
         "render_enabled": False,
     }

@@ -73,12 +73,14 @@ MARK_NOTIFICATIONS_READ = "mutation($ids: [ID!]!) { markNotificationsRead(input:
 REJECT_CERTIFICATE = """
 mutation($id: ID!) { rejectCertificate(input: {certificateId: $id, reason: "Blurred photo."}) { errors { code } } }
 """
+RETRY_RENDER = "mutation($id: ID!) { retryRender(input: {certificateId: $id}) { errors { code } } }"
 CREDIT_BALANCE = "query($id: ID!) { node(id: $id) { ... on Organisation { value: creditBalance } } }"
 CREDIT_TRANSACTIONS = """
 query($id: ID!) { node(id: $id) { ... on Organisation { value: creditTransactions(first: 1) { totalCount } } } }
 """
 RENDER_ERROR = "query($id: ID!) { node(id: $id) { ... on Certificate { value: renderError } } }"
 PHOTO_URL = "query($id: ID!) { node(id: $id) { ... on Certificate { value: photoUrl } } }"
+RENDERING_DELAYED = "query($id: ID!) { node(id: $id) { ... on Certificate { value: renderingDelayed } } }"
 
 STATUS_CHANGED = "subscription { sittingStatusChanged { sitting { id } } }"
 LIVE_SITTINGS = "subscription { liveSittings(first: 50) { edges { node { id } } } }"
@@ -229,6 +231,16 @@ def payload(name: str) -> Callable:
         if not codes:
             return ALLOWED
         return NOT_FOUND if codes == ["NOT_FOUND"] else f"USER_ERROR {codes}"
+
+    return judge
+
+
+def answered_for(name: str) -> Callable:
+    """Judge a mutation that may refuse its target's state: any UserError but NOT_FOUND is ALLOWED (access passed)."""
+
+    def judge(data: dict, scene: Scene, in_scope: bool) -> str:
+        codes = [error["code"] for error in data[name]["errors"]]
+        return NOT_FOUND if codes == ["NOT_FOUND"] else ALLOWED
 
     return judge
 
@@ -400,6 +412,8 @@ PROBES: dict[Operation, Probe] = {
     Operation.REJECT_CERTIFICATE: Probe(
         REJECT_CERTIFICATE, lambda s, mine: {"id": s.certificates["a-reject"]}, payload("rejectCertificate")
     ),
+    # a0 is under review, so every caller access lets through is refused its state and nothing changes
+    Operation.RETRY_RENDER: Probe(RETRY_RENDER, lambda s, mine: {"id": s.certificates["a0"]}, answered_for("retryRender")),
 }
 
 FIELD_PROBES: dict[Field, Probe] = {
@@ -411,6 +425,9 @@ FIELD_PROBES: dict[Field, Probe] = {
     ),
     Field.RENDER_ERROR: Probe(RENDER_ERROR, lambda s, mine: {"id": s.certificates["a-failed"]}, field_value),
     Field.PHOTO_URL: Probe(PHOTO_URL, lambda s, mine: {"id": s.certificates["a-failed"]}, field_value),
+    Field.RENDERING_DELAYED: Probe(
+        RENDERING_DELAYED, lambda s, mine: {"id": s.certificates["a-failed"]}, field_value
+    ),
 }
 
 

@@ -24,6 +24,7 @@ from certificate_flow import (
     wait_for,
     wait_for_status,
 )
+from support import admin_of, analyst_of
 
 from adapters.storage import LocalFileStorage
 from models import AuditEvent, Certificate, Notification, OutboxEmail, Sitting
@@ -47,7 +48,7 @@ NAMES = [
 async def test_the_issued_pdf_has_one_page_with_the_exact_name_and_code(tmp_path, sqlite_url, name, raw):
     async with rendering_server(tmp_path, sqlite_url) as server:
         # given an approved claim with the name
-        world, [candidate] = await certified_candidates(server)
+        _, [candidate] = await certified_candidates(server)
         await claim_ok(server, candidate, name)
         code = (await approve(server, candidate))["verificationCode"]
 
@@ -81,7 +82,10 @@ async def test_an_approval_just_before_a_stop_is_rendered_after_the_next_start(t
         assert issued["sitting"]["status"] == "CERTIFIED"
         assert (await server.http.get(path_of(issued["pdfUrl"]))).status_code == 200
         assert await Notification.filter(test_taker_id=candidate.test_taker_pk, kind="CERTIFICATE_ISSUED").count() == 1
-        assert await OutboxEmail.filter(certificate_id=candidate.certificate_pk, template="CERTIFICATE_ISSUED").count() == 1
+        assert (
+            await OutboxEmail.filter(certificate_id=candidate.certificate_pk, template="CERTIFICATE_ISSUED").count()
+            == 1
+        )
 
 
 async def test_a_render_interrupted_by_a_stop_is_handed_back_and_done_after_the_restart(tmp_path, sqlite_url):
@@ -243,7 +247,10 @@ async def test_a_long_render_keeps_its_claim_past_the_lease(tmp_path, database_u
         async with CertificateRenderer(max_concurrency=1) as renderer:
             slow, other = (
                 RenderWorker(renderer=renderer, storage=storage, publisher=NullPublisher(), settings=settings)
-                for storage in (GatedStorage(server.settings.files_dir, gate), LocalFileStorage(server.settings.files_dir))
+                for storage in (
+                    GatedStorage(server.settings.files_dir, gate),
+                    LocalFileStorage(server.settings.files_dir),
+                )
             )
 
             # when one worker's render lasts more than three leases
@@ -305,3 +312,76 @@ async def test_without_a_working_chromium_the_api_stays_up_and_renders_fail_visi
         assert node["renderError"].startswith("RenderError: the renderer is not running (Chromium could not start: ")
         assert missing in node["renderError"]
         assert "\n" not in node["renderError"]
+
+
+DELAYED = "query($id: ID!) { node(id: $id) { ... on Certificate { status renderingDelayed renderError } } }"
+RETRY_RENDER = """
+mutation($id: ID!) {
+  retryRender(input: {certificateId: $id}) { certificate { status renderError } errors { code message field } }
+}
+"""
+
+
+async def test_a_chromium_that_cannot_start_shows_as_rendering_delayed_and_a_platform_admin_retries(
+    tmp_path, sqlite_url
+):
+    missing = str(tmp_path / "no-such-chromium")
+    async with rendering_server(tmp_path, sqlite_url, chromium_path=missing, render_max_attempts=1) as server:
+        # given an approved claim on a server whose Chromium cannot start
+        world, [candidate] = await certified_candidates(server)
+        admin = admin_of(server, world)
+        await claim_ok(server, candidate)
+        assert (await admin.data(DELAYED, {"id": candidate.certificate_id}))["node"]["renderingDelayed"] is False
+        await approve(server, candidate)
+
+        # when its render fails
+        await wait_for(lambda: _given_up(candidate.certificate_pk))
+
+        # then the organisation's admins are told it is delayed (not why), and so are platform admins
+        node = (await admin.data(DELAYED, {"id": candidate.certificate_id}))["node"]
+        assert node == {"status": "APPROVED", "renderingDelayed": True, "renderError": None}
+        seen_by_platform = (await server.platform().data(DELAYED, {"id": candidate.certificate_id}))["node"]
+        assert seen_by_platform["renderingDelayed"] is True
+        assert seen_by_platform["renderError"].startswith("RenderError: the renderer is not running")
+        # but not analysts, reviewers (who read renderError) or the test taker
+        for client in (analyst_of(server, world), reviewer(server), candidate.client):
+            assert (await client.data(DELAYED, {"id": candidate.certificate_id}))["node"]["renderingDelayed"] is None
+        ready = await server.http.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["renderer"].startswith("Chromium is not running: ")
+        tokens = (admin.token, candidate.client.token)
+
+    # when Chromium is back and a platform admin retries the render (on an API whose queue runs elsewhere)
+    async with live_server(make_settings(tmp_path, sqlite_url, in_process_workers=False)) as server:
+        platform = server.platform()
+        retried = (await platform.data(RETRY_RENDER, {"id": candidate.certificate_id}))["retryRender"]
+        assert retried == {"certificate": {"status": "APPROVED", "renderError": None}, "errors": []}
+        # a render that is queued already is not retried again, and nothing changes
+        again = (await platform.data(RETRY_RENDER, {"id": candidate.certificate_id}))["retryRender"]
+        assert again["certificate"] is None
+        assert [(e["code"], e["field"]) for e in again["errors"]] == [
+            ("INVALID_TRANSITION", ["input", "certificateId"])
+        ]
+        row = await Certificate.get(id=candidate.certificate_pk)
+        assert (row.render_attempts, row.render_error) == (0, None)
+        assert await AuditEvent.filter(action="retry_render", actor="platform_admin:platform").count() == 1
+        assert (await server.client(tokens[0]).data(DELAYED, {"id": candidate.certificate_id}))["node"] == {
+            "status": "APPROVED",
+            "renderingDelayed": False,
+            "renderError": None,
+        }
+        async with CertificateRenderer(max_concurrency=1) as renderer:
+            worker = RenderWorker(
+                renderer=renderer,
+                storage=LocalFileStorage(server.settings.files_dir),
+                publisher=NullPublisher(),
+                settings=RenderSettings(public_url=server.settings.public_url),
+            )
+            assert await worker.render_due() == 1
+
+        # then it is issued, and no longer delayed
+        candidate.client = server.client(tokens[1])
+        issued = await certificate_as(candidate.client, candidate)
+        assert issued["status"] == "ISSUED"
+        node = (await server.client(tokens[0]).data(DELAYED, {"id": candidate.certificate_id}))["node"]
+        assert node == {"status": "ISSUED", "renderingDelayed": False, "renderError": None}

@@ -52,7 +52,9 @@ async def test_the_queue_pages_with_cursors(server):
     for n, candidate in enumerate(candidates):
         await claim_ok(server, candidate, f"Holder {n}")
     page1 = (await reviewer(server).data(REVIEW_QUEUE, {"first": 2}))["reviewQueue"]
-    page2 = (await reviewer(server).data(REVIEW_QUEUE, {"first": 2, "after": page1["pageInfo"]["endCursor"]}))["reviewQueue"]
+    page2 = (await reviewer(server).data(REVIEW_QUEUE, {"first": 2, "after": page1["pageInfo"]["endCursor"]}))[
+        "reviewQueue"
+    ]
     assert [e["node"]["holderName"] for e in page1["edges"]] == ["Holder 0", "Holder 1"]
     assert page1["pageInfo"]["hasNextPage"] is True
     assert [e["node"]["holderName"] for e in page2["edges"]] == ["Holder 2"]
@@ -91,7 +93,11 @@ async def test_approving_gives_a_code_queues_the_render_and_leaves_the_queue(ser
     assert certificate["reviewedAt"] is not None
     assert certificate["pdfUrl"] is None and certificate["renderError"] is None
     row = await Certificate.get(id=candidate.certificate_pk)
-    assert (row.render_attempts, row.render_next_at is not None, row.reviewed_by) == (0, True, "security_reviewer:reviewer")
+    assert (row.render_attempts, row.render_next_at is not None, row.reviewed_by) == (
+        0,
+        True,
+        "security_reviewer:reviewer",
+    )
     assert (await reviewer(server).data(REVIEW_QUEUE))["reviewQueue"]["totalCount"] == 0
     assert await AuditEvent.filter(action="approve_certificate", object_id=str(candidate.certificate_pk)).count() == 1
 
@@ -102,13 +108,16 @@ async def test_rejecting_records_the_reason_notifies_and_allows_a_new_claim(serv
     await claim_ok(server, candidate, "Zoe")
 
     # when the reviewer rejects it with a reason
-    payload = (await reviewer(server).data(REJECT, {"id": candidate.certificate_id, "reason": "  Face not visible.  "}))[
-        "rejectCertificate"
-    ]
+    payload = (
+        await reviewer(server).data(REJECT, {"id": candidate.certificate_id, "reason": "  Face not visible.  "})
+    )["rejectCertificate"]
 
     # then it is REJECTED with the trimmed reason, out of the queue
     assert payload["errors"] == []
-    assert (payload["certificate"]["status"], payload["certificate"]["rejectionReason"]) == ("REJECTED", "Face not visible.")
+    assert (payload["certificate"]["status"], payload["certificate"]["rejectionReason"]) == (
+        "REJECTED",
+        "Face not visible.",
+    )
     assert (await reviewer(server).data(REVIEW_QUEUE))["reviewQueue"]["totalCount"] == 0
     # and the test taker has a CERTIFICATE_REJECTED notification and e-mail waiting
     notification = await Notification.get(test_taker_id=candidate.test_taker_pk, kind="CERTIFICATE_REJECTED")
@@ -116,7 +125,9 @@ async def test_rejecting_records_the_reason_notifies_and_allows_a_new_claim(serv
     assert "Face not visible." in notification.body
     taker = await TestTaker.get(id=candidate.test_taker_pk)
     email = await wait_for(
-        lambda: OutboxEmail.get_or_none(certificate_id=candidate.certificate_pk, template="CERTIFICATE_REJECTED", sent_at__isnull=False)
+        lambda: OutboxEmail.get_or_none(
+            certificate_id=candidate.certificate_pk, template="CERTIFICATE_REJECTED", sent_at__isnull=False
+        )
     )
     assert email.to_address == taker.email
     assert "Face not visible." in email.body
@@ -132,7 +143,9 @@ async def test_rejecting_records_the_reason_notifies_and_allows_a_new_claim(serv
 async def test_a_rejection_needs_a_reason_of_1_to_1000_characters(server, reason):
     _, [candidate] = await certified_candidates(server)
     await claim_ok(server, candidate)
-    payload = (await reviewer(server).data(REJECT, {"id": candidate.certificate_id, "reason": reason}))["rejectCertificate"]
+    payload = (await reviewer(server).data(REJECT, {"id": candidate.certificate_id, "reason": reason}))[
+        "rejectCertificate"
+    ]
     assert payload["certificate"] is None
     assert codes(payload) == [("INVALID_INPUT", ["input", "reason"])]
     assert (await Certificate.get(id=candidate.certificate_pk)).status == "UNDER_REVIEW"
@@ -156,8 +169,10 @@ async def test_every_other_transition_is_invalid(server):
         (await client.data(REJECT, {"id": approved.certificate_id, "reason": "Too late."}))["rejectCertificate"],
     ]
 
-    # then each is INVALID_TRANSITION and nothing changed
-    assert [codes(r) for r in results] == [[("INVALID_TRANSITION", ["input", "certificateId"])]] * 4
+    # then the rejected one, out of the reviewer's sight, is NOT_FOUND, the approved one INVALID_TRANSITION, and nothing changed
+    assert [codes(r) for r in results] == [[("NOT_FOUND", ["input", "certificateId"])]] * 2 + [
+        [("INVALID_TRANSITION", ["input", "certificateId"])]
+    ] * 2
     assert (await Certificate.get(id=rejected.certificate_pk)).status == "REJECTED"
     assert (await Certificate.get(id=approved.certificate_pk)).status == "APPROVED"
     # and an approved certificate cannot be claimed again either
@@ -165,25 +180,40 @@ async def test_every_other_transition_is_invalid(server):
     assert codes(claim) == [("INVALID_TRANSITION", ["input", "sittingId"])]
 
 
-async def test_an_unknown_certificate_is_not_found_and_an_unclaimed_one_cannot_be_decided(server):
-    # given a certificate still awaiting its claim
-    _, [candidate] = await certified_candidates(server)
+async def test_a_certificate_outside_the_queue_is_not_found_like_an_unknown_one(server):
+    # given certificates awaiting their claim, rejected, and approved (visible to reviewers)
+    _, [unclaimed, rejected, approved] = await certified_candidates(server, 3)
+    for candidate in (rejected, approved):
+        await claim_ok(server, candidate)
+    await reviewer(server).data(REJECT, {"id": rejected.certificate_id, "reason": "Blurred."})
+    await approve(server, approved)
     client = reviewer(server)
 
-    # when the reviewer decides on it, or on IDs that name no certificate
-    unclaimed = [
-        (await client.data(APPROVE, {"id": candidate.certificate_id}))["approveCertificate"],
-        (await client.data(REJECT, {"id": candidate.certificate_id, "reason": "No."}))["rejectCertificate"],
+    # when the reviewer approves or rejects each, or IDs that name no certificate
+    hidden = [
+        codes((await client.data(APPROVE, {"id": c.certificate_id}))["approveCertificate"])
+        for c in (unclaimed, rejected)
+    ] + [
+        codes((await client.data(REJECT, {"id": c.certificate_id, "reason": "No."}))["rejectCertificate"])
+        for c in (unclaimed, rejected)
     ]
     unknown = [
-        (await client.data(APPROVE, {"id": certificate_id}))["approveCertificate"]
-        for certificate_id in ("Q2VydGlmaWNhdGU6OTk5OTk", "not-an-id", candidate.sitting_id)
+        codes((await client.data(APPROVE, {"id": certificate_id}))["approveCertificate"])
+        for certificate_id in ("Q2VydGlmaWNhdGU6OTk5OTk", "not-an-id", unclaimed.sitting_id)
+    ]
+    visible = [
+        codes((await client.data(APPROVE, {"id": approved.certificate_id}))["approveCertificate"]),
+        codes((await client.data(REJECT, {"id": approved.certificate_id, "reason": "No."}))["rejectCertificate"]),
     ]
 
-    # then the unclaimed one is an invalid transition, the others are not found, and nothing changed
-    assert [codes(p) for p in unclaimed] == [[("INVALID_TRANSITION", ["input", "certificateId"])]] * 2
-    assert [codes(p) for p in unknown] == [[("NOT_FOUND", ["input", "certificateId"])]] * 3
-    assert (await Certificate.get(id=candidate.certificate_pk)).status == "AWAITING_CLAIM"
+    # then those outside the queue answer exactly as unknown IDs do, telling no status
+    assert hidden == [[("NOT_FOUND", ["input", "certificateId"])]] * 4
+    assert unknown == [[("NOT_FOUND", ["input", "certificateId"])]] * 3
+    # and a certificate the reviewer may read keeps its invalid transition
+    assert visible == [[("INVALID_TRANSITION", ["input", "certificateId"])]] * 2
+    # and nothing changed
+    statuses = [(await Certificate.get(id=c.certificate_pk)).status for c in (unclaimed, rejected, approved)]
+    assert statuses == ["AWAITING_CLAIM", "REJECTED", "APPROVED"]
 
 
 NODE_CERTIFICATE = "query($id: ID!) { node(id: $id) { ... on Certificate { status } } }"
@@ -221,7 +251,10 @@ async def test_only_security_reviewers_decide(server, role):
         org=world.organisation_pk if role in (Role.ORG_ADMIN, Role.ANALYST) else None,
         test_taker=candidate.test_taker_pk if role is Role.TEST_TAKER else None,
     )
-    for document, variables in ((APPROVE, {"id": candidate.certificate_id}), (REJECT, {"id": candidate.certificate_id, "reason": "No."})):
+    for document, variables in (
+        (APPROVE, {"id": candidate.certificate_id}),
+        (REJECT, {"id": candidate.certificate_id, "reason": "No."}),
+    ):
         body = await server.client(token).post(document, variables)
         assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
     assert (await Certificate.get(id=candidate.certificate_pk)).status == "UNDER_REVIEW"
@@ -240,9 +273,7 @@ async def test_concurrent_approve_and_reject_of_one_claim_let_exactly_one_win(se
     )
 
     # then exactly one decision stands
-    outcomes = sorted(
-        [codes(approved["approveCertificate"]) == [], codes(rejected["rejectCertificate"]) == []]
-    )
+    outcomes = sorted([codes(approved["approveCertificate"]) == [], codes(rejected["rejectCertificate"]) == []])
     assert outcomes == [False, True]
     status = (await Certificate.get(id=candidate.certificate_pk)).status
     assert status == ("APPROVED" if codes(approved["approveCertificate"]) == [] else "REJECTED")

@@ -97,3 +97,12 @@ def test_origins_are_still_written_as_browsers_send_them():
 
     assert websocket_origin_of("HTTPS://Certify.Example:443/path") == "https://certify.example"
     assert websocket_origin_of("http://127.0.0.1:8000") == "http://127.0.0.1:8000"
+
+
+def test_the_request_adapter_still_keeps_the_starlette_request_it_wraps():
+    from cross_web import StarletteRequestAdapter
+    from starlette.requests import Request
+
+    request = Request({"type": "http", "method": "POST", "headers": [], "query_string": b""})
+    assert internals.starlette_request_of(StarletteRequestAdapter(request)) is request
+    assert internals.starlette_request_of(object()) is None

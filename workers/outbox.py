@@ -2,8 +2,9 @@
 
 Rows are written (set-based, in the certifying transaction) with
 ``subject``/``body`` NULL and ``next_attempt_at`` = creation time. A worker
-picks the due ones, claims each with one conditional UPDATE (a 60 s lease
-on ``next_attempt_at``), renders and stores subject/body once, and hands the
+claims a batch of due rows with one UPDATE (a 60 s lease on
+``next_attempt_at``; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+:mod:`workers.leases`), renders and stores subject/body once, and hands the
 message to the SMTP server or, without one, writes an ``.eml`` file
 (both transports in :mod:`adapters.smtp`).
 ``sent_at`` set means accepted: the row is never sent again. A failure
@@ -27,8 +28,6 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Protocol
 
-from tortoise.expressions import Q
-
 from adapters.smtp import (
     DeliveryUnavailable,
     PermanentFailure,
@@ -38,7 +37,9 @@ from adapters.smtp import (
     open_transport,
 )
 from models import OutboxEmail
+from resolvers.sql import Statement
 from workers.emails import InvalidAddress, build_message, check_address, compose, message_id_for
+from workers.leases import Queue, claim_due
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class OutboxDeliverer:
     """Delivers due outbox rows through SMTP (``settings.smtp_url``) or as ``.eml`` files.
 
     Safe to run in several processes against one PostgreSQL database: a row
-    is only sent by the worker whose conditional claim UPDATE matched it.
+    is only sent by the worker whose claim returned it.
     """
 
     def __init__(
@@ -128,20 +129,15 @@ class OutboxDeliverer:
         """
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
-        due = (
-            await OutboxEmail.filter(self._due_filter(_now()))
-            .order_by("next_attempt_at", "id")
-            .limit(limit)
-        )
-        if not due:
+        claimed = await claim_due(self._queue(), limit=limit)
+        if not claimed:
             return 0
+        due = await OutboxEmail.filter(id__in=claimed).order_by("id")
         transport = self._transport()
         sent = failed = 0
         unavailable: str | None = None
         try:
             for row in due:
-                if not await self._claim(row):
-                    continue  # another worker has it
                 if unavailable is not None:
                     await self._record_failure(row, unavailable)
                     failed += 1
@@ -165,26 +161,27 @@ class OutboxDeliverer:
     def _transport(self) -> Transport:
         return open_transport(self._endpoint, outbox_dir=self._settings.outbox_dir, timeout=self._timeout)
 
-    def _due_filter(self, now: datetime) -> Q:
-        return Q(
-            Q(sent_at=None),
-            Q(attempts__lt=self.max_attempts),
-            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
-        )
+    def _queue(self) -> Queue:
+        """The outbox table as a queue: due rows are unsent, under the attempt limit, and at or past their time.
 
-    async def _claim(self, row: OutboxEmail) -> bool:
-        # The WHERE clause re-checks "still due": once one worker has moved
-        # next_attempt_at into the future (or set sent_at), another worker's
-        # identical UPDATE matches nothing. On PostgreSQL the second UPDATE
-        # waits for the first's row lock and then re-evaluates the condition.
+        A claim moves ``next_attempt_at`` one lease ahead, so another worker
+        (or this one after a crash) takes the row again only once the lease ends.
+        """
         now = _now()
         lease_until = now + self._lease
-        claimed = await OutboxEmail.filter(Q(id=row.id), self._due_filter(now)).update(next_attempt_at=lease_until)
-        if not claimed:
-            return False
-        # The list may be stale: another worker may have tried (or rendered) the row since.
-        await row.refresh_from_db(fields=["attempts", "subject", "body"])
-        return True
+
+        def due(stmt: Statement) -> str:
+            return (
+                f"sent_at IS NULL AND attempts < {stmt.param(self.max_attempts)} "
+                f"AND (next_attempt_at IS NULL OR next_attempt_at <= {stmt.param(now)})"
+            )
+
+        return Queue(
+            table="outbox_email",
+            due=due,
+            order="next_attempt_at, id",
+            claim=lambda stmt: f"next_attempt_at = {stmt.param(lease_until)}",
+        )
 
     async def _attempt(self, row: OutboxEmail, transport: Transport) -> bool:
         """Deliver one claimed row; True when accepted, else False with the failure recorded on the row.

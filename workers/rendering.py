@@ -1,9 +1,10 @@
 """The durable render queue: APPROVED certificates become ISSUED once Chromium has printed them.
 
 The queue is the ``certificate`` table itself (docs/RULES.md, "Rendering"): an
-APPROVED certificate with ``render_next_at`` ≤ now is due. A worker claims one
-with a conditional UPDATE that moves ``render_next_at`` a lease into the
-future and counts the attempt, so several processes never render the same
+APPROVED certificate with ``render_next_at`` ≤ now is due. A worker claims a
+batch in one UPDATE (``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+:mod:`workers.leases`) that moves ``render_next_at`` a lease into the future
+and counts the attempt, so several processes never render the same
 certificate at once. While the render runs the worker moves the lease on
 every third of it, so a render waiting for a free browser slot keeps its
 claim, and a process that died mid-render (SIGKILL, power loss) leaves the
@@ -30,13 +31,16 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise.expressions import F
 
+from adapters.metrics import RENDER_FAILURES
 from adapters.storage import FileStorage
 from models import Certificate
 from models.enums import CertificateStatus
 from renderer import CertificateData, CertificateRenderer
 from resolvers.issuing import issuable_certificate, issue_certificate
+from resolvers.sql import Statement
 from resolvers.verification import level_for
 from subscriptions.events import Publisher
+from workers.leases import Queue, claim_due
 
 log = logging.getLogger(__name__)
 
@@ -100,26 +104,27 @@ class RenderWorker:
 
     async def render_due(self) -> int:
         """Claim and render the due certificates (up to ``batch_size``); return how many were attempted."""
-        now = datetime.now(UTC)
-        due = await (
-            Certificate.filter(status=CertificateStatus.APPROVED, render_next_at__lte=now)
-            .order_by("render_next_at", "id")
-            .limit(self._settings.batch_size)
-            .values_list("id", flat=True)
-        )
-        claimed = [pk for pk in due if await self._claim(pk)]
+        claimed = await claim_due(self._queue(), limit=self._settings.batch_size)
+        if claimed:
+            log.info("render queue: claimed certificates %s", ",".join(map(str, claimed)))
         await asyncio.gather(*(self._attempt(pk) for pk in claimed))
         return len(claimed)
 
-    async def _claim(self, certificate_id: int) -> bool:
-        # The WHERE re-checks "still due", so of two workers only one matches;
-        # on PostgreSQL the second UPDATE waits for the row lock, then re-checks.
+    def _queue(self) -> Queue:
+        """The certificate table as the render queue: one claim moves the due time a lease ahead and counts the attempt."""
         now = datetime.now(UTC)
         lease_until = now + timedelta(seconds=self._settings.lease_seconds)
-        claimed = await Certificate.filter(
-            id=certificate_id, status=CertificateStatus.APPROVED, render_next_at__lte=now
-        ).update(render_next_at=lease_until, render_attempts=F("render_attempts") + 1, updated_at=now)
-        return bool(claimed)
+
+        def due(stmt: Statement) -> str:
+            return f"status = {stmt.param(CertificateStatus.APPROVED.value)} AND render_next_at <= {stmt.param(now)}"
+
+        def claim(stmt: Statement) -> str:
+            return (
+                f"render_next_at = {stmt.param(lease_until)}, render_attempts = render_attempts + 1, "
+                f"updated_at = {stmt.param(now)}"
+            )
+
+        return Queue(table="certificate", due=due, order="render_next_at, id", claim=claim)
 
     async def _attempt(self, certificate_id: int) -> None:
         keeper = asyncio.create_task(self._keep_lease(certificate_id), name=f"render-lease-{certificate_id}")
@@ -132,6 +137,7 @@ class RenderWorker:
             raise
         except Exception as error:  # noqa: BLE001 - every failure is recorded, never silent
             await _stop(keeper)
+            RENDER_FAILURES.inc()
             await self._record_failure(certificate_id, error)
             return
         await _stop(keeper)

@@ -15,6 +15,7 @@ from models import Certificate as CertificateRow
 from resolvers import access
 from resolvers.access import Field
 from resolvers.pagination import Page
+from resolvers.render_status import rendering_delayed
 
 if TYPE_CHECKING:
     from gql.types.sitting import Sitting
@@ -52,6 +53,18 @@ class Certificate(Node):
     def render_error(self, info: Info) -> str | None:
         readable = access.may_read(info.context.require_principal(), Field.RENDER_ERROR)
         return self.row.render_error if readable else None
+
+    @strawberry.field(
+        description="Whether the render of this APPROVED certificate is late: it failed for good, is being "
+        "retried, or has waited more than two minutes since approval (false once ISSUED, and for any other "
+        "status). For the organisation's admins and platform admins; null for everyone else."
+    )
+    async def rendering_delayed(self, info: Info) -> bool | None:
+        sitting = await info.context.loaders.sitting_by_id.load(self.row.sitting_id)
+        principal = info.context.require_principal()
+        if not access.may_read(principal, Field.RENDERING_DELAYED, organisation_id=sitting.organisation_id):
+            return None
+        return rendering_delayed(self.row)
 
     @strawberry.field
     async def sitting(self, info: Info) -> Annotated[Sitting, strawberry.lazy("gql.types.sitting")]:

@@ -81,6 +81,11 @@ class ApproveCertificateInput:
 
 
 @strawberry.input
+class RetryRenderInput:
+    certificate_id: strawberry.ID
+
+
+@strawberry.input
 class RejectCertificateInput:
     certificate_id: strawberry.ID
     reason: str
