@@ -198,6 +198,7 @@ async def test_credit_balance_changes_reach_the_organisations_admins_and_analyst
     ("role", "query"),
     [
         (Role.TEST_TAKER, CREDITS_CHANGED),
+        (Role.SECURITY_REVIEWER, CREDITS_CHANGED),
         (Role.SECURITY_REVIEWER, STATUS_CHANGED),
         (Role.PLATFORM_ADMIN, LIVE_SITTINGS),
         (Role.ORG_ADMIN, NOTIFICATIONS),
