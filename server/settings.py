@@ -43,8 +43,6 @@ class Settings(BaseSettings):
     chromium_path: str | None = None
     public_url: str = "http://127.0.0.1:8000"
     signed_url_ttl_seconds: int = Field(default=900, ge=10, le=86_400)
-    page_size_default: int = 50
-    page_size_max: int = 500
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_max_attempts: int = Field(default=20, ge=1)
     render_concurrency: int = Field(default=3, ge=1, le=16)
