@@ -38,7 +38,21 @@ async def retry_render(*, principal: Principal, certificate_id: int | None) -> C
         certificate = await access.visible_certificates(principal).get_or_none(id=certificate_id)
     if certificate is None:
         raise DomainError(ErrorCode.NOT_FOUND, "no such certificate", FIELD)
-    now = datetime.now(UTC)
+    if not await requeue_given_up_render(principal, certificate, datetime.now(UTC)):
+        raise DomainError(
+            ErrorCode.INVALID_TRANSITION,
+            f"only an APPROVED certificate whose render failed for good can be retried (it is {certificate.status})",
+            FIELD,
+        )
+    return await Certificate.get(id=certificate.id)
+
+
+async def requeue_given_up_render(principal: Principal, certificate: Certificate, now: datetime) -> bool:
+    """Queue ``certificate``'s given-up render again (due ``now``, attempts from zero) with its audit row.
+
+    False, with nothing written, when it is no longer an APPROVED certificate whose render failed for good
+    (another request queued it first). Used by ``retryRender`` and by a reviewer's approving again.
+    """
     async with transaction() as conn:
         requeued = await (
             Certificate.filter(
@@ -50,18 +64,13 @@ async def retry_render(*, principal: Principal, certificate_id: int | None) -> C
             .using_db(conn)
             .update(render_attempts=0, render_next_at=now, render_error=None, updated_at=now)
         )
-        if not requeued:
-            raise DomainError(
-                ErrorCode.INVALID_TRANSITION,
-                f"only an APPROVED certificate whose render failed for good can be retried (it is {certificate.status})",
-                FIELD,
+        if requeued:
+            await record_audit(
+                actor=principal,
+                action="retry_render",
+                object_type="Certificate",
+                object_id=certificate.id,
+                detail={"render_error": certificate.render_error},
+                conn=conn,
             )
-        await record_audit(
-            actor=principal,
-            action="retry_render",
-            object_type="Certificate",
-            object_id=certificate.id,
-            detail={"render_error": certificate.render_error},
-            conn=conn,
-        )
-    return await Certificate.get(id=certificate.id)
+    return bool(requeued)

@@ -28,6 +28,7 @@ from resolvers.errors import DomainError, ErrorCode
 from resolvers.messages import notify_test_taker
 from resolvers.pagination import Page, SortKey, paginate
 from resolvers.principal import Principal
+from resolvers.render_retry import requeue_given_up_render
 from resolvers.sql import change_status, transaction
 from resolvers.text import is_clean_paragraph
 from resolvers.verification import CODE_ALPHABET, CODE_GROUP_LENGTH, CODE_GROUPS
@@ -84,7 +85,7 @@ async def approve_certificate(*, principal: Principal, certificate_id: int | Non
     certificate = await _reviewable(principal, certificate_id)
     now = datetime.now(UTC)
     if _render_given_up(certificate):
-        await _requeue_render(principal, certificate, now)
+        await requeue_given_up_render(principal, certificate, now)
         return await Certificate.get(id=certificate.id)
     _ensure(certificate.status, CertificateStatus.APPROVED)
     for attempt in range(CODE_ATTEMPTS):
@@ -232,22 +233,5 @@ async def _approve(principal: Principal, certificate: Certificate, code: str, no
             object_type="Certificate",
             object_id=certificate.id,
             detail={"verification_code": code},
-            conn=conn,
-        )
-
-
-async def _requeue_render(principal: Principal, certificate: Certificate, now: datetime) -> None:
-    async with transaction() as conn:
-        await (
-            Certificate.filter(id=certificate.id, status=CertificateStatus.APPROVED, render_next_at__isnull=True)
-            .using_db(conn)
-            .update(render_attempts=0, render_next_at=now, render_error=None, updated_at=now)
-        )
-        await record_audit(
-            actor=principal,
-            action="retry_render",
-            object_type="Certificate",
-            object_id=certificate.id,
-            detail={"render_error": certificate.render_error},
             conn=conn,
         )
