@@ -10,6 +10,7 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 
 from models import Certificate, CreditTransaction, Organisation, Sitting, Test, TestTaker
+from models.enums import CertificateStatus
 from resolvers import credits, sittings
 from resolvers.pagination import Page
 from resolvers.principal import Principal
@@ -24,7 +25,8 @@ def _by_id(model: type) -> Any:
 
 
 async def _certificate_by_sitting_id(keys: Sequence[int]) -> list[Certificate | None]:
-    rows = {row.sitting_id: row for row in await Certificate.filter(sitting_id__in=list(set(keys)))}
+    current = Certificate.filter(sitting_id__in=list(set(keys))).exclude(status=CertificateStatus.LAPSED)
+    rows = {row.sitting_id: row for row in await current}
     return [rows.get(key) for key in keys]
 
 

@@ -31,7 +31,8 @@ class PlatformMutation:
             principal=info.context.require_principal(),
             name=input.name,
             min_certifiable_score=input.min_certifiable_score,
-            score_max=input.score_max if input.score_max is not None else 100,
+            score_max=input.score_max,
+            validity_months=input.validity_months,
         )
         return await as_payload(
             work,

@@ -98,6 +98,7 @@ class SittingMutation:
             principal=info.context.require_principal(),
             idempotency_key=input.idempotency_key,
             publisher=info.context.publisher,
+            policy=info.context.settings.lifecycle_policy,
         )
         return await as_payload(work, ok=_certified, failed=_certification_failed(info))
 
@@ -108,5 +109,6 @@ class SittingMutation:
             selection=to_selection(input.selection),
             idempotency_key=input.idempotency_key,
             publisher=info.context.publisher,
+            policy=info.context.settings.lifecycle_policy,
         )
         return await as_payload(work, ok=_certified, failed=_certification_failed(info))

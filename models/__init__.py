@@ -2,7 +2,7 @@
 
 from models.audit import AuditEvent, IdempotencyRecord
 from models.certificate import Certificate
-from models.messaging import Notification, OutboxEmail
+from models.messaging import Notification, OutboxEmail, Reminder
 from models.organisation import CreditTransaction, Organisation
 from models.sitting import Sitting, Test, TestTaker
 
@@ -14,6 +14,7 @@ __all__ = [
     "Notification",
     "Organisation",
     "OutboxEmail",
+    "Reminder",
     "Sitting",
     "Test",
     "TestTaker",

@@ -15,10 +15,16 @@ class Certificate(Model):
     submitted_at is the latest claim; claimed_at the first, kept when a
     rejected certificate is claimed again (what the certification funnel
     measures).
+
+    A sitting has one current certificate (any status but LAPSED; a partial
+    unique index keeps it so) and any number of lapsed ones
+    (docs/RULES.md, "The certificate's life"). claim_deadline is when an
+    AWAITING_CLAIM or REJECTED certificate lapses; revoked_* say who
+    withdrew an ISSUED certificate, when and why.
     """
 
     id = fields.IntField(primary_key=True)
-    sitting = fields.OneToOneField("models.Sitting", related_name="certificate")
+    sitting = fields.ForeignKeyField("models.Sitting", related_name="certificates")
     status = fields.CharEnumField(CertificateStatus, max_length=20)
     holder_name = fields.CharField(max_length=400, null=True)
     photo_key = fields.CharField(max_length=300, null=True)
@@ -35,9 +41,14 @@ class Certificate(Model):
     render_attempts = fields.IntField(default=0)
     render_next_at = fields.DatetimeField(null=True)
     render_error = fields.TextField(null=True)
+    claim_deadline = fields.DatetimeField(null=True)
+    lapsed_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+    revoked_by = fields.CharField(max_length=200, null=True)
+    revocation_reason = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
         table = "certificate"
-        indexes = (("status", "submitted_at"), ("render_next_at",))
+        indexes = (("status", "submitted_at"), ("render_next_at",), ("status", "claim_deadline"), ("sitting_id",))

@@ -3,7 +3,7 @@
 from tortoise import fields
 from tortoise.models import Model
 
-from models.enums import EmailTemplate, NotificationKind
+from models.enums import EmailTemplate, NotificationKind, ReminderKind
 
 
 class Notification(Model):
@@ -46,3 +46,25 @@ class OutboxEmail(Model):
     class Meta:
         table = "outbox_email"
         indexes = (("sent_at", "next_attempt_at"), ("certificate_id",))
+
+
+class Reminder(Model):
+    """One reminder sent: a certificate, what about, how long before which moment.
+
+    ``due_for`` is the claim deadline or expiry the reminder counted back
+    from and ``lead_seconds`` how far; the unique key makes sending it an
+    ``INSERT … ON CONFLICT DO NOTHING`` that only one run can win, so each
+    reminder goes out once, also after a restart (docs/RULES.md,
+    "The certificate's life"). A deadline moved later arms its reminders again.
+    """
+
+    id = fields.IntField(primary_key=True)
+    certificate = fields.ForeignKeyField("models.Certificate", related_name="reminders")
+    kind = fields.CharEnumField(ReminderKind, max_length=10)
+    due_for = fields.DatetimeField()
+    lead_seconds = fields.BigIntField()
+    sent_at = fields.DatetimeField()
+
+    class Meta:
+        table = "reminder"
+        unique_together = (("certificate_id", "kind", "due_for", "lead_seconds"),)

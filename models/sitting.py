@@ -9,15 +9,20 @@ from models.enums import CertificationStatus, IneligibilityReason, PhotoCheck
 
 
 class Test(Model):
-    """A test product: its score scale and the minimum certifiable score (inclusive)."""
+    """A test product: its score scale and the minimum certifiable score (inclusive).
+
+    score_max is null when the scale has no maximum; validity_months is how
+    long a certificate stays valid from the sitting's taken_at (null: for ever).
+    """
 
     __test__ = False  # not a pytest test class
 
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=200)
-    score_max = fields.IntField(default=100)
+    score_max = fields.IntField(null=True)
     min_certifiable_score = fields.IntField()
     cefr_mapping = fields.JSONField(null=True)
+    validity_months = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -69,7 +74,8 @@ class Sitting(Model):
 
     certification_batch groups the sittings certified by one call; it is the
     reference of that call's ledger row, so every certification is
-    traceable to its actor and its credits.
+    traceable to its actor and its credits. expires_at is taken_at plus the
+    test's validity_months (null: never), fixed when the sitting is recorded.
     """
 
     id = fields.IntField(primary_key=True)
@@ -87,6 +93,7 @@ class Sitting(Model):
     certified_at = fields.DatetimeField(null=True)
     certified_by = fields.CharField(max_length=200, null=True)
     certification_batch = fields.CharField(max_length=64, null=True)
+    expires_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -100,4 +107,5 @@ class Sitting(Model):
             ("test_taker_id",),
             ("taken_at",),
             ("certified_at",),
+            ("status", "expires_at"),
         )

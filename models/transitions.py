@@ -12,20 +12,33 @@ from models.enums import CertificateStatus as C
 from models.enums import CertificationStatus as S
 
 SITTING_TRANSITIONS: dict[S, frozenset[S]] = {
-    S.UNSELECTED: frozenset({S.SELECTED, S.IN_PROGRESS}),
+    S.UNSELECTED: frozenset({S.SELECTED, S.IN_PROGRESS, S.INELIGIBLE}),
     S.SELECTED: frozenset({S.UNSELECTED, S.IN_PROGRESS}),
-    S.IN_PROGRESS: frozenset({S.CERTIFIED}),
+    S.IN_PROGRESS: frozenset({S.CERTIFIED, S.UNSELECTED}),
     S.CERTIFIED: frozenset(),
     S.INELIGIBLE: frozenset(),
 }
 
 CERTIFICATE_TRANSITIONS: dict[C, frozenset[C]] = {
-    C.AWAITING_CLAIM: frozenset({C.UNDER_REVIEW}),
+    C.AWAITING_CLAIM: frozenset({C.UNDER_REVIEW, C.LAPSED}),
     C.UNDER_REVIEW: frozenset({C.APPROVED, C.REJECTED}),
-    C.REJECTED: frozenset({C.UNDER_REVIEW}),
+    C.REJECTED: frozenset({C.UNDER_REVIEW, C.LAPSED}),
     C.APPROVED: frozenset({C.ISSUED}),
-    C.ISSUED: frozenset(),
+    C.ISSUED: frozenset({C.REVOKED}),
+    C.LAPSED: frozenset(),
+    C.REVOKED: frozenset(),
 }
+
+
+SCHEDULED_ONLY: frozenset[tuple[S, S] | tuple[C, C]] = frozenset(
+    {
+        (S.IN_PROGRESS, S.UNSELECTED),  # a claim lapsed: the credit is refunded
+        (S.UNSELECTED, S.INELIGIBLE),  # the sitting's validity ended
+        (C.AWAITING_CLAIM, C.LAPSED),
+        (C.REJECTED, C.LAPSED),
+    }
+)
+"""Moves only the lifecycle job makes (resolvers/lifecycle.py); no request asks for them."""
 
 
 class TransitionError(Exception):
@@ -44,6 +57,11 @@ def _table_of(status: S | C) -> dict[S, frozenset[S]] | dict[C, frozenset[C]]:
 def can_transition(current: S | C, target: S | C) -> bool:
     """True when the table allows current → target (same-enum values only)."""
     return target in _table_of(current)[current]
+
+
+def can_request(current: S | C, target: S | C) -> bool:
+    """True when a request may ask for current → target: the table allows it and it is not :data:`SCHEDULED_ONLY`."""
+    return can_transition(current, target) and (current, target) not in SCHEDULED_ONLY
 
 
 def ensure_transition(current: S | C, target: S | C) -> None:

@@ -28,6 +28,7 @@ from resolvers import access
 from resolvers.access import Operation
 from resolvers.audit import record_audit
 from resolvers.errors import DomainError, ErrorCode
+from resolvers.lifecycle_policy import DEFAULT_POLICY, LifecyclePolicy
 from resolvers.principal import Principal
 from resolvers.selection import Selection, target_queryset
 from resolvers.sql import Statement, lock_organisation, transaction
@@ -47,8 +48,12 @@ class CertificationResult:
     credit_balance: int
 
 
-async def confirm_certification(*, principal: Principal, idempotency_key: str, publisher: Publisher) -> CertificationResult:
+async def confirm_certification(
+    *, principal: Principal, idempotency_key: str, publisher: Publisher, policy: LifecyclePolicy = DEFAULT_POLICY
+) -> CertificationResult:
     """Certify every SELECTED sitting of the principal's organisation (the dashboard's "done").
+
+    Each certificate's claim deadline is the certification time plus ``policy.claim_window``.
 
     Raises:
         Forbidden: not an org admin (rule ``confirmCertification``).
@@ -63,13 +68,21 @@ async def confirm_certification(*, principal: Principal, idempotency_key: str, p
         request={"operation": "confirmCertification"},
         idempotency_key=idempotency_key,
         publisher=publisher,
+        policy=policy,
     )
 
 
 async def certify_sittings(
-    *, principal: Principal, selection: Selection, idempotency_key: str, publisher: Publisher
+    *,
+    principal: Principal,
+    selection: Selection,
+    idempotency_key: str,
+    publisher: Publisher,
+    policy: LifecyclePolicy = DEFAULT_POLICY,
 ) -> CertificationResult:
     """Certify exactly the selection's UNSELECTED or SELECTED sittings (select and confirm in one).
+
+    Each certificate's claim deadline is the certification time plus ``policy.claim_window``.
 
     Raises:
         Forbidden: not an org admin (rule ``certifySittings``).
@@ -84,6 +97,7 @@ async def certify_sittings(
         request={"operation": "certifySittings", "selection": selection.fingerprint()},
         idempotency_key=idempotency_key,
         publisher=publisher,
+        policy=policy,
     )
 
 
@@ -100,6 +114,7 @@ async def _certify(
     request: dict,
     idempotency_key: str,
     publisher: Publisher,
+    policy: LifecyclePolicy,
 ) -> CertificationResult:
     organisation_id = access.require_organisation(principal, operation)
     key = idempotency_key
@@ -117,7 +132,7 @@ async def _certify(
         if not certified:
             raise DomainError(ErrorCode.NOTHING_SELECTED, "no sitting to certify", ["input"])
         balance = await _spend_credits(conn, organisation_id, len(certified), reference=batch, actor=principal.actor)
-        notified = await _open_certificates(conn, batch, now)
+        notified = await _open_certificates(conn, batch, now, policy.claim_deadline(now))
         result = CertificationResult(len(certified), len(certified), balance)
         await IdempotencyRecord.create(
             organisation_id=organisation_id, key=key, request_hash=request_hash, result=asdict(result), using_db=conn
@@ -235,15 +250,16 @@ async def _spend_credits(conn, organisation_id: int, credits: int, *, reference:
     return balance
 
 
-async def _open_certificates(conn, batch: str, now: datetime) -> list[tuple[int, int]]:
+async def _open_certificates(conn, batch: str, now: datetime, deadline: datetime) -> list[tuple[int, int]]:
     """INSERT … SELECT one certificate, notification and outbox e-mail per sitting of ``batch``.
 
     Returns (test taker id, notification id) per notification opened.
     """
+    opened = CertificateStatus.AWAITING_CLAIM.value
     stmt = Statement(conn)
     await stmt.run(
-        "INSERT INTO certificate (sitting_id, status, render_attempts, created_at, updated_at) "
-        f"SELECT id, {stmt.param(CertificateStatus.AWAITING_CLAIM.value)}, 0, {stmt.param(now)}, {stmt.param(now)} "
+        "INSERT INTO certificate (sitting_id, status, render_attempts, claim_deadline, created_at, updated_at) "
+        f"SELECT id, {stmt.param(opened)}, 0, {stmt.param(deadline)}, {stmt.param(now)}, {stmt.param(now)} "
         f"FROM sitting WHERE certification_batch = {stmt.param(batch)}"
     )
     stmt = Statement(conn)
@@ -254,7 +270,8 @@ async def _open_certificates(conn, batch: str, now: datetime) -> list[tuple[int,
         f"{stmt.param('Your certificate for ')} || t.name || {stmt.param(' (score ')} || CAST(s.score AS TEXT) || "
         f"{stmt.param(') is ready. Add your name and photo to claim it.')}, c.id, {stmt.param(now)} "
         "FROM sitting s JOIN certificate c ON c.sitting_id = s.id JOIN test t ON t.id = s.test_id "
-        f"WHERE s.certification_batch = {stmt.param(batch)} RETURNING test_taker_id, id"
+        f"WHERE s.certification_batch = {stmt.param(batch)} AND c.status = {stmt.param(opened)} "
+        "RETURNING test_taker_id, id"
     )
     stmt = Statement(conn)
     await stmt.run(
@@ -262,6 +279,6 @@ async def _open_certificates(conn, batch: str, now: datetime) -> list[tuple[int,
         f"SELECT tt.email, {stmt.param(EmailTemplate.CERTIFICATE_READY_TO_CLAIM.value)}, c.id, 0, "
         f"{stmt.param(now)}, {stmt.param(now)} "
         "FROM sitting s JOIN certificate c ON c.sitting_id = s.id JOIN test_taker tt ON tt.id = s.test_taker_id "
-        f"WHERE s.certification_batch = {stmt.param(batch)}"
+        f"WHERE s.certification_batch = {stmt.param(batch)} AND c.status = {stmt.param(opened)}"
     )
     return [(row["test_taker_id"], row["id"]) for row in notified]

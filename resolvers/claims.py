@@ -88,7 +88,7 @@ async def _claimable(sitting_id: int | None, test_taker_id: int) -> tuple[Sittin
         sitting = await Sitting.get_or_none(id=sitting_id, test_taker_id=test_taker_id)
     if sitting is None:
         raise DomainError(ErrorCode.NOT_FOUND, "no such sitting", ["input", "sittingId"])
-    certificate = await Certificate.get_or_none(sitting_id=sitting.id)
+    certificate = await Certificate.get_or_none(sitting_id=sitting.id, status__not=CertificateStatus.LAPSED)
     if certificate is None:
         raise DomainError(ErrorCode.INVALID_TRANSITION, "this sitting has no certificate to claim", ["input", "sittingId"])
     if not can_transition(CertificateStatus(certificate.status), CertificateStatus.UNDER_REVIEW):

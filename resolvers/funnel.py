@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.enums import CertificationStatus
+from models.enums import CertificateStatus, CertificationStatus
 from resolvers import access
 from resolvers.access import Operation
 from resolvers.analytics import CERTIFIED_STATUSES, MICROSECONDS, filtered_sittings, sitting_statement
@@ -116,6 +116,7 @@ async def _claims_and_issues(queryset) -> dict[str, list[int]]:
         f"{instant(stmt, 'src.certified_at')} AS certified_at, "
         f"{instant(stmt, 'c.claimed_at')} AS claimed_at, {instant(stmt, 'c.issued_at')} AS issued_at "
         f"FROM ({stmt.subquery(queryset)}) AS src JOIN certificate AS c ON c.sitting_id = src.id "
+        f"AND c.status <> {stmt.param(CertificateStatus.LAPSED.value)} "
         f"WHERE src.status IN ({certified}) AND (c.claimed_at IS NOT NULL OR c.issued_at IS NOT NULL)), "
         f"steps AS MATERIALIZED (SELECT id, {duration(stmt, 'claimed_at', 'certified_at')} AS to_claim, "
         f"{duration(stmt, 'issued_at', 'claimed_at')} AS to_issue, claimed_at, issued_at FROM instants), "

@@ -9,7 +9,11 @@ from resolvers import access
 from resolvers.access import Operation
 from resolvers.audit import record_audit
 from resolvers.errors import DomainError, ErrorCode
+from resolvers.lifecycle_policy import MAX_VALIDITY_MONTHS
 from resolvers.principal import Principal
+
+MAX_SCORE = 1_000_000
+"""The highest score a test's scale may reach (and its minimum certifiable score without a maximum)."""
 
 
 def clean_label(value: str, field: list[str], max_length: int = 200) -> str:
@@ -41,21 +45,40 @@ async def create_organisation(*, principal: Principal, name: str) -> Organisatio
     return organisation
 
 
-async def create_test(*, principal: Principal, name: str, min_certifiable_score: int, score_max: int = 100) -> Test:
-    """Create a test whose certifiable scores are ``min_certifiable_score``..``score_max`` inclusive.
+async def create_test(
+    *,
+    principal: Principal,
+    name: str,
+    min_certifiable_score: int,
+    score_max: int | None = None,
+    validity_months: int | None = None,
+) -> Test:
+    """Create a test whose certifiable scores start at ``min_certifiable_score`` (inclusive).
+
+    ``score_max`` None: the scale has no maximum; given, 0 ≤ minimum ≤ maximum
+    (docs/RULES.md, "Recording"). ``validity_months`` None: its certificates
+    never expire; given, 1–1,200 calendar months from the sitting's takenAt.
 
     Raises:
         Forbidden: not a platform admin (rule ``createTest``).
-        DomainError: INVALID_INPUT (name, or a minimum outside 0..score_max).
+        DomainError: INVALID_INPUT (name, scoreMax outside 1–1,000,000, a minimum outside 0–scoreMax
+            (0–1,000,000 without one), validityMonths outside 1–1,200).
     """
     access.require(principal, Operation.CREATE_TEST)
     clean = clean_label(name, ["input", "name"])
-    if not 1 <= score_max <= 1_000_000:
-        raise DomainError(ErrorCode.INVALID_INPUT, "scoreMax must be 1–1,000,000", ["input", "scoreMax"])
-    if not 0 <= min_certifiable_score <= score_max:
+    if score_max is not None and not 1 <= score_max <= MAX_SCORE:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"scoreMax must be 1–{MAX_SCORE:,}", ["input", "scoreMax"])
+    highest = MAX_SCORE if score_max is None else score_max
+    if not 0 <= min_certifiable_score <= highest:
         raise DomainError(
-            ErrorCode.INVALID_INPUT, f"minCertifiableScore must be 0–{score_max}", ["input", "minCertifiableScore"]
+            ErrorCode.INVALID_INPUT, f"minCertifiableScore must be 0–{highest:,}", ["input", "minCertifiableScore"]
         )
-    test = await Test.create(name=clean, min_certifiable_score=min_certifiable_score, score_max=score_max)
+    if validity_months is not None and not 1 <= validity_months <= MAX_VALIDITY_MONTHS:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"validityMonths must be 1–{MAX_VALIDITY_MONTHS:,}", ["input", "validityMonths"]
+        )
+    test = await Test.create(
+        name=clean, min_certifiable_score=min_certifiable_score, score_max=score_max, validity_months=validity_months
+    )
     await record_audit(actor=principal, action="create_test", object_type="Test", object_id=test.id)
     return test

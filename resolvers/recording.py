@@ -16,11 +16,11 @@ from tortoise.exceptions import IntegrityError
 
 from models import Organisation, Sitting, Test, TestTaker
 from models.enums import CertificationStatus, IneligibilityReason, PhotoCheck
-from models.transitions import reachable_from
 from resolvers import access
 from resolvers.access import Operation
 from resolvers.audit import record_audit
 from resolvers.errors import DomainError, ErrorCode
+from resolvers.lifecycle_policy import expires_at
 from resolvers.principal import Principal
 from resolvers.sql import chunks, transaction
 from resolvers.text import has_control_characters
@@ -30,8 +30,8 @@ MAX_ROWS = 1000
 EARLIEST_TAKEN_AT = datetime(1970, 1, 1, tzinfo=UTC)
 """No sitting is older: the analytics months (resolvers/time_zones.py) start there."""
 CONFLICT_ATTEMPTS = 3
-FROZEN = frozenset(reachable_from(CertificationStatus.IN_PROGRESS))
-"""Statuses whose facts are frozen: certified or on the way to it (from the transition table)."""
+FROZEN = frozenset({CertificationStatus.IN_PROGRESS, CertificationStatus.CERTIFIED})
+"""Statuses whose facts are frozen: certified or on the way to it (a lapsed claim's sitting is UNSELECTED again)."""
 
 
 class _ChangedMeanwhile(Exception):
@@ -58,13 +58,18 @@ class RecordResult:
     unchanged_count: int
 
 
-def decide_eligibility(score: int, photo_check: PhotoCheck, test: Test) -> IneligibilityReason | None:
-    """None when certifiable; else the reason. A score equal to the minimum is certifiable;
-    when both reasons apply the reason is LOW_SCORE (docs/RULES.md, "Recording")."""
+def decide_eligibility(
+    score: int, photo_check: PhotoCheck, test: Test, expires: datetime | None = None, now: datetime | None = None
+) -> IneligibilityReason | None:
+    """None when certifiable; else the reason. A score equal to the minimum is certifiable; a
+    sitting whose validity ended (``expires`` at or before ``now``) is EXPIRED; when several
+    reasons apply the first of LOW_SCORE, PHOTO_PROBLEM, EXPIRED wins (docs/RULES.md, "Recording")."""
     if score < test.min_certifiable_score:
         return IneligibilityReason.LOW_SCORE
     if photo_check is PhotoCheck.FAILED:
         return IneligibilityReason.PHOTO_PROBLEM
+    if expires is not None and expires <= (now or datetime.now(UTC)):
+        return IneligibilityReason.EXPIRED
     return None
 
 
@@ -82,8 +87,9 @@ def _clean_row(index: int, row: SittingRecord, tests: dict[int, Test], organisat
     test = tests.get(row.test_id or -1)
     if test is None:
         raise fail(ErrorCode.NOT_FOUND, "no such test", "testId")
-    if not 0 <= row.score <= test.score_max:
-        raise fail(ErrorCode.INVALID_INPUT, f"score must be 0–{test.score_max}", "score")
+    if row.score < 0 or (test.score_max is not None and row.score > test.score_max):
+        scale = "at least 0" if test.score_max is None else f"0–{test.score_max:,}"
+        raise fail(ErrorCode.INVALID_INPUT, f"score must be {scale}", "score")
     if row.taken_at.tzinfo is None:
         raise fail(ErrorCode.INVALID_INPUT, "takenAt needs a UTC offset", "takenAt")
     if row.taken_at > datetime.now(UTC):
@@ -168,11 +174,13 @@ async def _record(principal: Principal, rows: Sequence[SittingRecord]) -> tuple[
             test_taker_id = takers[email.casefold()].id
             sitting = existing.get(external_id)
             if sitting is None:
-                tally.inserted(_new_sitting(external_id, row, test, test_taker_id))
+                tally.inserted(_new_sitting(external_id, row, test, test_taker_id, now))
                 continue
-            reason = decide_eligibility(row.score, row.photo_check, test)
+            reason = decide_eligibility(
+                row.score, row.photo_check, test, expires_at(row.taken_at, test.validity_months), now
+            )
             read_status = sitting.status
-            change = _update_existing(index, sitting, row, test.id, test_taker_id, reason, now)
+            change = _update_existing(index, sitting, row, test, test_taker_id, reason, now)
             if change is None:
                 tally.unchanged += 1
                 continue
@@ -206,6 +214,7 @@ async def _write_facts(conn, sitting: Sitting, read_status: str, now: datetime) 
             score=sitting.score,
             photo_check=sitting.photo_check,
             taken_at=sitting.taken_at,
+            expires_at=sitting.expires_at,
             ineligibility_reason=sitting.ineligibility_reason,
             status=sitting.status,
             selected_at=sitting.selected_at,
@@ -255,15 +264,17 @@ async def _existing_sittings(conn, external_ids: list[str]) -> dict[str, Sitting
     }
 
 
-def _new_sitting(external_id: str, row: SittingRecord, test: Test, test_taker_id: int) -> Sitting:
+def _new_sitting(external_id: str, row: SittingRecord, test: Test, test_taker_id: int, now: datetime) -> Sitting:
     """An unsaved sitting for a first-recorded row: UNSELECTED, or INELIGIBLE with its reason."""
-    reason = decide_eligibility(row.score, row.photo_check, test)
+    expires = expires_at(row.taken_at, test.validity_months)
+    reason = decide_eligibility(row.score, row.photo_check, test, expires, now)
     return Sitting(
         external_id=external_id,
         organisation_id=row.organisation_id,
         test_taker_id=test_taker_id,
         test_id=test.id,
         taken_at=row.taken_at,
+        expires_at=expires,
         score=row.score,
         photo_check=row.photo_check,
         status=CertificationStatus.INELIGIBLE if reason else CertificationStatus.UNSELECTED,
@@ -272,7 +283,7 @@ def _new_sitting(external_id: str, row: SittingRecord, test: Test, test_taker_id
 
 
 def _update_existing(
-    index: int, sitting: Sitting, row: SittingRecord, test_id: int, test_taker_id: int, reason, now: datetime
+    index: int, sitting: Sitting, row: SittingRecord, test: Test, test_taker_id: int, reason, now: datetime
 ) -> tuple[str, str] | tuple[()] | None:
     """Apply a re-recorded row to ``sitting``.
 
@@ -286,7 +297,7 @@ def _update_existing(
     field = ["sittings", str(index)]
     if (sitting.organisation_id, sitting.test_id, sitting.test_taker_id) != (
         row.organisation_id,
-        test_id,
+        test.id,
         test_taker_id,
     ):
         raise DomainError(
@@ -310,6 +321,7 @@ def _update_existing(
             [*field, changed[0]],
         )
     sitting.score, sitting.photo_check, sitting.taken_at = row.score, row.photo_check, row.taken_at
+    sitting.expires_at = expires_at(row.taken_at, test.validity_months)
     sitting.ineligibility_reason = reason
     if reason is not None:
         target = CertificationStatus.INELIGIBLE

@@ -15,7 +15,7 @@ from tortoise.queryset import QuerySet
 
 from models import Sitting
 from models.enums import CertificationStatus
-from models.transitions import can_transition, sources_of
+from models.transitions import can_request, sources_of
 from resolvers import access
 from resolvers.access import Operation
 from resolvers.errors import BadArgument, DomainError, ErrorCode
@@ -99,7 +99,7 @@ async def check_ids(
         current = status_of[pk]
         if current is CertificationStatus.INELIGIBLE:
             raise DomainError(ErrorCode.NOT_ELIGIBLE, "the sitting is not eligible for certification", field)
-        if current is not target and not can_transition(current, target):
+        if current is not target and not can_request(current, target):
             raise DomainError(ErrorCode.INVALID_TRANSITION, f"a {current} sitting cannot become {target}", field)
         if current is target and target is CertificationStatus.IN_PROGRESS:
             raise DomainError(ErrorCode.INVALID_TRANSITION, "the sitting is already certified", field)

@@ -6,11 +6,19 @@ Names and defaults: README.md, "Operating"; the limits among them: docs/RULES.md
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from resolvers.lifecycle_policy import (
+    DEFAULT_CLAIM_REMINDERS,
+    DEFAULT_CLAIM_WINDOW,
+    DEFAULT_EXPIRY_REMINDER,
+    LifecyclePolicy,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +84,45 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     metrics_token: str | None = None
     """When set, ``GET /metrics`` needs ``Authorization: Bearer <it>`` (:mod:`server.metrics`)."""
+    claim_window: timedelta = DEFAULT_CLAIM_WINDOW
+    """ISO 8601 duration (``P90D``) from certification to the claim deadline."""
+    claim_reminders: Annotated[tuple[timedelta, ...], NoDecode] = DEFAULT_CLAIM_REMINDERS
+    """Comma-separated ISO 8601 durations before the claim deadline (``P14D,P3D``); empty: no reminders."""
+    expiry_reminder: timedelta = DEFAULT_EXPIRY_REMINDER
+    """ISO 8601 duration before an issued certificate's expiry when its holder is told (``P30D``)."""
+    scheduler_seconds: float = Field(default=60.0, gt=0)
+    """How often the lifecycle job looks for reminders, lapses and expiries."""
     migrate_on_start: bool = True
     in_process_workers: bool = True
     """Run the outbox and the render queue inside the API process; false when ``certify worker`` runs them."""
+
+    @field_validator("claim_reminders", mode="before")
+    @classmethod
+    def _split_reminders(cls, value):
+        """``"P14D,P3D"`` → ``("P14D", "P3D")`` for pydantic to parse; other shapes pass through."""
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("claim_window", "expiry_reminder")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return value
+
+    @field_validator("claim_reminders")
+    @classmethod
+    def _positive_leads(cls, value: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
+        """Each lead positive, longest first, duplicates dropped."""
+        if any(lead <= timedelta(0) for lead in value):
+            raise ValueError("every reminder must be a positive duration")
+        return tuple(sorted(set(value), reverse=True))
+
+    @property
+    def lifecycle_policy(self) -> LifecyclePolicy:
+        """The claim window and reminder leads as the workflow reads them."""
+        return LifecyclePolicy(self.claim_window, self.claim_reminders, self.expiry_reminder)
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:

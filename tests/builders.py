@@ -12,7 +12,7 @@ mutation($name: String!) { createOrganisation(input: {name: $name}) { organisati
 """
 CREATE_TEST = """
 mutation($name: String!, $min: Int!) {
-  createTest(input: {name: $name, minCertifiableScore: $min}) { test { id } errors { code message } }
+  createTest(input: {name: $name, minCertifiableScore: $min, scoreMax: 100}) { test { id } errors { code message } }
 }
 """
 PURCHASE_CREDITS = """
@@ -59,7 +59,8 @@ def sitting_row(world_org: str, test: str, n: int, *, score: int = 80, photo: st
 
 
 async def build_world(platform, *, sittings: int = 5, credits: int = 10, min_score: int = 60, name: str = "Acme Languages", prefix: str = "ext") -> World:
-    """Create an organisation, a test (minimum ``min_score``), ``credits`` credits and ``sittings`` eligible sittings."""
+    """Create an organisation, a test (scores 0–100, minimum ``min_score``), ``credits`` credits and ``sittings``
+    eligible sittings."""
     org = (await platform.data(CREATE_ORGANISATION, {"name": name}))["createOrganisation"]["organisation"]["id"]
     test = (await platform.data(CREATE_TEST, {"name": f"{name} English", "min": min_score}))["createTest"]["test"]["id"]
     if credits:

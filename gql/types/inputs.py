@@ -45,7 +45,10 @@ class CreateOrganisationInput:
 class CreateTestInput:
     name: str
     min_certifiable_score: int
-    score_max: int | None = strawberry.field(default=None, description="Highest possible score; default 100.")
+    score_max: int | None = strawberry.field(default=None, description="Highest possible score; null: no maximum.")
+    validity_months: int | None = strawberry.field(
+        default=None, description="Months a certificate stays valid from the sitting's takenAt; null: for ever."
+    )
 
 
 @strawberry.input

@@ -37,7 +37,10 @@ class Test(Node):
     id: strawberry.ID
     name: str
     min_certifiable_score: int
-    score_max: int = strawberry.field(description="The highest possible score.")
+    score_max: int | None = strawberry.field(description="The highest possible score; null: the scale has no maximum.")
+    validity_months: int | None = strawberry.field(
+        description="Months a certificate stays valid, counted from the sitting's takenAt; null: it never expires."
+    )
 
     @classmethod
     def from_model(cls, row: TestRow) -> Test:
@@ -47,6 +50,7 @@ class Test(Node):
             name=row.name,
             min_certifiable_score=row.min_certifiable_score,
             score_max=row.score_max,
+            validity_months=row.validity_months,
         )
 
 

@@ -1,0 +1,54 @@
+"""How long a certificate may wait for its claim, when people are reminded, and months of validity.
+
+The durations are settings (README.md, "Settings": ``CERTIFY_CLAIM_WINDOW``,
+``CERTIFY_CLAIM_REMINDERS``, ``CERTIFY_EXPIRY_REMINDER``); the rules that use
+them are in docs/RULES.md, "The certificate's life".
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+DEFAULT_CLAIM_WINDOW = timedelta(days=90)
+DEFAULT_CLAIM_REMINDERS = (timedelta(days=14), timedelta(days=3))
+DEFAULT_EXPIRY_REMINDER = timedelta(days=30)
+MAX_VALIDITY_MONTHS = 1200
+"""A hundred years: the longest validity a test may declare (``createTest(validityMonths)``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LifecyclePolicy:
+    """The lifecycle's durations: the claim window, the leads of claim reminders and of the expiry reminder.
+
+    ``claim_reminders`` are leads before the claim deadline, longest first;
+    every duration is positive.
+    """
+
+    claim_window: timedelta = DEFAULT_CLAIM_WINDOW
+    claim_reminders: tuple[timedelta, ...] = DEFAULT_CLAIM_REMINDERS
+    expiry_reminder: timedelta = DEFAULT_EXPIRY_REMINDER
+
+    def claim_deadline(self, certified_at: datetime) -> datetime:
+        """When a certificate opened at ``certified_at`` lapses unless claimed."""
+        return certified_at + self.claim_window
+
+
+DEFAULT_POLICY = LifecyclePolicy()
+
+
+def add_months(instant: datetime, months: int) -> datetime:
+    """``instant`` plus ``months`` calendar months, the day clamped to the month's length (31 Jan + 1 = 28/29 Feb).
+
+    The clock time and time zone are kept; ``months`` may be 0 or more.
+    """
+    index = instant.month - 1 + months
+    year, month = instant.year + index // 12, index % 12 + 1
+    day = min(instant.day, calendar.monthrange(year, month)[1])
+    return instant.replace(year=year, month=month, day=day)
+
+
+def expires_at(taken_at: datetime, validity_months: int | None) -> datetime | None:
+    """The sitting's ``taken_at`` plus the test's validity (UTC calendar months); None when it never expires."""
+    return None if validity_months is None else add_months(taken_at, validity_months)
