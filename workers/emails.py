@@ -48,7 +48,7 @@ _WORDING: dict[EmailTemplate, _Wording] = {
 Hello {{ name }},
 
 {{ organisation }} has granted you a certificate for {{ test }}
-(score {{ score }} / {{ score_max }}, taken on {{ taken_on }}).
+(score {{ score }}{{ score_scale }}, taken on {{ taken_on }}).
 
 To receive it, confirm the name to print on the certificate and upload a photo:
 {{ link }}
@@ -63,7 +63,7 @@ Certify, on behalf of {{ organisation }}
         body="""\
 Hello {{ name }},
 
-Your certificate for {{ test }} (score {{ score }} / {{ score_max }}, taken on
+Your certificate for {{ test }} (score {{ score }}{{ score_scale }}, taken on
 {{ taken_on }}) has been approved and issued by {{ organisation }}.
 
 Anyone can check that it is genuine at:
@@ -85,6 +85,65 @@ Reason given by the reviewer:
 
 You can correct your claim and submit it again here:
 {{ link }}
+
+Certify, on behalf of {{ organisation }}
+""",
+    ),
+    EmailTemplate.CLAIM_REMINDER: _Wording(
+        subject="{{ name }}, claim your {{ test }} certificate by {{ claim_deadline }}",
+        body="""\
+Hello {{ name }},
+
+Your certificate for {{ test }} from {{ organisation }} is still waiting for you.
+Claim it by {{ claim_deadline }} (UTC): after that it can no longer be claimed.
+
+Confirm the name to print on the certificate and upload a photo:
+{{ link }}
+
+Certify, on behalf of {{ organisation }}
+""",
+    ),
+    EmailTemplate.CLAIM_LAPSED: _Wording(
+        subject="{{ name }}, your {{ test }} certificate was not claimed in time",
+        body="""\
+Hello {{ name }},
+
+The certificate for {{ test }} that {{ organisation }} granted you was not
+claimed by {{ claim_deadline }} (UTC), so it can no longer be claimed.
+
+If you still need it, please contact {{ organisation }}.
+
+Certify, on behalf of {{ organisation }}
+""",
+    ),
+    EmailTemplate.CERTIFICATE_EXPIRING: _Wording(
+        subject="{{ name }}, your {{ test }} certificate expires on {{ expires_on }}",
+        body="""\
+Hello {{ name }},
+
+Your certificate for {{ test }} (score {{ score }}{{ score_scale }}, taken on {{ taken_on }})
+from {{ organisation }} is valid until {{ expires_on }} (UTC). After that date
+its verification page will show it as expired.
+
+Its verification page:
+{{ link }}
+
+Certify, on behalf of {{ organisation }}
+""",
+    ),
+    EmailTemplate.CERTIFICATE_REVOKED: _Wording(
+        subject="{{ name }}, your {{ test }} certificate has been revoked",
+        body="""\
+Hello {{ name }},
+
+{{ organisation }} has revoked your certificate for {{ test }}
+(taken on {{ taken_on }}). It is no longer valid, and its verification page
+now shows it as revoked.
+
+Reason given:
+{{ revocation_reason }}
+
+If you believe this is a mistake, please contact {{ organisation }}.
 
 Certify, on behalf of {{ organisation }}
 """,
@@ -218,19 +277,32 @@ def _template_values(certificate: Certificate, template: EmailTemplate, *, publi
         "name": certificate.holder_name or sitting.test_taker.name,
         "test": sitting.test.name,
         "score": sitting.score,
-        "score_max": sitting.test.score_max,
+        "score_scale": "" if sitting.test.score_max is None else f" / {sitting.test.score_max}",
         "taken_on": sitting.taken_at.date().isoformat(),
         "organisation": sitting.organisation.name,
         "rejection_reason": certificate.rejection_reason or "(no reason was recorded)",
+        "revocation_reason": certificate.revocation_reason or "(no reason was recorded)",
+        "claim_deadline": _minute(certificate.claim_deadline),
+        "expires_on": sitting.expires_at.date().isoformat() if sitting.expires_at else "",
         "link": _link(certificate, template, public_url=public_url),
     }
+
+
+def _minute(instant: datetime | None) -> str:
+    """``2026-03-01 14:05`` in UTC, or an empty string."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if instant else ""
+
+
+_VERIFY_LINKED = frozenset(
+    {EmailTemplate.CERTIFICATE_ISSUED, EmailTemplate.CERTIFICATE_EXPIRING, EmailTemplate.CERTIFICATE_REVOKED}
+)
 
 
 def _link(certificate: Certificate, template: EmailTemplate, *, public_url: str) -> str:
     # /verify/{code} is served by this service (docs/RULES.md, "E-mail");
     # /claim/{certificate ID} is the deep link the web and mobile
     # clients open to build the certificate (the ID is the API's global ID).
-    if template is EmailTemplate.CERTIFICATE_ISSUED and certificate.verification_code:
+    if template in _VERIFY_LINKED and certificate.verification_code:
         return f"{public_url}/verify/{certificate.verification_code}"
     return f"{public_url}/claim/{to_global_id('Certificate', certificate.id)}"
 
