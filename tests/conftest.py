@@ -11,6 +11,16 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from models.db import migrate, tortoise_config
 
+SERIAL_FOLDERS = ("faults",)
+"""Test folders whose subject is timing under faults: ``make test`` runs them alone, after the rest ran two at a time."""
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark every test under a :data:`SERIAL_FOLDERS` folder ``serial``."""
+    for item in items:
+        if any(part in SERIAL_FOLDERS for part in item.path.relative_to(config.rootpath).parts[:-1]):
+            item.add_marker(pytest.mark.serial)
+
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def database_url(request, tmp_path) -> AsyncIterator[str]:

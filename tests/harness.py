@@ -83,6 +83,8 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
         "file_url_secret": TEST_FILE_URL_SECRET,
         "outbox_poll_seconds": 0.1,
         "render_enabled": False,
+        # Each server its own channels, should it share a Redis with another test's.
+        "channel_prefix": f"test-{uuid.uuid4().hex[:12]}:",
     }
     values.update(overrides)
     return Settings(**values)
