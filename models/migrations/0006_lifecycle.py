@@ -19,11 +19,25 @@ CURRENT_CERTIFICATE = (
     "WHERE status <> 'LAPSED'"
 )
 DROP_CURRENT_CERTIFICATE = 'DROP INDEX IF EXISTS "certificate_current_sitting"'
-# SQLite alters the sitting column by copying the table, and the copy leaves the model's own
-# indexes behind: put them back under the names Tortoise gave them (PostgreSQL keeps them).
+# SQLite alters a column by copying its table, and the copy leaves the table's indexes behind (those
+# of the models and 0005's expression indexes): put every one back under its name, once every table
+# has been copied. PostgreSQL alters in place and keeps them.
 SQLITE_INDEXES = (
-    'CREATE INDEX IF NOT EXISTS "idx_certificate_status_47a330" ON "certificate" ("status", "submitted_at")',
     'CREATE INDEX IF NOT EXISTS "idx_certificate_render__a815c8" ON "certificate" ("render_next_at")',
+    'CREATE INDEX IF NOT EXISTS "idx_certificate_status_47a330" ON "certificate" ("status", "submitted_at")',
+    'CREATE INDEX IF NOT EXISTS "idx_notificatio_certifi_4b1f92" ON "notification" ("certificate_id")',
+    'CREATE INDEX IF NOT EXISTS "idx_notificatio_test_ta_2f84b6" ON "notification" ("test_taker_id", "created_at", "id")',
+    'CREATE INDEX IF NOT EXISTS "idx_outbox_emai_certifi_09df1d" ON "outbox_email" ("certificate_id")',
+    'CREATE INDEX IF NOT EXISTS "idx_outbox_emai_sent_at_a62d34" ON "outbox_email" ("sent_at", "next_attempt_at")',
+    'CREATE INDEX IF NOT EXISTS "idx_sitting_certifi_84fa49" ON "sitting" ("certified_at")',
+    'CREATE INDEX IF NOT EXISTS "idx_sitting_certifi_b2f8cd" ON "sitting" ("certification_batch")',
+    'CREATE INDEX IF NOT EXISTS "idx_sitting_organis_2777c2" ON "sitting" ("organisation_id", "score", "id")',
+    'CREATE INDEX IF NOT EXISTS "idx_sitting_organis_d1392e" ON "sitting" ("organisation_id", "taken_at", "id")',
+    'CREATE INDEX IF NOT EXISTS "idx_sitting_organis_d5cfb3" ON "sitting" ("organisation_id", "status")',
+    'CREATE INDEX IF NOT EXISTS "idx_sitting_taken_a_104ad4" ON "sitting" ("taken_at")',
+    'CREATE INDEX IF NOT EXISTS "idx_sitting_test_ta_1a3e68" ON "sitting" ("test_taker_id")',
+    'CREATE INDEX IF NOT EXISTS "sitting_analytics_certified" ON "sitting" ("organisation_id", "test_id", "status", strftime(\'%Y-%m\', "certified_at"), "score", "certified_at", "taken_at", "test_taker_id")',
+    'CREATE INDEX IF NOT EXISTS "sitting_analytics_taken" ON "sitting" ("organisation_id", "test_id", "status", strftime(\'%Y-%m\', "taken_at"), "score", "taken_at", "certified_at", "test_taker_id")',
 )
 
 
@@ -98,7 +112,6 @@ class Migration(migrations.Migration):
             index=Index(fields=['status', 'claim_deadline']),
         ),
         ops.RunSQL(CURRENT_CERTIFICATE, DROP_CURRENT_CERTIFICATE),
-        ops.RunPython(restore_sqlite_indexes, keep_indexes),
         ops.AddIndex(
             model_name='Certificate',
             index=Index(fields=['sitting_id']),
@@ -142,4 +155,5 @@ class Migration(migrations.Migration):
             name='validity_months',
             field=fields.IntField(null=True),
         ),
+        ops.RunPython(restore_sqlite_indexes, keep_indexes),
     ]

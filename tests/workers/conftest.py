@@ -103,7 +103,7 @@ def make_email(db) -> MakeEmail:
         n = next(counter)
         email = email or f"candidate{n}@example.test"
         organisation = await Organisation.get_or_create(name="Northwind Language Centre")
-        test = await Test.get_or_create(name="English B2 Academic", defaults={"min_certifiable_score": 60})
+        test = await Test.get_or_create(name="English B2 Academic", defaults={"min_certifiable_score": 60, "score_max": 100})
         taker = await TestTaker.create(name=name, email=email, email_key=email.casefold())
         sitting = await Sitting.create(
             external_id=f"ext-{uuid.uuid4().hex}",
