@@ -97,7 +97,9 @@ class SmtpTransport:
         """
         client = await self._connected()
         try:
-            await client.send_message(message, sender=sender, recipients=[recipient])
+            # Flattened with the message's own policy (aiosmtplib's send_message would use
+            # email.policy.SMTP and fold a long subject before its first word).
+            await client.sendmail(sender, [recipient], message.as_bytes())
         except aiosmtplib.SMTPRecipientsRefused as exc:
             if all(refused.code >= 500 for refused in exc.recipients):
                 raise PermanentFailure(describe_error(exc)) from exc

@@ -114,5 +114,6 @@ class CertificateMutation:
             certificate_id=decode_id(input.certificate_id, "Certificate"),
             reason=input.reason,
             publisher=info.context.publisher,
+            policy=info.context.settings.lifecycle_policy,
         )
         return await as_payload(work, ok=_done, failed=_failed)

@@ -143,19 +143,24 @@ async def _sitting_debits(conn) -> list[Violation]:
     Certification writes one ledger row per call, its reference the batch id
     every sitting of the call carries (``sitting.certification_batch``); so a
     batch's net debit (minus the sum of the non-purchase rows naming it, which
-    nets any refund recorded against the batch) must equal its count of
+    nets the refund of each lapsed claim, whose reference starts with the batch) must equal its count of
     IN_PROGRESS or CERTIFIED sittings, and a certified sitting without a batch
     was charged nothing.
     """
     stmt = Statement(conn)
     certified = ", ".join(stmt.param(status.value) for status in CERTIFIED_STATUSES)
     purchase = stmt.param(CreditTransactionKind.PURCHASE.value)
+    # A refund's reference is "<batch>/lapse/<certificate id>" (resolvers/lifecycle.py, refund_reference).
+    head = (
+        "split_part(reference, '/', 1)" if stmt.postgres else "substr(reference, 1, instr(reference || '/', '/') - 1)"
+    )
+    batch = f"CASE WHEN kind = {stmt.param(CreditTransactionKind.REFUND.value)} THEN {head} ELSE reference END"
     rows = await stmt.fetch(
         "SELECT organisation_id, batch, SUM(sittings) AS sittings, SUM(debited) AS debited FROM ("
         "SELECT organisation_id, certification_batch AS batch, COUNT(*) AS sittings, 0 AS debited FROM sitting "
         f"WHERE status IN ({certified}) GROUP BY organisation_id, certification_batch "
-        "UNION ALL SELECT organisation_id, reference AS batch, 0 AS sittings, -SUM(delta) AS debited "
-        f"FROM credit_transaction WHERE kind <> {purchase} GROUP BY organisation_id, reference) per_batch "
+        f"UNION ALL SELECT organisation_id, {batch} AS batch, 0 AS sittings, -SUM(delta) AS debited "
+        f"FROM credit_transaction WHERE kind <> {purchase} GROUP BY organisation_id, {batch}) per_batch "
         "GROUP BY organisation_id, batch HAVING SUM(sittings) <> SUM(debited) "
         # NULL sorts first on SQLite and last on PostgreSQL: put sittings without a batch first on both.
         "ORDER BY organisation_id, CASE WHEN batch IS NULL THEN 0 ELSE 1 END, batch"

@@ -34,6 +34,19 @@ class LifecyclePolicy:
         """When a certificate opened at ``certified_at`` lapses unless claimed."""
         return certified_at + self.claim_window
 
+    def deadline_after_rejection(self, deadline: datetime | None, rejected_at: datetime) -> datetime | None:
+        """The claim deadline once a claim is rejected at ``rejected_at``.
+
+        A claim submitted before its deadline is never lapsed (docs/RULES.md,
+        "The certificate's life"): when the deadline has passed, or is nearer
+        than the shortest reminder lead (the claim window without reminders),
+        the test taker gets a whole window from the rejection; otherwise it stays.
+        """
+        if deadline is None:
+            return None
+        grace = min(self.claim_reminders, default=self.claim_window)
+        return rejected_at + self.claim_window if deadline - rejected_at < grace else deadline
+
 
 DEFAULT_POLICY = LifecyclePolicy()
 

@@ -25,6 +25,7 @@ from resolvers import access
 from resolvers.access import Operation
 from resolvers.audit import record_audit
 from resolvers.errors import DomainError, ErrorCode
+from resolvers.lifecycle_policy import DEFAULT_POLICY, LifecyclePolicy
 from resolvers.messages import notify_test_taker
 from resolvers.pagination import Page, SortKey, paginate
 from resolvers.principal import Principal
@@ -102,9 +103,17 @@ async def approve_certificate(*, principal: Principal, certificate_id: int | Non
 
 
 async def reject_certificate(
-    *, principal: Principal, certificate_id: int | None, reason: str, publisher: Publisher
+    *,
+    principal: Principal,
+    certificate_id: int | None,
+    reason: str,
+    publisher: Publisher,
+    policy: LifecyclePolicy = DEFAULT_POLICY,
 ) -> Certificate:
     """Reject a claim with ``reason`` (1–1000 characters); notify the test taker in-app and by e-mail.
+
+    A claim deadline that passed or is near moves to a whole claim window from now
+    (:meth:`LifecyclePolicy.deadline_after_rejection`).
 
     Raises:
         Forbidden: not a security reviewer (rule ``rejectCertificate``).
@@ -133,6 +142,7 @@ async def reject_certificate(
             rejection_reason=reason,
             reviewed_at=now,
             reviewed_by=principal.actor,
+            claim_deadline=policy.deadline_after_rejection(certificate.claim_deadline, now),
             updated_at=now,
         )
         if not updated:

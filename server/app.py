@@ -46,6 +46,7 @@ from subscriptions.hub import Hub
 from subscriptions.publisher import BroadcastPublisher
 from workers.outbox import OutboxDeliverer, run_outbox
 from workers.rendering import RenderWorker
+from workers.scheduler import run_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +108,18 @@ async def _open_rendering(state: AppState, stack: AsyncExitStack) -> None:
 
 
 def _start_background(state: AppState) -> None:
-    """Start outbox delivery and (when rendering is on) the render worker, until ``state.stop`` is set."""
+    """Start outbox delivery, the lifecycle job and (when rendering is on) the render worker, until ``state.stop``."""
     state.stop.clear()
     state.outbox = OutboxDeliverer(state.settings, smtp_timeout_seconds=state.settings.smtp_timeout_seconds)
     outbox = run_outbox(state.outbox, poll_seconds=state.settings.outbox_poll_seconds, stop_event=state.stop)
     state.background.append(asyncio.create_task(outbox, name="certify-outbox"))
+    scheduler = run_scheduler(
+        policy=state.settings.lifecycle_policy,
+        publisher=state.publisher,
+        interval_seconds=state.settings.scheduler_seconds,
+        stop_event=state.stop,
+    )
+    state.background.append(asyncio.create_task(scheduler, name="certify-scheduler"))
     if state.render_worker is not None:
         state.background.append(asyncio.create_task(state.render_worker.run(state.stop), name="certify-render"))
 
@@ -180,7 +188,7 @@ def create_app(settings: Settings) -> Starlette:
                 other_max_bytes=MAX_JSON_BYTES,
                 idle_seconds=settings.request_body_idle_seconds,
                 total_seconds=settings.request_body_total_seconds,
-            )
+            ),
         ],
         lifespan=_lifespan(state, graphql),
     )

@@ -1,4 +1,4 @@
-"""``certify worker``: the outbox and the render queue in a process of their own, serving no HTTP.
+"""``certify worker``: the outbox, the render queue and the lifecycle job in a process of their own, serving no HTTP.
 
 The API (``certify serve`` with ``CERTIFY_IN_PROCESS_WORKERS=false``) and any
 number of worker processes share one PostgreSQL database and one Redis
@@ -37,6 +37,7 @@ from subscriptions.hub import Hub, StreamInterrupted
 from subscriptions.publisher import BroadcastPublisher
 from workers.outbox import OutboxDeliverer, run_outbox
 from workers.rendering import RenderSettings, RenderWorker
+from workers.scheduler import run_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,13 @@ async def _serve_queues(settings: Settings, stop: asyncio.Event) -> None:
             )
             tasks.append(asyncio.create_task(render_worker.run(stop), name="certify-render"))
         tasks.append(asyncio.create_task(_wake_on_approvals(hub, render_worker, outbox), name="certify-wake"))
+        scheduler = run_scheduler(
+            policy=settings.lifecycle_policy,
+            publisher=BroadcastPublisher(hub),
+            interval_seconds=settings.scheduler_seconds,
+            stop_event=stop,
+        )
+        tasks.append(asyncio.create_task(scheduler, name="certify-scheduler"))
         log.info("worker: running (rendering %s)", "on" if render_worker else "off")
         try:
             await stop.wait()

@@ -26,6 +26,9 @@ from models.enums import EmailTemplate
 from resolvers.global_ids import to_global_id
 
 SUBJECT_MAX_LENGTH = 300  # OutboxEmail.subject is a CharField(300)
+MESSAGE_POLICY = email.policy.SMTP.clone(max_line_length=998)
+"""CRLF line ends, lines up to RFC 5322's 998 characters: a subject of up to 300 characters is never folded
+before its first word, which parsers would return with a leading space."""
 
 # Cf characters that are part of how names are spelt (Persian and Indic
 # names use ZWNJ, emoji sequences ZWJ); they cannot break a header line.
@@ -215,7 +218,7 @@ def build_message(
     to_name: str | None = None,
     date: datetime | None = None,
 ) -> EmailMessage:
-    """A plain-text ``EmailMessage`` (``policy=email.policy.SMTP``) ready to send.
+    """A plain-text ``EmailMessage`` (:data:`MESSAGE_POLICY`) ready to send.
 
     ``sender`` is ``"Display Name <addr>"`` or a bare address; ``to`` a bare
     address, shown with ``to_name`` when given. Subject and display names are
@@ -233,7 +236,7 @@ def build_message(
     if clean_header_text(message_id) != message_id:
         raise ValueError(f"Message-ID contains white space or control characters: {message_id!r}")
 
-    message = EmailMessage(policy=email.policy.SMTP)
+    message = EmailMessage(policy=MESSAGE_POLICY)
     message["From"] = _address_header(sender_name, sender_address)
     message["To"] = _address_header(to_name or "", to)
     message["Subject"] = clean_header_text(subject)

@@ -1,0 +1,170 @@
+"""Claim deadlines in real time: reminders, lapses with their refunds, and claims that beat the deadline.
+
+A real server on SQLite and on PostgreSQL with the durations as settings
+(a 4 s claim window, a reminder 2 s before, the lifecycle job every second)
+and a real SMTP server; what the e-mails, notifications, ledger, database
+and a websocket subscriber see is asserted exactly (docs/RULES.md, "The
+certificate's life").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+from datetime import timedelta
+
+import pytest
+from certificate_flow import CERTIFY, REJECT, certified_candidates, claim_ok, reviewer, wait_for
+from harness import free_port, live_server, make_settings
+from smtp_server import SmtpServer
+from support import ledger_sum
+from ws_client import ws_session
+
+from models import Certificate, CreditTransaction, Notification, Organisation, Reminder, Sitting
+from models.enums import Role
+from resolvers.invariants import find_violations
+
+WINDOW, LEAD = timedelta(seconds=4), timedelta(seconds=2)
+STATUS_CHANGES = "subscription { sittingStatusChanged { previousStatus status sitting { id } } }"
+CREDITS_CHANGED = "subscription { creditBalanceChanged { creditBalance delta } }"
+SITTING = "query($id: ID!) { node(id: $id) { ... on Sitting { status certificate { id status } } } }"
+
+
+@pytest.fixture
+def smtp_server():
+    server = SmtpServer(port=free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def lifecycle_server(tmp_path, database_url, smtp_server):
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        claim_window=WINDOW,
+        claim_reminders=(LEAD,),
+        scheduler_seconds=1.0,
+        smtp_url=smtp_server.url,
+    )
+    async with live_server(settings) as server:
+        yield server
+
+
+def subjects(smtp: SmtpServer, to: str) -> list[str]:
+    """The subjects of the messages to ``to``, in the order the server accepted them."""
+    return [
+        str(email.message_from_bytes(envelope.content, policy=email.policy.default)["Subject"])
+        for envelope in list(smtp.messages)
+        if to in envelope.rcpt_tos
+    ]
+
+
+async def kinds_of(test_taker_pk: int) -> list[str]:
+    return [str(n.kind) for n in await Notification.filter(test_taker_id=test_taker_pk).order_by("id")]
+
+
+async def test_an_unclaimed_certificate_is_reminded_once_then_lapses_and_is_refunded(lifecycle_server, smtp_server):
+    """Given two certified sittings nobody claims, when the window passes, then each test taker was
+    reminded once, each certificate lapsed with one +1 refund, the sittings are blank again, the
+    dashboard heard it, and the invariants hold; certifying one again opens a second certificate."""
+    server = lifecycle_server
+    world, candidates = await certified_candidates(server, 2)
+    admin_token = server.token(Role.ORG_ADMIN, org=world.organisation_pk, subject="admin")
+    certified = await Certificate.filter(id__in=[c.certificate_pk for c in candidates]).order_by("id")
+    for certificate in certified:
+        sitting = await Sitting.get(id=certificate.sitting_id)
+        assert certificate.claim_deadline == sitting.certified_at + WINDOW
+    async with ws_session(server.ws_url, admin_token) as ws:
+        await ws.subscribe("status", STATUS_CHANGES)
+        await ws.subscribe("credits", CREDITS_CHANGED)
+        await asyncio.sleep(0.3)
+
+        # when the deadline passes (a scheduler run every second)
+        async def lapsed() -> bool:
+            return await Certificate.filter(id__in=[c.certificate_pk for c in candidates], status="LAPSED").count() == 2
+
+        await wait_for(lapsed, timeout=15)
+        heard: dict[str, list[dict]] = {"status": [], "credits": []}
+        for _ in range(len(candidates) + 1):  # the two streams interleave
+            message = await ws.receive()
+            heard[message["id"]].append(message["payload"]["data"])
+        events, [credits] = heard["status"], heard["credits"]
+        await asyncio.sleep(2.5)  # two more runs find nothing more to do
+        await ws.nothing_for(0.5)
+
+    # then each test taker got one reminder and one lapse notice, in-app and by e-mail
+    for candidate in candidates:
+        assert await kinds_of(candidate.test_taker_pk) == [
+            "CERTIFICATE_READY_TO_CLAIM",
+            "CLAIM_REMINDER",
+            "CLAIM_LAPSED",
+        ]
+    for candidate, certificate in zip(candidates, certified, strict=True):
+        taker = (await Sitting.get(id=candidate.sitting_pk).prefetch_related("test_taker")).test_taker
+        async def delivered(email=taker.email) -> bool:
+            return len(subjects(smtp_server, email)) >= 3
+
+        await wait_for(delivered, timeout=10)
+        deadline = certificate.claim_deadline.strftime("%Y-%m-%d %H:%M")
+        assert subjects(smtp_server, taker.email) == [
+            f"{taker.name}, your Acme Languages English certificate is ready to claim",
+            f"{taker.name}, claim your Acme Languages English certificate by {deadline}",
+            f"{taker.name}, your Acme Languages English certificate was not claimed in time",
+        ]
+    assert await Reminder.filter(certificate_id__in=[c.certificate_pk for c in candidates]).count() == 2
+    # one +1 refund per certificate, naming its batch and certificate; the balance is the ledger's sum
+    refunds = await CreditTransaction.filter(organisation_id=world.organisation_pk, kind="REFUND").order_by("id")
+    batch = (await CreditTransaction.get(organisation_id=world.organisation_pk, kind="CERTIFICATION")).reference
+    assert [(r.delta, r.balance_after, r.reference) for r in refunds] == [
+        (1, 1, f"{batch}/lapse/{certified[0].id}"),
+        (1, 2, f"{batch}/lapse/{certified[1].id}"),
+    ]
+    organisation = await Organisation.get(id=world.organisation_pk)
+    assert organisation.credit_balance == 2 == await ledger_sum(world.organisation_pk)
+    # the dashboard heard every sitting go back and one balance change of +2
+    assert sorted((e["sittingStatusChanged"]["sitting"]["id"], e["sittingStatusChanged"]["previousStatus"],
+                   e["sittingStatusChanged"]["status"]) for e in events) == sorted(
+        (c.sitting_id, "IN_PROGRESS", "UNSELECTED") for c in candidates
+    )  # fmt: skip
+    assert credits == {"creditBalanceChanged": {"creditBalance": 2, "delta": 2}}
+    admin = server.client(admin_token)
+    for candidate in candidates:
+        node = (await admin.data(SITTING, {"id": candidate.sitting_id}))["node"]
+        assert node == {"status": "UNSELECTED", "certificate": None}
+    assert await find_violations(storage=server.state.storage) == []
+
+    # when one lapsed sitting is certified again, then a second certificate and a second debit
+    again = await admin.data(CERTIFY, {"ids": [candidates[0].sitting_id], "key": "again"})
+    assert again["certifySittings"] == {"certifiedCount": 1, "errors": []}
+    certificates = await Certificate.filter(sitting_id=candidates[0].sitting_pk).order_by("id")
+    assert [str(c.status) for c in certificates] == ["LAPSED", "AWAITING_CLAIM"]
+    debits = await CreditTransaction.filter(organisation_id=world.organisation_pk, kind="CERTIFICATION").count()
+    assert debits == 2
+    assert (
+        (await Organisation.get(id=world.organisation_pk)).credit_balance
+        == 1
+        == await ledger_sum(world.organisation_pk)
+    )
+    assert await find_violations(storage=server.state.storage) == []
+
+
+async def test_a_claim_submitted_before_the_deadline_never_lapses(lifecycle_server):
+    """Given a claim submitted a moment before the deadline, when the deadline passes and the claim is then
+    rejected, then it never lapsed and the test taker has a whole new window; nothing was refunded."""
+    server = lifecycle_server
+    world, [candidate] = await certified_candidates(server, 1)
+    certificate = await Certificate.get(id=candidate.certificate_pk)
+    await asyncio.sleep(max(0.0, (certificate.claim_deadline - certificate.created_at).total_seconds() - 1.0))
+    await claim_ok(server, candidate)
+    await asyncio.sleep(3.0)  # past the deadline, three scheduler runs
+    assert str((await Certificate.get(id=candidate.certificate_pk)).status) == "UNDER_REVIEW"
+    rejected = await reviewer(server).data(REJECT, {"id": candidate.certificate_id, "reason": "The photo is blurred."})
+    assert rejected["rejectCertificate"]["errors"] == []
+    certificate = await Certificate.get(id=candidate.certificate_pk)
+    assert certificate.claim_deadline == certificate.reviewed_at + WINDOW
+    await asyncio.sleep(1.5)
+    assert str((await Certificate.get(id=candidate.certificate_pk)).status) == "REJECTED"
+    assert await CreditTransaction.filter(organisation_id=world.organisation_pk, kind="REFUND").count() == 0
