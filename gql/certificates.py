@@ -10,10 +10,17 @@ from gql.context import Info
 from gql.errors import as_payload
 from gql.ids import decode_id
 from gql.types.certificate import Certificate, CertificateConnection, CertificateVerification
-from gql.types.inputs import ApproveCertificateInput, ClaimCertificateInput, RejectCertificateInput, RetryRenderInput
+from gql.types.inputs import (
+    ApproveCertificateInput,
+    ClaimCertificateInput,
+    ExtendClaimDeadlineInput,
+    RejectCertificateInput,
+    RetryRenderInput,
+    RevokeCertificateInput,
+)
 from gql.types.payloads import CertificatePayload
 from models import Certificate as CertificateRow
-from resolvers import claims, render_retry, review
+from resolvers import claims, render_retry, review, revocation
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.verification import verify_certificate
 
@@ -39,9 +46,13 @@ async def read_upload(upload: Any, limit: int) -> bytes:
 
 @strawberry.type
 class CertificateQuery:
-    @strawberry.field(description="Claims waiting for review, oldest first, and approved certificates whose "
-                      "rendering failed (security reviewers and platform admins).")
-    async def review_queue(self, info: Info, first: int | None = None, after: str | None = None) -> CertificateConnection:
+    @strawberry.field(
+        description="Claims waiting for review, oldest first, and approved certificates whose "
+        "rendering failed (security reviewers and platform admins)."
+    )
+    async def review_queue(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> CertificateConnection:
         page = await review.review_queue(principal=info.context.require_principal(), first=first, after=after)
         return CertificateConnection.from_page(page)
 
@@ -50,6 +61,9 @@ class CertificateQuery:
         result = await verify_certificate(code=code)
         return CertificateVerification(
             valid=result.valid,
+            status=result.status,
+            expires_at=result.expires_at,
+            revoked_at=result.revoked_at,
             holder_name=result.holder_name,
             test_name=result.test_name,
             score=result.score,
@@ -106,6 +120,31 @@ class CertificateMutation:
         if not payload.errors and info.context.state.render_worker is not None:
             info.context.state.render_worker.wake()
         return payload
+
+    @strawberry.mutation(
+        description="ORG_ADMIN of the certificate's organisation, or PLATFORM_ADMIN: revoke an ISSUED certificate. "
+        "Irreversible; the holder is notified; verification reports REVOKED."
+    )
+    async def revoke_certificate(self, info: Info, input: RevokeCertificateInput) -> CertificatePayload:
+        work = revocation.revoke_certificate(
+            principal=info.context.require_principal(),
+            certificate_id=decode_id(input.certificate_id, "Certificate"),
+            reason=input.reason,
+            publisher=info.context.publisher,
+        )
+        return await as_payload(work, ok=_done, failed=_failed)
+
+    @strawberry.mutation(
+        description="ORG_ADMIN of the certificate's organisation, or PLATFORM_ADMIN: move the claim deadline of an "
+        "AWAITING_CLAIM or REJECTED certificate later, never earlier."
+    )
+    async def extend_claim_deadline(self, info: Info, input: ExtendClaimDeadlineInput) -> CertificatePayload:
+        work = revocation.extend_claim_deadline(
+            principal=info.context.require_principal(),
+            certificate_id=decode_id(input.certificate_id, "Certificate"),
+            claim_deadline=input.claim_deadline,
+        )
+        return await as_payload(work, ok=_done, failed=_failed)
 
     @strawberry.mutation
     async def reject_certificate(self, info: Info, input: RejectCertificateInput) -> CertificatePayload:

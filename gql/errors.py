@@ -30,9 +30,7 @@ T = TypeVar("T")
 P = TypeVar("P")
 
 
-async def as_payload(
-    work: Awaitable[T], *, ok: Callable[[T], P], failed: Callable[[list[UserError]], P]
-) -> P:
+async def as_payload(work: Awaitable[T], *, ok: Callable[[T], P], failed: Callable[[list[UserError]], P]) -> P:
     """Await ``work`` and wrap its result with ``ok``; a :class:`DomainError` becomes ``failed([UserError])``."""
     try:
         result = await work

@@ -30,6 +30,14 @@ async def _certificate_by_sitting_id(keys: Sequence[int]) -> list[Certificate | 
     return [rows.get(key) for key in keys]
 
 
+async def _certificates_by_sitting_id(keys: Sequence[int]) -> list[list[Certificate]]:
+    """Every certificate of each sitting, newest first."""
+    found: dict[int, list[Certificate]] = {key: [] for key in keys}
+    for row in await Certificate.filter(sitting_id__in=list(set(keys))).order_by("-id"):
+        found[row.sitting_id].append(row)
+    return [found[key] for key in keys]
+
+
 @dataclass(frozen=True, slots=True)
 class PageKey:
     """One parent's page of a nested connection: who asks, of which parent, with which arguments.
@@ -111,6 +119,10 @@ class Loaders:
     @cached_property
     def certificate_by_sitting_id(self) -> DataLoader[int, Certificate | None]:
         return DataLoader(_certificate_by_sitting_id)
+
+    @cached_property
+    def certificates_by_sitting_id(self) -> DataLoader[int, list[Certificate]]:
+        return DataLoader(_certificates_by_sitting_id)
 
     @cached_property
     def sitting_page_by_test_taker(self) -> DataLoader[PageKey, Page[Sitting]]:

@@ -28,7 +28,9 @@ class NotificationQuery:
 @strawberry.type
 class NotificationMutation:
     @strawberry.mutation
-    async def mark_notifications_read(self, info: Info, input: MarkNotificationsReadInput) -> MarkNotificationsReadPayload:
+    async def mark_notifications_read(
+        self, info: Info, input: MarkNotificationsReadInput
+    ) -> MarkNotificationsReadPayload:
         principal = info.context.require_principal()
         work = notifications.mark_notifications_read(
             principal=principal, ids=[decode_id(i, "Notification") for i in input.ids]

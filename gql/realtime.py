@@ -168,4 +168,6 @@ class Subscription:
         context = info.context
         changes = realtime.review_queue_changes(principal=context.require_principal(), hub=context.state.hub)
         async for change, row in _fresh(context, changes):
-            yield ReviewQueueEvent(certificate=Certificate.from_model(row), change=ReviewQueueChange(change.change), at=change.at)
+            yield ReviewQueueEvent(
+                certificate=Certificate.from_model(row), change=ReviewQueueChange(change.change), at=change.at
+            )

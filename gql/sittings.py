@@ -33,14 +33,19 @@ def _selection_failed(errors) -> SelectionPayload:
 def _certification_failed(info: Info):
     def failed(errors) -> ConfirmCertificationPayload:
         organisation_id = info.context.require_principal().organisation_id
-        return ConfirmCertificationPayload(certified_count=0, credits_spent=0, errors=errors, organisation_id=organisation_id)
+        return ConfirmCertificationPayload(
+            certified_count=0, credits_spent=0, errors=errors, organisation_id=organisation_id
+        )
 
     return failed
 
 
 def _certified(result: certification.CertificationResult) -> ConfirmCertificationPayload:
     return ConfirmCertificationPayload(
-        certified_count=result.certified_count, credits_spent=result.credits_spent, errors=[], balance=result.credit_balance
+        certified_count=result.certified_count,
+        credits_spent=result.credits_spent,
+        errors=[],
+        balance=result.credit_balance,
     )
 
 
@@ -92,7 +97,9 @@ class SittingMutation:
         )
         return await as_payload(work, ok=_changed, failed=_selection_failed)
 
-    @strawberry.mutation(description="Certify every SELECTED sitting of the viewer's organisation (the dashboard's 'done').")
+    @strawberry.mutation(
+        description="Certify every SELECTED sitting of the viewer's organisation (the dashboard's 'done')."
+    )
     async def confirm_certification(self, info: Info, input: ConfirmCertificationInput) -> ConfirmCertificationPayload:
         work = certification.confirm_certification(
             principal=info.context.require_principal(),

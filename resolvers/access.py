@@ -22,7 +22,6 @@ from models.enums import CertificateStatus, Role
 from resolvers.errors import Forbidden
 from resolvers.principal import Principal
 
-# The role sets, each written once.
 EVERYONE = frozenset(Role)
 ORGANISATION_READERS = frozenset({Role.ORG_ADMIN, Role.ANALYST})
 """Members of one organisation (their token names it), who read all of it."""
@@ -75,6 +74,8 @@ class Operation(StrEnum):
     APPROVE_CERTIFICATE = "approveCertificate"
     REJECT_CERTIFICATE = "rejectCertificate"
     RETRY_RENDER = "retryRender"
+    REVOKE_CERTIFICATE = "revokeCertificate"
+    EXTEND_CLAIM_DEADLINE = "extendClaimDeadline"
     SITTING_STATUS_CHANGED = "sittingStatusChanged"
     LIVE_SITTINGS = "liveSittings"
     CREDIT_BALANCE_CHANGED = "creditBalanceChanged"
@@ -96,11 +97,7 @@ class Claim(StrEnum):
 
 
 def token_claim(role: Role) -> Claim:
-    """What a token of ``role`` must name besides its role: an organisation for its readers, a test taker for test takers.
-
-    A token without it is refused when it is verified (UNAUTHENTICATED) and
-    ``certify token`` will not mint it (docs/RULES.md, "Who sees what").
-    """
+    """What a token of ``role`` must name besides its role (an organisation, a test taker); else UNAUTHENTICATED."""
     if role in ORGANISATION_READERS:
         return Claim.ORGANISATION
     if role in TEST_TAKERS:
@@ -171,6 +168,8 @@ RULES: dict[Operation, Rule] = {
     Operation.APPROVE_CERTIFICATE: _mutation(REVIEWERS),
     Operation.REJECT_CERTIFICATE: _mutation(REVIEWERS),
     Operation.RETRY_RENDER: _mutation(REVIEW_READERS),
+    Operation.REVOKE_CERTIFICATE: _mutation(ORGANISATION_ADMINS | PLATFORM_ADMINS, scoped=True),
+    Operation.EXTEND_CLAIM_DEADLINE: _mutation(ORGANISATION_ADMINS | PLATFORM_ADMINS, scoped=True),
     Operation.SITTING_STATUS_CHANGED: _subscription(ORGANISATION_READERS, **_ORGANISATION),
     Operation.LIVE_SITTINGS: _subscription(ORGANISATION_READERS, **_ORGANISATION),
     Operation.CREDIT_BALANCE_CHANGED: _subscription(ORGANISATION_READERS, **_ORGANISATION),

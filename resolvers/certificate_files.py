@@ -65,5 +65,9 @@ async def read_certificate_file(
         data = await storage.get(key)
     except StoredFileMissing:
         return None
-    stem = f"certificate-{certificate.verification_code}" if kind is not CertificateFile.PHOTO else f"photo-{certificate.id}"
+    stem = (
+        f"certificate-{certificate.verification_code}"
+        if kind is not CertificateFile.PHOTO
+        else f"photo-{certificate.id}"
+    )
     return ServedFile(data=data, media_type=MEDIA_TYPES[kind], filename=f"{stem}.{EXTENSIONS[kind]}")

@@ -194,7 +194,9 @@ def _events(
         for pk, previous in certified
     ]
     events.append(CreditBalanceChanged(organisation_id, balance, -len(certified), at))
-    events.extend(NotificationCreated(test_taker_id, notification_id, at) for test_taker_id, notification_id in notified)
+    events.extend(
+        NotificationCreated(test_taker_id, notification_id, at) for test_taker_id, notification_id in notified
+    )
     return events
 
 

@@ -70,9 +70,7 @@ async def claim_certificate(
     if certificate.photo_key and certificate.photo_key != key:
         with contextlib.suppress(OSError, ValueError):
             await storage.delete(certificate.photo_key)
-    await publisher.publish(
-        [ReviewQueueChanged(certificate.id, sitting.organisation_id, "SUBMITTED", now)]
-    )
+    await publisher.publish([ReviewQueueChanged(certificate.id, sitting.organisation_id, "SUBMITTED", now)])
     return await Certificate.get(id=certificate.id)
 
 
@@ -90,7 +88,9 @@ async def _claimable(sitting_id: int | None, test_taker_id: int) -> tuple[Sittin
         raise DomainError(ErrorCode.NOT_FOUND, "no such sitting", ["input", "sittingId"])
     certificate = await Certificate.get_or_none(sitting_id=sitting.id, status__not=CertificateStatus.LAPSED)
     if certificate is None:
-        raise DomainError(ErrorCode.INVALID_TRANSITION, "this sitting has no certificate to claim", ["input", "sittingId"])
+        raise DomainError(
+            ErrorCode.INVALID_TRANSITION, "this sitting has no certificate to claim", ["input", "sittingId"]
+        )
     if not can_transition(CertificateStatus(certificate.status), CertificateStatus.UNDER_REVIEW):
         raise _not_claimable(certificate.status)
     return sitting, certificate

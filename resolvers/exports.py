@@ -92,6 +92,7 @@ CURRENT_CERTIFICATE = {
 """The current certificate's columns (a sitting has one that is not LAPSED, and any number that are)."""
 
 HEADER = tuple(column.header for column in COLUMNS)
+_PAGE_COLUMNS = ", ".join(f'page."{n}"' for n in range(len(COLUMNS)))
 _PATHS = tuple(column.path for column in COLUMNS)
 _TEXTS = tuple(i for i, column in enumerate(COLUMNS) if column.kind == Kind.TEXT)
 _INSTANTS = tuple(i for i, column in enumerate(COLUMNS) if column.kind == Kind.INSTANT)
@@ -99,7 +100,9 @@ _IDS = tuple(
     (i, column.kind) for i, column in enumerate(COLUMNS) if column.kind not in (Kind.VALUE, Kind.TEXT, Kind.INSTANT)
 )
 _ORDER_FIELDS = (SittingOrderField.TAKEN_AT, SittingOrderField.SCORE, SittingOrderField.TEST_TAKER_NAME)
-_FILTER_KEYS = frozenset({"status", "testId", "scoreMin", "scoreMax", "takenAfter", "takenBefore", "search"})
+_FILTER_KEYS = frozenset(
+    {"status", "testId", "scoreMin", "scoreMax", "takenAfter", "takenBefore", "search", "certificateStatus"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +164,9 @@ def _filter_payload(spec: SittingFilter) -> dict[str, Any]:
         "takenAfter": spec.taken_after.isoformat() if spec.taken_after is not None else None,
         "takenBefore": spec.taken_before.isoformat() if spec.taken_before is not None else None,
         "search": spec.search,
+        "certificateStatus": [s.value for s in spec.certificate_status]
+        if spec.certificate_status is not None
+        else None,
     }
     return {key: value for key, value in values.items() if value is not None}
 
@@ -182,7 +188,16 @@ def _filter_from_payload(values: dict[str, Any]) -> SittingFilter:
         taken_after=_instant(values.get("takenAfter")),
         taken_before=_instant(values.get("takenBefore")),
         search=values.get("search"),
+        certificate_status=_statuses(values.get("certificateStatus")),
     )
+
+
+def _statuses(value: Any) -> tuple[CertificateStatus, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(status, str) for status in value):
+        raise ValueError(value)
+    return tuple(CertificateStatus(status) for status in value)
 
 
 def _instant(value: Any) -> datetime | None:
@@ -242,7 +257,9 @@ async def _pages(queryset: QuerySet[Sitting], key: SortKey, sort_index: int, siz
     prefix = "-" if key.descending else ""
     ordered = queryset.order_by(f"{prefix}{key.field}", f"{prefix}id")
     sort_field = _model_field(key.field)
-    reading = asyncio.ensure_future(_page(ordered, size))
+    direction = "DESC" if key.descending else "ASC"
+    order = f'page."{sort_index}" {direction}, page."0" {direction}'
+    reading = asyncio.ensure_future(_page(ordered, size, order))
     try:
         while True:
             rows = await reading
@@ -250,7 +267,7 @@ async def _pages(queryset: QuerySet[Sitting], key: SortKey, sort_index: int, siz
                 # Read the next page while the caller writes this one.
                 last = rows[-1]
                 after = strictly_after(key, sort_field.to_python_value(last[sort_index]), last[0])
-                reading = asyncio.ensure_future(_page(ordered.filter(after), size))
+                reading = asyncio.ensure_future(_page(ordered.filter(after), size, order))
             if rows:
                 yield rows
             if len(rows) < size:
@@ -260,14 +277,16 @@ async def _pages(queryset: QuerySet[Sitting], key: SortKey, sort_index: int, siz
             reading.cancel()
 
 
-async def _page(queryset: QuerySet[Sitting], size: int) -> list[tuple]:
+async def _page(queryset: QuerySet[Sitting], size: int, order: str) -> list[tuple]:
     """The first ``size`` rows of ``queryset`` as the driver returns them: a tuple-like row per sitting, :data:`COLUMNS` order.
 
     The ORM writes the statement; the values are not converted through its
     fields, which would cost more than the rest of the export.
     """
     statement = Statement(Sitting._meta.db)
-    sql = statement.subquery(queryset.annotate(**CURRENT_CERTIFICATE).limit(size).values_list(*_PATHS))
+    # The ORM selects an annotation twice (as itself, and as the value asked for): keep the columns asked for.
+    page = statement.subquery(queryset.annotate(**CURRENT_CERTIFICATE).limit(size).values_list(*_PATHS))
+    sql = f"SELECT {_PAGE_COLUMNS} FROM ({page}) AS page ORDER BY {order}"
     _, rows = await statement.conn.execute_query(sql, statement.params)
     return list(rows)
 

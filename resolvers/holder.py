@@ -180,13 +180,9 @@ def _check_header(image: Image.Image, *, max_pixels: int, min_side: int) -> None
         _refuse_photo("The photo must be a JPEG or PNG image.")
     width, height = image.size
     if width * height > max_pixels:
-        _refuse_photo(
-            f"The photo is {width}×{height} pixels; at most {max_pixels} pixels are allowed."
-        )
+        _refuse_photo(f"The photo is {width}×{height} pixels; at most {max_pixels} pixels are allowed.")
     if min(width, height) < min_side:
-        _refuse_photo(
-            f"The photo is {width}×{height} pixels; each side must be at least {min_side}."
-        )
+        _refuse_photo(f"The photo is {width}×{height} pixels; each side must be at least {min_side}.")
     if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
         _refuse_photo(
             f"The photo is {width}×{height} pixels; one side may be at most {MAX_ASPECT_RATIO} times the other."
@@ -208,9 +204,7 @@ def _to_srgb(image: Image.Image) -> Image.Image:
         mode = "RGB" if image.mode == "CMYK" else image.mode
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            image = ImageCms.profileToProfile(
-                image, source, ImageCms.createProfile("sRGB"), outputMode=mode
-            )
+            image = ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode=mode)
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass  # a broken profile: keep the pixels as they are
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:

@@ -13,9 +13,10 @@ published after each commit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import zip_longest
 
 from models import CreditTransaction
 from models.enums import (
@@ -56,9 +57,18 @@ _TEXT: dict[NotificationKind, tuple[str, str]] = {
 
 @dataclass(frozen=True, slots=True)
 class LifecycleReport:
-    """What one run did: certificates lapsed (each refunded one credit), sittings expired, reminders sent."""
+    """What one run did, in counts.
+
+    ``lapsed``: certificates that lapsed; ``refunded``: credits given back for
+    them (one each whose sitting was IN_PROGRESS); ``unselected``: sittings
+    made UNSELECTED again (after a lapse, or a SELECTED sitting before it
+    expired); ``expired``: sittings made INELIGIBLE/EXPIRED;
+    ``claim_reminders`` and ``expiry_reminders``: certificates reminded.
+    """
 
     lapsed: int = 0
+    refunded: int = 0
+    unselected: int = 0
     expired: int = 0
     claim_reminders: int = 0
     expiry_reminders: int = 0
@@ -77,23 +87,27 @@ async def run_lifecycle(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     at = now or datetime.now(UTC)
-    lapsed = await _until_done(lambda: _lapse_batch(at, batch_size), publisher)
-    expired = await _until_done(lambda: _expiry_batch(at, batch_size), publisher)
-    claims = await _until_done(lambda: _claim_reminder_batch(at, policy, batch_size), publisher)
-    expiring = await _until_done(lambda: _expiry_reminder_batch(at, policy, batch_size), publisher)
-    return LifecycleReport(lapsed, expired, claims, expiring)
+    lapsed, refunded, reopened = await _until_done(lambda: _lapse_batch(at, batch_size), publisher)
+    expired, unselected = await _until_done(lambda: _expiry_batch(at, batch_size), publisher)
+    (claims,) = await _until_done(lambda: _claim_reminder_batch(at, policy, batch_size), publisher)
+    (expiring,) = await _until_done(lambda: _expiry_reminder_batch(at, policy, batch_size), publisher)
+    return LifecycleReport(lapsed, refunded, reopened + unselected, expired, claims, expiring)
 
 
-async def _until_done(batch, publisher: Publisher) -> int:
-    """Run ``batch`` (→ (count, events)) until it finds nothing, publishing each batch's events after its commit."""
-    total = 0
+Counts = tuple[int, ...]
+"""A batch's counts; the first is the rows it was about (0: nothing left to do)."""
+
+
+async def _until_done(batch: Callable[[], Awaitable[tuple[Counts, list[Event]]]], publisher: Publisher) -> Counts:
+    """Run ``batch`` until it finds nothing, publishing each batch's events after its commit; the summed counts."""
+    totals: list[int] = []
     while True:
-        count, events = await batch()
+        counts, events = await batch()
         if events:
             await publisher.publish(events)
-        total += count
-        if count == 0:
-            return total
+        totals = [a + b for a, b in zip_longest(totals, counts, fillvalue=0)]
+        if counts[0] == 0:
+            return tuple(totals)
 
 
 async def _locked(conn, key: int) -> bool:
@@ -109,22 +123,44 @@ def _in(stmt: Statement, values: Sequence) -> str:
     return ", ".join(stmt.param(value) for value in values)
 
 
-async def _lapse_batch(now: datetime, limit: int) -> tuple[int, list[Event]]:
-    """Lapse up to ``limit`` certificates past their deadline or their sitting's expiry; refund each."""
+async def _due_lapses(conn, now: datetime, limit: int) -> list[int]:
+    """Up to ``limit`` certificates that can lapse at ``now``, their organisations locked (PostgreSQL).
+
+    Certification and selection lock the organisation before its sittings
+    (resolvers/sql.py, ``lock_organisation``); taking the same locks first, in
+    id order, keeps this step from deadlocking with them.
+    """
+    stmt = Statement(conn)
+    sources, at = _in(stmt, [s.value for s in sources_of(CertificateStatus.LAPSED)]), stmt.param(now)
+    rows = await stmt.fetch(
+        "SELECT c.id, s.organisation_id FROM certificate c JOIN sitting s ON s.id = c.sitting_id "
+        f"WHERE c.status IN ({sources}) AND (c.claim_deadline <= {at} OR s.expires_at <= {at}) "
+        f"ORDER BY c.id LIMIT {stmt.param(limit)}"
+    )
+    if rows and stmt.postgres:
+        stmt = Statement(conn)
+        organisations = _in(stmt, sorted({row["organisation_id"] for row in rows}))
+        await stmt.fetch(f"SELECT id FROM organisation WHERE id IN ({organisations}) ORDER BY id FOR UPDATE")
+    return [row["id"] for row in rows]
+
+
+async def _lapse_batch(now: datetime, limit: int) -> tuple[Counts, list[Event]]:
+    """Lapse up to ``limit`` certificates past their deadline or their sitting's expiry; refund each.
+
+    Counts: (certificates lapsed, credits refunded, sittings reopened).
+    """
     async with transaction() as conn:
-        if not await _locked(conn, LAPSE_LOCK):
-            return 0, []
+        if not await _locked(conn, LAPSE_LOCK) or not (due := await _due_lapses(conn, now, limit)):
+            return (0, 0, 0), []
         stmt = Statement(conn)
         sources = _in(stmt, [s.value for s in sources_of(CertificateStatus.LAPSED)])
         lapsed_value, at = stmt.param(CertificateStatus.LAPSED.value), stmt.param(now)
         rows = await stmt.fetch(
             f"UPDATE certificate SET status = {lapsed_value}, lapsed_at = {at}, updated_at = {at} "
-            "WHERE id IN (SELECT c.id FROM certificate c JOIN sitting s ON s.id = c.sitting_id "
-            f"WHERE c.status IN ({sources}) AND (c.claim_deadline <= {at} OR s.expires_at <= {at}) "
-            f"ORDER BY c.id LIMIT {stmt.param(limit)}) AND status IN ({sources}) RETURNING id"
+            f"WHERE id IN ({_in(stmt, due)}) AND status IN ({sources}) RETURNING id"
         )
         if not rows:
-            return 0, []
+            return (0, 0, 0), []
         certificate_ids = sorted(row["id"] for row in rows)
         sittings = await _reopen_sittings(conn, certificate_ids, now)
         balances = await _refund(conn, sittings, now)
@@ -143,7 +179,7 @@ async def _lapse_batch(now: datetime, limit: int) -> tuple[int, list[Event]]:
     ]
     events.extend(CreditBalanceChanged(org, balance, delta, now) for org, (balance, delta) in sorted(balances.items()))
     events.extend(NotificationCreated(test_taker, notification, now) for test_taker, notification in notified)
-    return len(certificate_ids), events
+    return (len(certificate_ids), len(sittings), len(sittings)), events
 
 
 async def _reopen_sittings(conn, certificate_ids: list[int], now: datetime) -> list[tuple[int, int, int, str]]:
@@ -179,37 +215,38 @@ def refund_reference(batch: str, certificate_id: int) -> str:
 
 
 async def _refund(conn, sittings: list[tuple[int, int, int, str]], now: datetime) -> dict[int, tuple[int, int]]:
-    """One credit back per lapsed certificate: one UPDATE per organisation, one REFUND row (+1) each.
+    """One credit back per lapsed certificate: one UPDATE of every organisation concerned, one REFUND row (+1) each.
 
-    Returns ``{organisation: (balance after, credits refunded)}``. Each row's
+    ``sittings`` is what :func:`_reopen_sittings` returned. Returns
+    ``{organisation: (balance after, credits refunded)}``. Each row's
     ``balance_after`` is its running balance under the organisation's row lock.
     """
     per_organisation: dict[int, list[tuple[int, str]]] = {}
     for certificate_id, _, organisation_id, batch in sittings:
         per_organisation.setdefault(organisation_id, []).append((certificate_id, batch))
-    balances: dict[int, tuple[int, int]] = {}
-    ledger: list[CreditTransaction] = []
-    for organisation_id, refunds in sorted(per_organisation.items()):
-        stmt = Statement(conn)
-        rows = await stmt.fetch(
-            f"UPDATE organisation SET credit_balance = credit_balance + {stmt.param(len(refunds))} "
-            f"WHERE id = {stmt.param(organisation_id)} RETURNING credit_balance"
+    if not per_organisation:
+        return {}
+    stmt = Statement(conn)
+    refunded = _in(stmt, [certificate_id for certificate_id, _, _, _ in sittings])
+    rows = await stmt.fetch(
+        "UPDATE organisation SET credit_balance = credit_balance + (SELECT COUNT(*) FROM certificate c "
+        f"JOIN sitting s ON s.id = c.sitting_id WHERE c.id IN ({refunded}) AND s.organisation_id = organisation.id) "
+        f"WHERE id IN ({_in(stmt, sorted(per_organisation))}) RETURNING id, credit_balance"
+    )
+    balances = {row["id"]: (row["credit_balance"], len(per_organisation[row["id"]])) for row in rows}
+    ledger = [
+        CreditTransaction(
+            organisation_id=organisation_id,
+            kind=CreditTransactionKind.REFUND,
+            delta=1,
+            balance_after=balances[organisation_id][0] - len(refunds) + n,
+            reference=refund_reference(batch, certificate_id),
+            actor=SCHEDULER.actor,
+            created_at=now,
         )
-        balance = rows[0]["credit_balance"]
-        first = balance - len(refunds)
-        ledger.extend(
-            CreditTransaction(
-                organisation_id=organisation_id,
-                kind=CreditTransactionKind.REFUND,
-                delta=1,
-                balance_after=first + n,
-                reference=refund_reference(batch, certificate_id),
-                actor=SCHEDULER.actor,
-                created_at=now,
-            )
-            for n, (certificate_id, batch) in enumerate(refunds, start=1)
-        )
-        balances[organisation_id] = (balance, len(refunds))
+        for organisation_id, refunds in sorted(per_organisation.items())
+        for n, (certificate_id, batch) in enumerate(refunds, start=1)
+    ]
     await CreditTransaction.bulk_create(ledger, using_db=conn)
     return balances
 
@@ -236,11 +273,14 @@ async def _notify(conn, certificate_ids: Sequence[int], kind: NotificationKind, 
     return sorted((row["test_taker_id"], row["id"]) for row in notified)
 
 
-async def _expiry_batch(now: datetime, limit: int) -> tuple[int, list[Event]]:
-    """UNSELECTED and SELECTED sittings whose validity ended → INELIGIBLE / EXPIRED (SELECTED ones unselected first)."""
+async def _expiry_batch(now: datetime, limit: int) -> tuple[Counts, list[Event]]:
+    """UNSELECTED and SELECTED sittings whose validity ended → INELIGIBLE / EXPIRED (SELECTED ones unselected first).
+
+    Counts: (sittings expired, SELECTED sittings unselected first).
+    """
     async with transaction() as conn:
         if not await _locked(conn, EXPIRY_LOCK):
-            return 0, []
+            return (0, 0), []
         stmt = Statement(conn)
         unselected, selected = CertificationStatus.UNSELECTED.value, CertificationStatus.SELECTED.value
         at = stmt.param(now)
@@ -275,13 +315,13 @@ async def _expiry_batch(now: datetime, limit: int) -> tuple[int, list[Event]]:
         SittingStatusChanged(row["organisation_id"], row["id"], unselected, CertificationStatus.INELIGIBLE.value, now)
         for row in sorted(expired, key=lambda r: r["id"])
     )
-    return len(expired), events
+    return (len(expired), len(was_selected)), events
 
 
-async def _claim_reminder_batch(now: datetime, policy: LifecyclePolicy, limit: int) -> tuple[int, list[Event]]:
+async def _claim_reminder_batch(now: datetime, policy: LifecyclePolicy, limit: int) -> tuple[Counts, list[Event]]:
     """Claim reminders due: each (certificate, deadline, lead) once; one message per certificate per run."""
     if not policy.claim_reminders:
-        return 0, []
+        return (0,), []
     statuses = [CertificateStatus.AWAITING_CLAIM.value, CertificateStatus.REJECTED.value]
     leads = [int(lead.total_seconds()) for lead in policy.claim_reminders]
     return await _remind(
@@ -295,7 +335,7 @@ async def _claim_reminder_batch(now: datetime, policy: LifecyclePolicy, limit: i
     )
 
 
-async def _expiry_reminder_batch(now: datetime, policy: LifecyclePolicy, limit: int) -> tuple[int, list[Event]]:
+async def _expiry_reminder_batch(now: datetime, policy: LifecyclePolicy, limit: int) -> tuple[Counts, list[Event]]:
     """The expiry reminder of ISSUED certificates whose sitting expires within ``policy.expiry_reminder``."""
     return await _remind(
         now,
@@ -317,17 +357,19 @@ async def _remind(
     statuses: list[str],
     moment: str,
     leads: list[int],
-) -> tuple[int, list[Event]]:
+) -> tuple[Counts, list[Event]]:
     """Record the due reminders (INSERT … ON CONFLICT DO NOTHING) and message each certificate newly reminded.
 
     A reminder is due when ``moment − lead ≤ now < moment``; the lead's cut-off
     instants are computed here so the SQL compares columns with parameters only.
+    The batch is ``limit`` certificates, each with every lead due for it, so a
+    certificate whose several leads are due at once gets one message and all
+    of them are recorded.
     """
     async with transaction() as conn:
         if not await _locked(conn, REMINDER_LOCK):
-            return 0, []
+            return (0,), []
         stmt = Statement(conn)
-        at = stmt.param(now)
         # PostgreSQL cannot infer a bare parameter's type in a select list; SQLite must not convert the text.
         number, instant = ("CAST({} AS BIGINT)", "CAST({} AS TIMESTAMPTZ)") if stmt.postgres else ("{}", "{}")
         cutoffs = " UNION ALL ".join(
@@ -335,18 +377,20 @@ async def _remind(
             f"{instant.format(stmt.param(now + timedelta(seconds=lead)))} AS cutoff"
             for lead in leads
         )
+        at, reminder_kind = stmt.param(now), stmt.param(kind.value)
         rows = await stmt.fetch(
+            f"WITH leads AS ({cutoffs}) "
             "INSERT INTO reminder (certificate_id, kind, due_for, lead_seconds, sent_at) "
-            f"SELECT c.id, {stmt.param(kind.value)}, {moment}, l.lead_seconds, {at} "
-            f"FROM certificate c JOIN sitting s ON s.id = c.sitting_id JOIN ({cutoffs}) l ON {moment} <= l.cutoff "
-            f"WHERE c.status IN ({_in(stmt, statuses)}) AND {moment} > {at} "
-            "AND NOT EXISTS (SELECT 1 FROM reminder r WHERE r.certificate_id = c.id "
-            f"AND r.kind = {stmt.param(kind.value)} AND r.due_for = {moment} AND r.lead_seconds = l.lead_seconds) "
-            f"ORDER BY c.id LIMIT {stmt.param(limit)} "
+            f"SELECT d.id, {reminder_kind}, d.due_for, l.lead_seconds, {at} FROM ("
+            f"SELECT c.id, {moment} AS due_for FROM certificate c JOIN sitting s ON s.id = c.sitting_id "
+            f"WHERE c.status IN ({_in(stmt, statuses)}) AND {moment} > {at} AND EXISTS (SELECT 1 FROM leads l "
+            f"WHERE {moment} <= l.cutoff AND NOT EXISTS (SELECT 1 FROM reminder r WHERE r.certificate_id = c.id "
+            f"AND r.kind = {reminder_kind} AND r.due_for = {moment} AND r.lead_seconds = l.lead_seconds)) "
+            f"ORDER BY c.id LIMIT {stmt.param(limit)}) d JOIN leads l ON d.due_for <= l.cutoff WHERE 1 = 1 "
             "ON CONFLICT (certificate_id, kind, due_for, lead_seconds) DO NOTHING RETURNING certificate_id"
         )
         if not rows:
-            return 0, []
+            return (0,), []
         reminded = sorted({row["certificate_id"] for row in rows})
         notified = await _notify(conn, reminded, notification, now)
-    return len(reminded), [NotificationCreated(test_taker, pk, now) for test_taker, pk in notified]
+    return (len(reminded),), [NotificationCreated(test_taker, pk, now) for test_taker, pk in notified]

@@ -98,9 +98,7 @@ async def live_sitting_pages(
             yield await list_sittings(principal=principal, spec=spec, order=order, first=first)
 
 
-async def credit_balance_changes(
-    *, principal: Principal, hub: Hub
-) -> AsyncIterator[CreditBalanceChanged]:
+async def credit_balance_changes(*, principal: Principal, hub: Hub) -> AsyncIterator[CreditBalanceChanged]:
     """Each change of the principal's organisation's credit balance.
 
     Raises:

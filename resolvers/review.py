@@ -31,7 +31,7 @@ from resolvers.pagination import Page, SortKey, paginate
 from resolvers.principal import Principal
 from resolvers.render_retry import requeue_given_up_render
 from resolvers.sql import change_status, transaction
-from resolvers.text import is_clean_paragraph
+from resolvers.text import clean_reason
 from resolvers.verification import CODE_ALPHABET, CODE_GROUP_LENGTH, CODE_GROUPS
 from subscriptions.events import (
     Event,
@@ -40,7 +40,6 @@ from subscriptions.events import (
     ReviewQueueChanged,
 )
 
-REASON_MAX_LENGTH = 1000
 CODE_ATTEMPTS = 5
 REJECTED_TITLE = "Your certificate claim needs changes"
 
@@ -123,13 +122,7 @@ async def reject_certificate(
     access.require(principal, Operation.REJECT_CERTIFICATE)
     certificate = await _reviewable(principal, certificate_id)
     _ensure(certificate.status, CertificateStatus.REJECTED)
-    reason = reason.strip()
-    if not reason or len(reason) > REASON_MAX_LENGTH or not is_clean_paragraph(reason):
-        raise DomainError(
-            ErrorCode.INVALID_INPUT,
-            f"give a reason of 1–{REASON_MAX_LENGTH} printable characters (line breaks allowed)",
-            ["input", "reason"],
-        )
+    reason = clean_reason(reason)
     sitting = await Sitting.get(id=certificate.sitting_id).select_related("test")
     test_taker = await TestTaker.get(id=sitting.test_taker_id)
     now = datetime.now(UTC)

@@ -51,6 +51,12 @@ class Selection:
                     "taken_before": spec.taken_before.isoformat() if spec.taken_before else None,
                     "search": spec.search,
                 }
+                # Only when given: the hash of every earlier request stays what it was.
+                | (
+                    {"certificate_status": sorted(spec.certificate_status)}
+                    if spec.certificate_status is not None
+                    else {}
+                )
             }
         return {"all": True}
 
@@ -159,7 +165,9 @@ async def _change_status(
         # One UPDATE per source status (one today), so each event names the sitting's real previous status.
         for source in sources:
             rows = await _move(conn, queryset, source, target, principal, now)
-            events.extend(SittingStatusChanged(organisation_id, row["id"], source.value, target.value, now) for row in rows)
+            events.extend(
+                SittingStatusChanged(organisation_id, row["id"], source.value, target.value, now) for row in rows
+            )
     await publisher.publish(events)
     return len(events)
 

@@ -6,11 +6,12 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 
-from models import Sitting
-from models.enums import CertificationStatus
+from models import Certificate, Sitting
+from models.enums import CertificateStatus, CertificationStatus
 from models.sitting import fold
 from resolvers import access
 from resolvers.access import Operation, visible_sittings
@@ -37,6 +38,7 @@ class SittingFilter:
     taken_after: datetime | None = None
     taken_before: datetime | None = None
     search: str | None = None
+    certificate_status: tuple[CertificateStatus, ...] | None = None
 
 
 class SittingOrderField:
@@ -82,12 +84,32 @@ def apply_filter(queryset: QuerySet[Sitting], spec: SittingFilter | None) -> Que
         queryset = queryset.filter(taken_at__gte=spec.taken_after)
     if spec.taken_before is not None:
         queryset = queryset.filter(taken_at__lt=spec.taken_before)
+    if spec.certificate_status is not None:
+        queryset = queryset.filter(certificate_status_condition(spec.certificate_status))
     if spec.search is not None and spec.search.strip():
         needle = spec.search.strip()
         if len(needle) > MAX_SEARCH_LENGTH or has_control_characters(needle):
             raise BadArgument(f"filter.search must be at most {MAX_SEARCH_LENGTH} printable characters")
         queryset = queryset.filter(test_taker__search_key__contains=fold(needle))
     return queryset
+
+
+def certificate_status_condition(statuses: tuple[CertificateStatus, ...]) -> Q:
+    """Sittings whose newest certificate has one of ``statuses``: the current one (any status but LAPSED),
+    or for LAPSED a lapsed one with no current certificate since (docs/RULES.md, "The certificate's life").
+
+    Raises:
+        BadArgument: an empty list.
+    """
+    if not statuses:
+        raise BadArgument("filter.certificateStatus must name at least one status")
+    current = [status for status in statuses if status != CertificateStatus.LAPSED]
+    condition = Q(id__in=Subquery(Certificate.filter(status__in=current).values("sitting_id")))
+    if CertificateStatus.LAPSED in statuses:
+        lapsed = Q(id__in=Subquery(Certificate.filter(status=CertificateStatus.LAPSED).values("sitting_id")))
+        never_again = ~Q(id__in=Subquery(Certificate.exclude(status=CertificateStatus.LAPSED).values("sitting_id")))
+        condition = condition | (lapsed & never_again) if current else lapsed & never_again
+    return condition
 
 
 async def list_sittings(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import unicodedata
 
+from resolvers.errors import DomainError, ErrorCode
+
+REASON_MAX_LENGTH = 1000
 FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
@@ -22,3 +25,19 @@ def has_visible_text(text: str) -> bool:
 def is_clean_paragraph(text: str) -> bool:
     """Free text for people (e.g. a rejection reason): visible, and no control characters but line breaks."""
     return has_visible_text(text) and not has_control_characters(text.replace("\n", " "))
+
+
+def clean_reason(reason: str) -> str:
+    """A rejection or revocation reason, trimmed: 1–1,000 printable characters, line breaks allowed.
+
+    Raises:
+        DomainError: INVALID_INPUT naming ``["input", "reason"]``.
+    """
+    reason = reason.strip()
+    if not reason or len(reason) > REASON_MAX_LENGTH or not is_clean_paragraph(reason):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"give a reason of 1–{REASON_MAX_LENGTH:,} printable characters (line breaks allowed)",
+            ["input", "reason"],
+        )
+    return reason

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from renderer.template import format_date
-from resolvers.verification import verify_certificate
+from resolvers.verification import VerificationStatus, verify_certificate
 
 PAGE = """\
 <!doctype html>
@@ -24,12 +24,14 @@ PAGE = """\
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
-<title>{% if v.valid %}Valid certificate{% else %}Certificate not found{% endif %} · Certify</title>
+<title>{{ {"VALID": "Valid certificate", "EXPIRED": "Expired certificate", "REVOKED": "Revoked certificate"}.get(v.status, "Certificate not found") }} · Certify</title>
 <style>
 body { font-family: "Noto Sans", system-ui, sans-serif; margin: 0; background: #f4f5f7; color: #1d2330; }
 main { max-width: 36rem; margin: 3rem auto; background: #fff; padding: 2rem; border-radius: 8px; }
 h1 { font-size: 1.4rem; margin-top: 0; }
 .valid { color: #136c3a; } .invalid { color: #a01c1c; }
+.banner { margin: 0 0 1.25rem; padding: .9rem 1rem; border-radius: 6px; font-weight: 700; font-size: 1.1rem; }
+.banner.revoked { background: #a01c1c; color: #fff; } .banner.expired { background: #f2c14e; color: #3b2a00; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .5rem 1.5rem; }
 dt { color: #5a6270; } dd { margin: 0; font-weight: 600; }
 bdi { unicode-bidi: isolate; }
@@ -37,14 +39,23 @@ bdi { unicode-bidi: isolate; }
 </head>
 <body>
 <main>
-{% if v.valid %}
-<h1 class="valid">This certificate is valid</h1>
+{% if v.status != "NOT_FOUND" %}
+{% if v.status == "REVOKED" %}
+<p class="banner revoked" id="status" role="alert">Revoked on {{ revoked_on }}: this certificate is no longer valid</p>
+<h1 class="invalid">This certificate was revoked</h1>
+{% elif v.status == "EXPIRED" %}
+<p class="banner expired" id="status" role="alert">Expired on {{ expires_on }}: this certificate is no longer valid</p>
+<h1 class="invalid">This certificate has expired</h1>
+{% else %}
+<h1 class="valid" id="status">This certificate is valid</h1>
+{% endif %}
 <dl>
 <dt>Holder</dt><dd><bdi id="holder-name">{{ v.holder_name }}</bdi></dd>
 <dt>Test</dt><dd id="test-name">{{ v.test_name }}</dd>
 <dt>Score</dt><dd id="score">{{ v.score }}{% if v.level %} ({{ v.level }}){% endif %}</dd>
 <dt>Organisation</dt><dd id="organisation-name">{{ v.organisation_name }}</dd>
 <dt>Issued</dt><dd id="issued-on">{{ issued_on }}</dd>
+{% if expires_on %}<dt>{{ "Expired" if v.status == "EXPIRED" else "Valid until" }}</dt><dd id="expires-on">{{ expires_on }}</dd>{% endif %}
 <dt>Verification code</dt><dd id="verification-code">{{ v.verification_code }}</dd>
 </dl>
 {% else %}
@@ -71,12 +82,15 @@ def _template() -> Template:
 
 
 async def verify_page(request: Request) -> Response:
-    """The HTML verification page of ``{code}``: 200 for an issued certificate, 404 otherwise."""
+    """The HTML verification page of ``{code}``: 200 for an issued certificate (valid, expired or revoked), else 404."""
     code = request.path_params["code"]
     verification = await verify_certificate(code=code)
     html = _template().render(
         v=verification,
         code=code[:CODE_ECHO_MAX],
         issued_on=format_date(verification.issued_at) if verification.issued_at else "",
+        expires_on=format_date(verification.expires_at) if verification.expires_at else "",
+        revoked_on=format_date(verification.revoked_at) if verification.revoked_at else "",
     )
-    return HTMLResponse(html, status_code=200 if verification.valid else 404, headers=HEADERS)
+    found = verification.status != VerificationStatus.NOT_FOUND
+    return HTMLResponse(html, status_code=200 if found else 404, headers=HEADERS)

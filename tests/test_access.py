@@ -74,6 +74,12 @@ REJECT_CERTIFICATE = """
 mutation($id: ID!) { rejectCertificate(input: {certificateId: $id, reason: "Blurred photo."}) { errors { code } } }
 """
 RETRY_RENDER = "mutation($id: ID!) { retryRender(input: {certificateId: $id}) { errors { code } } }"
+REVOKE = 'mutation($id: ID!) { revokeCertificate(input: {certificateId: $id, reason: "Fraud."}) { errors { code } } }'
+EXTEND = """
+mutation($id: ID!) {
+  extendClaimDeadline(input: {certificateId: $id, claimDeadline: "2999-01-01T00:00:00Z"}) { errors { code } }
+}
+"""
 CREDIT_BALANCE = "query($id: ID!) { node(id: $id) { ... on Organisation { value: creditBalance } } }"
 CREDIT_TRANSACTIONS = """
 query($id: ID!) { node(id: $id) { ... on Organisation { value: creditTransactions(first: 1) { totalCount } } } }
@@ -414,6 +420,19 @@ PROBES: dict[Operation, Probe] = {
     ),
     # a0 is under review, so every caller access lets through is refused its state and nothing changes
     Operation.RETRY_RENDER: Probe(RETRY_RENDER, lambda s, mine: {"id": s.certificates["a0"]}, answered_for("retryRender")),
+    # a0 is under review and b0 awaits its claim: revoking either is refused its state; a0's deadline cannot move
+    Operation.REVOKE_CERTIFICATE: Probe(
+        REVOKE,
+        lambda s, mine: {"id": s.certificates["a0" if mine else "b0"]},
+        answered_for("revokeCertificate"),
+        outside=True,
+    ),
+    Operation.EXTEND_CLAIM_DEADLINE: Probe(
+        EXTEND,
+        lambda s, mine: {"id": s.certificates["a0" if mine else "b0"]},
+        answered_for("extendClaimDeadline"),
+        outside=True,
+    ),
 }
 
 FIELD_PROBES: dict[Field, Probe] = {

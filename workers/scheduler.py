@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import astuple
 
 from adapters.metrics import SCHEDULED_JOB_DURATION, SCHEDULED_JOB_LAST_SUCCESS, SCHEDULED_JOB_RUNS
 from models.db import database_unavailable
@@ -39,13 +40,11 @@ async def run_lifecycle_once(*, policy: LifecyclePolicy, publisher: Publisher) -
     SCHEDULED_JOB_RUNS.labels(job=JOB, result="ok").inc()
     SCHEDULED_JOB_DURATION.labels(job=JOB).observe(time.perf_counter() - started)
     SCHEDULED_JOB_LAST_SUCCESS.labels(job=JOB).set(time.time())
-    if report.lapsed or report.expired or report.claim_reminders or report.expiry_reminders:
+    if any(astuple(report)):
         log.info(
-            "lifecycle: %d lapsed and refunded, %d sittings expired, %d claim and %d expiry reminders",
-            report.lapsed,
-            report.expired,
-            report.claim_reminders,
-            report.expiry_reminders,
+            "lifecycle: %d certificates lapsed, %d credits refunded, %d sittings unselected, %d sittings expired, "
+            "%d claim reminders, %d expiry reminders",
+            *astuple(report),
         )
     return report
 

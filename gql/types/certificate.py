@@ -12,7 +12,7 @@ from gql.context import Info
 from gql.ids import to_global_id
 from gql.types.common import CertificateStatus, Node, PageInfo, edges_of
 from models import Certificate as CertificateRow
-from resolvers import access
+from resolvers import access, verification
 from resolvers.access import Field
 from resolvers.pagination import Page
 from resolvers.render_status import rendering_delayed
@@ -32,6 +32,14 @@ class Certificate(Node):
     rejection_reason: str | None
     issued_at: datetime | None
     verification_code: str | None
+    claim_deadline: datetime | None = strawberry.field(
+        description="When an AWAITING_CLAIM or REJECTED certificate lapses unless a claim is submitted."
+    )
+    revoked_at: datetime | None
+    revocation_reason: str | None = strawberry.field(
+        description="Shown to the holder, the organisation, reviewers and platform admins; "
+        "never on the public verification."
+    )
 
     @classmethod
     def from_model(cls, row: CertificateRow) -> Certificate:
@@ -45,7 +53,14 @@ class Certificate(Node):
             rejection_reason=row.rejection_reason,
             issued_at=row.issued_at,
             verification_code=row.verification_code,
+            claim_deadline=row.claim_deadline,
+            revoked_at=row.revoked_at,
+            revocation_reason=row.revocation_reason,
         )
+
+    @strawberry.field(description="The sitting's takenAt plus the test's validityMonths; null: never expires.")
+    async def expires_at(self, info: Info) -> datetime | None:
+        return (await info.context.loaders.sitting_by_id.load(self.row.sitting_id)).expires_at
 
     @strawberry.field(
         description="Why rendering failed after its last retry; null otherwise. Shown to reviewers and platform admins."
@@ -111,9 +126,18 @@ class CertificateConnection:
         )
 
 
+VerificationStatus = strawberry.enum(
+    verification.VerificationStatus,
+    description="What a verification code says of its certificate (NOT_FOUND: no issued certificate has this code).",
+)
+
+
 @strawberry.type
 class CertificateVerification:
-    valid: bool
+    valid: bool = strawberry.field(description="True only when status is VALID.")
+    status: VerificationStatus
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
     holder_name: str | None = None
     test_name: str | None = None
     score: int | None = None

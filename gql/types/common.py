@@ -17,7 +17,8 @@ IneligibilityReason = strawberry.enum(enums.IneligibilityReason)
 PhotoCheck = strawberry.enum(enums.PhotoCheck)
 CertificateStatus = strawberry.enum(
     enums.CertificateStatus,
-    description="AWAITING_CLAIM → UNDER_REVIEW → APPROVED → ISSUED; UNDER_REVIEW → REJECTED → UNDER_REVIEW.",
+    description="AWAITING_CLAIM → UNDER_REVIEW → APPROVED → ISSUED → REVOKED; UNDER_REVIEW → REJECTED → "
+    "UNDER_REVIEW; AWAITING_CLAIM or REJECTED → LAPSED when the claim deadline passes.",
 )
 CreditTransactionKind = strawberry.enum(enums.CreditTransactionKind)
 NotificationKind = strawberry.enum(enums.NotificationKind)

@@ -95,5 +95,17 @@ class RejectCertificateInput:
 
 
 @strawberry.input
+class RevokeCertificateInput:
+    certificate_id: strawberry.ID
+    reason: str
+
+
+@strawberry.input
+class ExtendClaimDeadlineInput:
+    certificate_id: strawberry.ID
+    claim_deadline: datetime
+
+
+@strawberry.input
 class MarkNotificationsReadInput:
     ids: list[strawberry.ID]

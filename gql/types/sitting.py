@@ -12,6 +12,7 @@ from gql.context import Info
 from gql.ids import decode_id, to_global_id
 from gql.loaders import PageKey
 from gql.types.common import (
+    CertificateStatus,
     CertificationStatus,
     IneligibilityReason,
     Node,
@@ -110,13 +111,22 @@ class Sitting(Node):
         return Test.from_model(await info.context.loaders.test_by_id.load(self.row.test_id))
 
     @strawberry.field
-    async def certificate(
-        self, info: Info
-    ) -> Annotated[Certificate, strawberry.lazy("gql.types.certificate")] | None:
+    async def certificate(self, info: Info) -> Annotated[Certificate, strawberry.lazy("gql.types.certificate")] | None:
         from gql.types.certificate import Certificate
 
         row = await info.context.loaders.certificate_by_sitting_id.load(self.row.id)
         return Certificate.from_model(row) if row is not None else None
+
+    @strawberry.field(
+        description="Every certificate this sitting has had, newest first (a lapsed claim leaves one behind)."
+    )
+    async def certificates(self, info: Info) -> list[Annotated[Certificate, strawberry.lazy("gql.types.certificate")]]:
+        from gql.types.certificate import Certificate
+
+        return [
+            Certificate.from_model(row)
+            for row in await info.context.loaders.certificates_by_sitting_id.load(self.row.id)
+        ]
 
 
 @strawberry.type
@@ -164,6 +174,9 @@ class SittingFilter:
     search: str | None = strawberry.field(
         default=None, description="Case-insensitive match on the test taker's name or email."
     )
+    certificate_status: list[CertificateStatus] | None = strawberry.field(
+        default=None, description="Sittings whose current certificate has one of these statuses."
+    )
 
     def to_spec(self) -> sitting_rules.SittingFilter:
         """Decode IDs; an ID that is not a Test ID becomes MALFORMED_ID (refused by the filter rules)."""
@@ -178,6 +191,7 @@ class SittingFilter:
             taken_after=self.taken_after,
             taken_before=self.taken_before,
             search=self.search,
+            certificate_status=tuple(self.certificate_status) if self.certificate_status is not None else None,
         )
 
 

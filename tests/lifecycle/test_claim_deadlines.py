@@ -10,60 +10,22 @@ certificate's life").
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
-from datetime import timedelta
 
-import pytest
 from certificate_flow import CERTIFY, REJECT, certified_candidates, claim_ok, reviewer, wait_for
-from harness import free_port, live_server, make_settings
-from smtp_server import SmtpServer
+from lifecycle_support import WINDOW, kinds_of, subjects
 from support import ledger_sum
 from ws_client import ws_session
 
-from models import Certificate, CreditTransaction, Notification, Organisation, Reminder, Sitting
+from gql.ids import to_global_id
+from models import Certificate, CreditTransaction, Organisation, Reminder, Sitting
 from models.enums import Role
 from resolvers.invariants import find_violations
 
-WINDOW, LEAD = timedelta(seconds=4), timedelta(seconds=2)
 STATUS_CHANGES = "subscription { sittingStatusChanged { previousStatus status sitting { id } } }"
 CREDITS_CHANGED = "subscription { creditBalanceChanged { creditBalance delta } }"
-SITTING = "query($id: ID!) { node(id: $id) { ... on Sitting { status certificate { id status } } } }"
-
-
-@pytest.fixture
-def smtp_server():
-    server = SmtpServer(port=free_port())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def lifecycle_server(tmp_path, database_url, smtp_server):
-    settings = make_settings(
-        tmp_path,
-        database_url,
-        claim_window=WINDOW,
-        claim_reminders=(LEAD,),
-        scheduler_seconds=1.0,
-        smtp_url=smtp_server.url,
-    )
-    async with live_server(settings) as server:
-        yield server
-
-
-def subjects(smtp: SmtpServer, to: str) -> list[str]:
-    """The subjects of the messages to ``to``, in the order the server accepted them."""
-    return [
-        str(email.message_from_bytes(envelope.content, policy=email.policy.default)["Subject"])
-        for envelope in list(smtp.messages)
-        if to in envelope.rcpt_tos
-    ]
-
-
-async def kinds_of(test_taker_pk: int) -> list[str]:
-    return [str(n.kind) for n in await Notification.filter(test_taker_id=test_taker_pk).order_by("id")]
+SITTING = """
+query($id: ID!) { node(id: $id) { ... on Sitting { status certificate { id status } certificates { id status } } } }
+"""
 
 
 async def test_an_unclaimed_certificate_is_reminded_once_then_lapses_and_is_refunded(lifecycle_server, smtp_server):
@@ -104,6 +66,7 @@ async def test_an_unclaimed_certificate_is_reminded_once_then_lapses_and_is_refu
         ]
     for candidate, certificate in zip(candidates, certified, strict=True):
         taker = (await Sitting.get(id=candidate.sitting_pk).prefetch_related("test_taker")).test_taker
+
         async def delivered(email=taker.email) -> bool:
             return len(subjects(smtp_server, email)) >= 3
 
@@ -133,14 +96,21 @@ async def test_an_unclaimed_certificate_is_reminded_once_then_lapses_and_is_refu
     admin = server.client(admin_token)
     for candidate in candidates:
         node = (await admin.data(SITTING, {"id": candidate.sitting_id}))["node"]
-        assert node == {"status": "UNSELECTED", "certificate": None}
+        lapsed_one = {"id": candidate.certificate_id, "status": "LAPSED"}
+        assert node == {"status": "UNSELECTED", "certificate": None, "certificates": [lapsed_one]}
     assert await find_violations(storage=server.state.storage) == []
 
     # when one lapsed sitting is certified again, then a second certificate and a second debit
     again = await admin.data(CERTIFY, {"ids": [candidates[0].sitting_id], "key": "again"})
     assert again["certifySittings"] == {"certifiedCount": 1, "errors": []}
-    certificates = await Certificate.filter(sitting_id=candidates[0].sitting_pk).order_by("id")
-    assert [str(c.status) for c in certificates] == ["LAPSED", "AWAITING_CLAIM"]
+    second = await Certificate.get(sitting_id=candidates[0].sitting_pk, status="AWAITING_CLAIM")
+    node = (await admin.data(SITTING, {"id": candidates[0].sitting_id}))["node"]
+    again_one = {"id": to_global_id("Certificate", second.id), "status": "AWAITING_CLAIM"}
+    assert node == {
+        "status": "IN_PROGRESS",
+        "certificate": again_one,
+        "certificates": [again_one, {"id": candidates[0].certificate_id, "status": "LAPSED"}],
+    }
     debits = await CreditTransaction.filter(organisation_id=world.organisation_pk, kind="CERTIFICATION").count()
     assert debits == 2
     assert (
@@ -157,7 +127,7 @@ async def test_a_claim_submitted_before_the_deadline_never_lapses(lifecycle_serv
     server = lifecycle_server
     world, [candidate] = await certified_candidates(server, 1)
     certificate = await Certificate.get(id=candidate.certificate_pk)
-    await asyncio.sleep(max(0.0, (certificate.claim_deadline - certificate.created_at).total_seconds() - 1.0))
+    await asyncio.sleep(max(0.0, (certificate.claim_deadline - certificate.created_at).total_seconds() - 1.5))
     await claim_ok(server, candidate)
     await asyncio.sleep(3.0)  # past the deadline, three scheduler runs
     assert str((await Certificate.get(id=candidate.certificate_pk)).status) == "UNDER_REVIEW"

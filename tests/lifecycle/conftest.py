@@ -1,0 +1,31 @@
+"""Fixtures of the lifecycle tests: a real SMTP server and a live server whose claim window is seconds long."""
+
+from __future__ import annotations
+
+import pytest
+from harness import free_port, live_server, make_settings
+from lifecycle_support import LEAD, WINDOW
+from smtp_server import SmtpServer
+
+
+@pytest.fixture
+def smtp_server():
+    server = SmtpServer(port=free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def lifecycle_server(tmp_path, database_url, smtp_server):
+    """The real app on each database, the lifecycle job every second, e-mail to ``smtp_server``."""
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        claim_window=WINDOW,
+        claim_reminders=(LEAD,),
+        scheduler_seconds=1.0,
+        smtp_url=smtp_server.url,
+    )
+    async with live_server(settings) as server:
+        yield server

@@ -1,0 +1,28 @@
+"""Helpers of the lifecycle tests: the short durations they run with, and what a test taker received."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import timedelta
+
+from smtp_server import SmtpServer
+
+from models import Notification
+
+WINDOW, LEAD = timedelta(seconds=4), timedelta(seconds=2)
+"""The claim window and the one reminder lead of ``lifecycle_server`` (CERTIFY_CLAIM_WINDOW=PT4S, …=PT2S)."""
+
+
+def subjects(smtp: SmtpServer, to: str) -> list[str]:
+    """The subjects of the messages to ``to``, in the order the server accepted them."""
+    return [
+        str(email.message_from_bytes(envelope.content, policy=email.policy.default)["Subject"])
+        for envelope in list(smtp.messages)
+        if to in envelope.rcpt_tos
+    ]
+
+
+async def kinds_of(test_taker_pk: int) -> list[str]:
+    """The kinds of the test taker's notifications, oldest first."""
+    return [str(n.kind) for n in await Notification.filter(test_taker_id=test_taker_pk).order_by("id")]
