@@ -1,9 +1,9 @@
 """Which stored file a certificate offers, and reading it back for a signed URL.
 
 Rules (docs/RULES.md, "Who sees what"): the PDF and PNG exist once the
-certificate is ISSUED and go to anyone who may see the certificate; who may
-also have the submitted photo is the field rule ``Certificate.photoUrl`` of
-:mod:`resolvers.access` (not analysts).
+certificate is ISSUED, stay once it is REVOKED, and go to anyone who may see
+the certificate; who may also have the submitted photo is the field rule
+``Certificate.photoUrl`` of :mod:`resolvers.access` (not analysts).
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ MEDIA_TYPES = {
     CertificateFile.PHOTO: "image/jpeg",
 }
 EXTENSIONS = {CertificateFile.PDF: "pdf", CertificateFile.PNG: "png", CertificateFile.PHOTO: "jpg"}
+FILED = (CertificateStatus.ISSUED, CertificateStatus.REVOKED)
+"""Statuses whose PDF and PNG are offered: issued, and kept after a revocation (docs/RULES.md, "The certificate's life")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +47,7 @@ def file_key(certificate: Certificate, kind: CertificateFile) -> str | None:
     """The storage key of ``certificate``'s ``kind`` file, or None while it has none."""
     if kind is CertificateFile.PHOTO:
         return certificate.photo_key
-    if certificate.status != CertificateStatus.ISSUED:
+    if certificate.status not in FILED:
         return None
     return certificate.pdf_key if kind is CertificateFile.PDF else certificate.png_key
 

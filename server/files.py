@@ -105,7 +105,7 @@ class FileUrls:
         return self._settings.signed_url_ttl_seconds
 
     def certificate_url(self, certificate: Certificate, kind: str) -> str | None:
-        """The PDF (``"pdf"``) or PNG (``"png"``) URL once the certificate is ISSUED, else None."""
+        """The PDF (``"pdf"``) or PNG (``"png"``) URL once the certificate is ISSUED (or since REVOKED), else None."""
         return self._url(certificate, CertificateFile(kind))
 
     def photo_url(self, certificate: Certificate, principal: Principal) -> str | None:

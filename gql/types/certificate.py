@@ -88,7 +88,8 @@ class Certificate(Node):
         return Sitting.from_model(await info.context.loaders.sitting_by_id.load(self.row.sitting_id))
 
     @strawberry.field(
-        description="Short-lived signed URLs, set once ISSUED, and only for viewers allowed to see the certificate."
+        description="Short-lived signed URLs, set once ISSUED (and still once REVOKED), and only for viewers "
+        "allowed to see the certificate."
     )
     def pdf_url(self, info: Info) -> str | None:
         return info.context.state.file_urls.certificate_url(self.row, "pdf")

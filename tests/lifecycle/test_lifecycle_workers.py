@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -32,6 +33,8 @@ from support import ledger_sum
 
 from models import Certificate, CreditTransaction, Notification, Organisation, OutboxEmail, Reminder
 from models.enums import Role
+from resolvers.lifecycle import DEFAULT_BATCH, LAPSE_LOCK
+from resolvers.sql import Statement, transaction
 
 CERTIFY = str(Path(sys.executable).parent / "certify")
 CERTIFY_ALL = """
@@ -40,8 +43,8 @@ mutation($key: String!) {
 }
 """
 LAPSED_LOG = re.compile(r"lifecycle: (\d+) certificates lapsed, (\d+) credits refunded")
-BATCH = 1000
-"""The job's batch (resolvers/lifecycle.py, DEFAULT_BATCH): a kill leaves a whole number of them done."""
+BATCH = DEFAULT_BATCH
+"""The job's batch (1,000): a kill leaves a whole number of them done."""
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.serial]
 
@@ -152,6 +155,15 @@ async def assert_each_once(organisation_pk: int, count: int) -> None:
     assert set(per_certificate.values()) == {1} and len(per_certificate) == count
 
 
+async def lapse_step_running(server) -> bool:
+    """True while a transaction holds the lapse step's advisory lock (resolvers/lifecycle.py, LAPSE_LOCK)."""
+    async with transaction() as conn:
+        rows = await Statement(conn).fetch(
+            f"SELECT COUNT(*) AS held FROM pg_locks WHERE locktype = 'advisory' AND objid = {LAPSE_LOCK} AND granted"
+        )
+    return rows[0]["held"] > 0
+
+
 def certify_check(env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([CERTIFY, "check"], check=False, env=env, capture_output=True, text=True, timeout=60)
 
@@ -173,13 +185,14 @@ async def test_two_workers_racing_the_same_lapses_refund_each_certificate_once(t
                 return await lapsed_count() == count
 
             await wait_for(all_lapsed, timeout=30)
-            await asyncio.sleep(2.0)  # both workers run again and find nothing to do
+            lapsed_at = time.monotonic()
 
             async def delivered() -> bool:
                 return len(smtp_server.messages) >= 3 * count
 
             await wait_for(delivered, timeout=30)
-            await asyncio.sleep(0.5)
+            # both workers run again (every second) and find nothing more to do or send
+            await asyncio.sleep(max(0.5, lapsed_at + 1.5 - time.monotonic()))
         finally:
             codes = [worker.stop() for worker in workers]
         assert codes == [0, 0], [worker.log for worker in workers]
@@ -194,14 +207,14 @@ async def test_two_workers_racing_the_same_lapses_refund_each_certificate_once(t
 
 
 async def test_a_worker_killed_in_the_middle_of_a_large_lapse_leaves_nothing_doubled_or_missed(tmp_path, smtp_server):
-    """Given 3,000 claims lapsing at once, when the worker is killed (SIGKILL) after the first batch of
-    1,000 committed, then what it left is whole batches; when a worker starts again, every certificate
+    """Given 3,000 claims lapsing at once, when the worker is killed (SIGKILL) while its second batch of
+    1,000 is under way, then what it left is whole batches; when a worker starts again, every certificate
     has lapsed with one refund, one reminder, one notice of each kind and one e-mail row each."""
     count = 3 * BATCH
     async with api_and_env(
         tmp_path,
-        window=timedelta(seconds=8),
-        lead=timedelta(seconds=4),
+        window=timedelta(seconds=6),
+        lead=timedelta(seconds=3),
         CERTIFY_SMTP_URL=smtp_server.url,
         CERTIFY_OUTBOX_POLL_SECONDS="600",  # the e-mails wait, so the job has the process to itself
     ) as (server, env):
@@ -209,10 +222,10 @@ async def test_a_worker_killed_in_the_middle_of_a_large_lapse_leaves_nothing_dou
         await worker.running()
         organisation_pk = await certify_many(server, count)
 
-        async def first_batch_lapsed() -> int:
-            return await lapsed_count()
+        async def second_batch_under_way() -> bool:
+            return await lapsed_count() >= BATCH and await lapse_step_running(server)
 
-        await wait_for(first_batch_lapsed, timeout=30, interval=0.01)
+        await wait_for(second_batch_under_way, timeout=30, interval=0.01)
         worker.kill()
         left = await lapsed_count()
         assert left in (BATCH, 2 * BATCH), f"{left} lapsed when the worker was killed"
