@@ -17,6 +17,8 @@ the repository.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
 import json
 import os
 import re
@@ -26,18 +28,22 @@ import sys
 import threading
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
 import httpx
 from builders import RECORD_SITTINGS, build_world, sitting_row
-from harness import TEST_SECRET, GraphQLClient, LiveServer, free_port, live_server
+from harness import PORTRAIT, TEST_SECRET, GraphQLClient, LiveServer, free_port, live_server
 from hypothesis import HealthCheck, settings
+from PIL import Image
+from pypdf import PdfWriter
 
 from gql.ids import decode_id, to_global_id
 from models import Certificate, Notification, Sitting
 from models.enums import Role
+from resolvers.issuing import issuable_certificate, issue_certificate
 from server.auth import TokenService
 from server.settings import Settings
 
@@ -134,6 +140,9 @@ class Organisation:
     test_taker_pk: int
     test_taker_ids: list[str]
     notification_ids: list[str]
+    issued_certificate_id: str = ""
+    files: dict[str, bytes] = field(default_factory=dict, repr=False)
+    """The issued certificate's stored files by kind (``pdf``, ``png``, ``photo``)."""
 
     def global_ids(self) -> list[str]:
         """Every global ID of this organisation's data."""
@@ -142,6 +151,7 @@ class Organisation:
             self.test_id,
             *self.sitting_ids,
             self.certificate_id,
+            *([self.issued_certificate_id] if self.issued_certificate_id else []),
             *self.test_taker_ids,
             *self.notification_ids,
         ]
@@ -181,7 +191,10 @@ async def _organisation(live: LiveServer, name: str, prefix: str) -> Organisatio
     certificate = await Certificate.get(sitting_id=pk)
     pks = [decode_id(gid, "Sitting") for gid in ids]
     taker_pks = await Sitting.filter(id__in=pks).values_list("test_taker_id", flat=True)
-    notification_pks = await Notification.filter(certificate_id=certificate.id).values_list("id", flat=True)
+    issued_pk, files = await _issued_certificate(live, admin, ids[1], prefix)
+    notification_pks = await Notification.filter(certificate_id__in=[certificate.id, issued_pk]).values_list(
+        "id", flat=True
+    )
     return Organisation(
         name=name,
         organisation_id=world.organisation_id,
@@ -193,7 +206,70 @@ async def _organisation(live: LiveServer, name: str, prefix: str) -> Organisatio
         test_taker_pk=sitting.test_taker_id,
         test_taker_ids=[to_global_id("TestTaker", pk) for pk in sorted(set(taker_pks))],
         notification_ids=[to_global_id("Notification", pk) for pk in notification_pks],
+        issued_certificate_id=to_global_id("Certificate", issued_pk),
+        files=files,
     )
+
+
+CLAIM = """
+mutation($input: ClaimCertificateInput!) { claimCertificate(input: $input) { errors { code message } } }
+"""
+APPROVE = "mutation($id: ID!) { approveCertificate(input: {certificateId: $id}) { errors { code message } } }"
+
+
+async def _issued_certificate(live: LiveServer, admin, sitting_id: str, prefix: str) -> tuple[int, dict[str, bytes]]:
+    """Certify, claim (the portrait, over HTTP), approve and issue ``sitting_id``'s certificate; (pk, files).
+
+    The render worker is off in these servers, so the files are small valid
+    PDF and PNG bytes handed to the issuing verb exactly as the worker would.
+    """
+    result = (await admin.data(CERTIFY, {"ids": [sitting_id], "key": f"{prefix}-certify-issued"}))["certifySittings"]
+    assert result["errors"] == [] and result["certifiedCount"] == 1, result
+    pk = decode_id(sitting_id, "Sitting")
+    sitting = await Sitting.get(id=pk)
+    certificate = await Certificate.get(sitting_id=pk)
+    taker = live.token(Role.TEST_TAKER, test_taker=sitting.test_taker_id, subject=f"{prefix}-issued-taker")
+    operations = {"query": CLAIM, "variables": {"input": {"sittingId": sitting_id, "holderName": "Ada Example"}}}
+    operations["variables"]["input"]["photo"] = None
+    claimed = await live.http.post(
+        "/graphql",
+        data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.input.photo"]})},
+        files={"0": ("portrait.jpg", PORTRAIT.read_bytes(), "image/jpeg")},
+        headers=bearer(taker),
+    )
+    assert claimed.json()["data"] == {"claimCertificate": {"errors": []}}, claimed.text
+    reviewer = live.client(live.token(Role.SECURITY_REVIEWER, subject=f"{prefix}-reviewer"))
+    approved = (await reviewer.data(APPROVE, {"id": to_global_id("Certificate", certificate.id)}))["approveCertificate"]
+    assert approved["errors"] == [], approved
+    pdf, png = _pdf_bytes(prefix), _png_bytes(prefix)
+    await issue_certificate(
+        certificate=await issuable_certificate(certificate_id=certificate.id),
+        pdf=pdf,
+        png=png,
+        pdf_sha256=hashlib.sha256(pdf).hexdigest(),
+        issued_at=datetime.now(UTC),
+        storage=live.state.storage,
+        publisher=live.state.publisher,
+    )
+    issued = await Certificate.get(id=certificate.id)
+    assert str(issued.status) == "ISSUED", issued.status
+    photo = await live.state.storage.get(issued.photo_key)
+    return certificate.id, {"pdf": pdf, "png": png, "photo": photo}
+
+
+def _pdf_bytes(text: str) -> bytes:
+    writer = PdfWriter()
+    writer.add_blank_page(width=842, height=595)
+    writer.add_metadata({"/Title": f"certificate {text}"})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _png_bytes(text: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (ord(text[0]) % 256, 90, 160)).save(out, format="PNG")
+    return out.getvalue()
 
 
 def build_two_organisations(server: ThreadedServer) -> World:
