@@ -9,7 +9,7 @@ import strawberry
 from gql.context import Info
 from gql.errors import as_payload
 from gql.ids import decode_id
-from gql.types.certificate import Certificate, CertificateConnection, CertificateVerification
+from gql.types.certificate import Certificate, CertificateConnection, CertificateVerification, VerificationStatus
 from gql.types.inputs import (
     ApproveCertificateInput,
     ClaimCertificateInput,
@@ -61,7 +61,7 @@ class CertificateQuery:
         result = await verify_certificate(code=code)
         return CertificateVerification(
             valid=result.valid,
-            status=result.status,
+            status=VerificationStatus(result.status.value),
             expires_at=result.expires_at,
             revoked_at=result.revoked_at,
             holder_name=result.holder_name,

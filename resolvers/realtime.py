@@ -26,6 +26,7 @@ from resolvers.principal import Principal
 from resolvers.sittings import SittingFilter, SittingOrder, apply_filter, list_sittings
 from subscriptions.channels import REVIEW_QUEUE, organisation_channel, test_taker_channel
 from subscriptions.events import (
+    CertificateRevoked,
     CreditBalanceChanged,
     NotificationCreated,
     ReviewQueueChanged,
@@ -35,7 +36,7 @@ from subscriptions.events import (
 from subscriptions.hub import Hub
 from subscriptions.streams import bursts, shared, typed_messages
 
-PAGE_CHANGES = (SittingStatusChanged, SittingsRecorded, ReviewQueueChanged)
+PAGE_CHANGES = (SittingStatusChanged, SittingsRecorded, ReviewQueueChanged, CertificateRevoked)
 LIVE_WINDOW_SECONDS = 0.15
 
 

@@ -20,7 +20,7 @@ from resolvers.messages import notify_test_taker
 from resolvers.principal import Principal
 from resolvers.sql import change_status, transaction
 from resolvers.text import clean_reason
-from subscriptions.events import NotificationCreated, Publisher
+from subscriptions.events import CertificateRevoked, NotificationCreated, Publisher
 
 FIELD = ["input", "certificateId"]
 REVOKED_TITLE = "Your certificate has been revoked"
@@ -38,12 +38,16 @@ async def _certificate_in_sight(principal: Principal, operation: Operation, cert
     return certificate
 
 
+def _ensure_revocable(status: str) -> None:
+    if status not in sources_of(CertificateStatus.REVOKED):
+        message = f"only an ISSUED certificate can be revoked (it is {status})"
+        raise DomainError(ErrorCode.INVALID_TRANSITION, message, FIELD)
+
+
 async def revoke_certificate(
     *, principal: Principal, certificate_id: int | None, reason: str, publisher: Publisher
 ) -> Certificate:
-    """Revoke an ISSUED certificate for good (ISSUED → REVOKED) and tell its holder; no credit comes back.
-
-    The sitting stays CERTIFIED; the files stay downloadable for the organisation.
+    """Revoke an ISSUED certificate for good and tell its holder; the sitting stays CERTIFIED, no credit comes back.
 
     Raises:
         Forbidden: not an org admin or platform admin (rule ``revokeCertificate``).
@@ -51,13 +55,8 @@ async def revoke_certificate(
             printable characters), INVALID_TRANSITION (not ISSUED).
     """
     certificate = await _certificate_in_sight(principal, Operation.REVOKE_CERTIFICATE, certificate_id)
+    _ensure_revocable(certificate.status)
     reason = clean_reason(reason)
-    if certificate.status != CertificateStatus.ISSUED:
-        raise DomainError(
-            ErrorCode.INVALID_TRANSITION,
-            f"only an ISSUED certificate can be revoked (it is {certificate.status})",
-            FIELD,
-        )
     sitting = await Sitting.get(id=certificate.sitting_id).select_related("test")
     test_taker = await TestTaker.get(id=sitting.test_taker_id)
     now = datetime.now(UTC)
@@ -91,7 +90,12 @@ async def revoke_certificate(
             detail={"reason": reason},
             conn=conn,
         )
-    await publisher.publish([NotificationCreated(test_taker.id, notification.id, now)])
+    await publisher.publish(
+        [
+            NotificationCreated(test_taker.id, notification.id, now),
+            CertificateRevoked(sitting.organisation_id, certificate.id, now),
+        ]
+    )
     return await Certificate.get(id=certificate.id)
 
 

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from datetime import datetime
 
 from subscriptions.events import (
+    CertificateRevoked,
     CreditBalanceChanged,
     Event,
     NotificationCreated,
@@ -21,7 +22,14 @@ from subscriptions.events import (
 
 EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
-    for cls in (SittingStatusChanged, SittingsRecorded, CreditBalanceChanged, NotificationCreated, ReviewQueueChanged)
+    for cls in (
+        SittingStatusChanged,
+        SittingsRecorded,
+        CreditBalanceChanged,
+        NotificationCreated,
+        ReviewQueueChanged,
+        CertificateRevoked,
+    )
 }
 REVIEW_QUEUE = "certify.review-queue"
 
@@ -37,7 +45,7 @@ def test_taker_channel(test_taker_id: int) -> str:
 def channels_of(event: Event) -> list[str]:
     """Where ``event`` is published."""
     match event:
-        case SittingStatusChanged() | SittingsRecorded() | CreditBalanceChanged():
+        case SittingStatusChanged() | SittingsRecorded() | CreditBalanceChanged() | CertificateRevoked():
             return [organisation_channel(event.organisation_id)]
         case NotificationCreated():
             return [test_taker_channel(event.test_taker_id)]

@@ -61,7 +61,23 @@ class ReviewQueueChanged:
     at: datetime
 
 
-Event = SittingStatusChanged | SittingsRecorded | CreditBalanceChanged | NotificationCreated | ReviewQueueChanged
+@dataclass(frozen=True, slots=True)
+class CertificateRevoked:
+    """An organisation's ISSUED certificate became REVOKED (its sitting stays CERTIFIED)."""
+
+    organisation_id: int
+    certificate_id: int
+    at: datetime
+
+
+Event = (
+    SittingStatusChanged
+    | SittingsRecorded
+    | CreditBalanceChanged
+    | NotificationCreated
+    | ReviewQueueChanged
+    | CertificateRevoked
+)
 
 
 class Publisher(Protocol):

@@ -256,3 +256,34 @@ async def test_a_nested_connection_counts_only_when_total_count_is_selected(sqli
     # then the root's count and page, the test takers and the nested pages take four statements; the count a fifth
     assert {edge["node"]["testTaker"]["sittings"]["totalCount"] for edge in data["sittings"]["edges"]} == {3}
     assert (without, counted, skipped) == (4, 5, 4)
+
+
+CERTIFICATE_LIFE = """
+{
+  sittings(first: 50) {
+    edges { node { id certificate { id claimDeadline expiresAt revokedAt revocationReason } } }
+  }
+}
+"""
+
+
+async def test_certificates_expiry_of_a_page_is_one_sitting_batch_for_5_and_50_certificates(server):
+    # given an organisation with 5 certified sittings and one with 50
+    platform = server.platform()
+    small = await build_world(platform, sittings=5, credits=5, name="Small", prefix="small")
+    large = await build_world(platform, sittings=50, credits=50, name="Large", prefix="large")
+    for world in (small, large):
+        await admin_of(server, world).data(CERTIFY_ALL)
+    await wait_for(outbox_drained)
+
+    # when each admin lists its sittings' certificates with their deadlines and expiry
+    few, few_data = await count_statements(admin_of(server, small), CERTIFICATE_LIFE)
+    many, many_data = await count_statements(admin_of(server, large), CERTIFICATE_LIFE)
+
+    # then every certificate has its deadline, and both take four statements: count and page of the sittings,
+    # one certificate batch and one batch of the sittings their expiresAt is read from
+    for data, count in ((few_data, 5), (many_data, 50)):
+        certificates = [edge["node"]["certificate"] for edge in data["sittings"]["edges"]]
+        assert len(certificates) == count
+        assert all(c["claimDeadline"] and c["expiresAt"] is None and c["revokedAt"] is None for c in certificates)
+    assert few == many == 4

@@ -25,6 +25,7 @@ from certificate_flow import (
 from harness import free_port
 from playwright.async_api import async_playwright
 from smtp_server import SmtpServer
+from ws_client import ws_session
 
 from gql.ids import to_global_id
 from models import AuditEvent, Certificate, CreditTransaction, Notification, Organisation, OutboxEmail, Sitting
@@ -71,6 +72,9 @@ mutation($ids: [ID!]!) {
   certifySittings(input: {selection: {ids: $ids}, idempotencyKey: "expiring"}) { certifiedCount errors { code } }
 }
 """
+LIVE_SITTINGS = """
+subscription { liveSittings(first: 2, orderBy: {field: TAKEN_AT, direction: ASC}) { edges { node { certificate { status } } } } }
+"""
 REASON = "The score was obtained by impersonation.\nSee case 2026-114."
 REVOKED_BODY = "Your certificate for Acme Languages English has been revoked and is no longer valid: " + REASON
 SHOTS = "verify-shots"
@@ -78,6 +82,10 @@ SHOTS = "verify-shots"
 
 def codes(payload: dict) -> list[tuple[str, list[str] | None]]:
     return [(e["code"], e["field"]) for e in payload["errors"]]
+
+
+def certificate_statuses(data: dict) -> list[str]:
+    return [edge["node"]["certificate"]["status"] for edge in data["liveSittings"]["edges"]]
 
 
 def graphql_codes(body: dict) -> list[str]:
@@ -143,12 +151,19 @@ async def test_an_org_admin_or_platform_admin_revokes_an_issued_certificate_for_
         assert (valid["valid"], valid["status"], valid["expiresAt"], valid["revokedAt"]) == (True, "VALID", None, None)
         assert (await screenshot(server, code, tmp_path / SHOTS / "valid.png"))["text"] == "This certificate is valid"
 
-        # when the organisation's admin revokes the first with a reason (spaces around it are trimmed)
-        payload = (await admin.data(REVOKE, {"id": first.certificate_id, "reason": f"  {REASON}  "}))[
-            "revokeCertificate"
-        ]
+        # when the organisation's admin revokes the first with a reason (spaces around it are trimmed),
+        # while its dashboard watches the live sittings
+        async with ws_session(server.ws_url, admin.token) as dashboard:
+            await dashboard.subscribe("live", LIVE_SITTINGS)
+            assert certificate_statuses(await dashboard.data("live")) == ["ISSUED", "ISSUED"]
+            payload = (await admin.data(REVOKE, {"id": first.certificate_id, "reason": f"  {REASON}  "}))[
+                "revokeCertificate"
+            ]
 
-        # then it is REVOKED, for good, with who, when and why
+            # then the dashboard's page is refreshed at once
+            assert certificate_statuses(await dashboard.data("live")) == ["REVOKED", "ISSUED"]
+
+        # and it is REVOKED, for good, with who, when and why
         row = await Certificate.get(id=first.certificate_pk)
         revoked_at = row.revoked_at.astimezone(UTC).isoformat()
         assert payload == {
@@ -452,3 +467,27 @@ async def _candidates_of(server, sitting: Sitting) -> Candidate:
     return Candidate(
         to_global_id("Sitting", sitting.id), sitting.id, sitting.test_taker_id, certificate.id, server.client(token)
     )
+
+
+async def test_a_code_of_no_issued_or_revoked_certificate_is_not_found(server):
+    # given a certificate approved (it has a code) but not issued: this server does not render
+    _, [candidate] = await certified_candidates(server)
+    await claim_ok(server, candidate)
+    approved_code = (await approve(server, candidate))["verificationCode"]
+
+    # when it, or a code of nothing, is verified
+    for code in (approved_code, "AAAA-BBBB-CCCC-DDDD"):
+        answer = (await server.client().data(VERIFY, {"code": code}))["verifyCertificate"]
+
+        # then the status is NOT_FOUND and nothing else is said
+        assert answer == {
+            "valid": False,
+            "status": "NOT_FOUND",
+            "expiresAt": None,
+            "revokedAt": None,
+            "holderName": None,
+            "testName": None,
+            "score": None,
+            "organisationName": None,
+            "issuedAt": None,
+        }

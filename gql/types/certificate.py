@@ -127,10 +127,14 @@ class CertificateConnection:
         )
 
 
-VerificationStatus = strawberry.enum(
-    verification.VerificationStatus,
-    description="What a verification code says of its certificate (NOT_FOUND: no issued certificate has this code).",
-)
+@strawberry.enum(description="What a verification code says of its certificate; only VALID is valid.")
+class VerificationStatus(Enum):
+    VALID = verification.VerificationStatus.VALID.value
+    EXPIRED = verification.VerificationStatus.EXPIRED.value
+    REVOKED = verification.VerificationStatus.REVOKED.value
+    NOT_FOUND = strawberry.enum_value(
+        verification.VerificationStatus.NOT_FOUND.value, description="No issued certificate has this code."
+    )
 
 
 @strawberry.type
