@@ -111,8 +111,7 @@ async def reject_certificate(
 ) -> Certificate:
     """Reject a claim with ``reason`` (1–1000 characters); notify the test taker in-app and by e-mail.
 
-    A claim deadline that passed or is near moves to a whole claim window from now
-    (:meth:`LifecyclePolicy.deadline_after_rejection`).
+    A passed or near claim deadline moves a window on (:meth:`LifecyclePolicy.deadline_after_rejection`).
 
     Raises:
         Forbidden: not a security reviewer (rule ``rejectCertificate``).
@@ -158,10 +157,8 @@ async def reject_certificate(
             detail={"reason": reason},
             conn=conn,
         )
-    events: list[Event] = [
-        ReviewQueueChanged(certificate.id, sitting.organisation_id, "REJECTED", now),
-        NotificationCreated(test_taker.id, notification.id, now),
-    ]
+    events: list[Event] = [ReviewQueueChanged(certificate.id, sitting.organisation_id, "REJECTED", now)]
+    events.append(NotificationCreated(test_taker.id, notification.id, now))
     await publisher.publish(events)
     return await Certificate.get(id=certificate.id)
 

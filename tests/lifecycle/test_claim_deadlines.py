@@ -10,8 +10,11 @@ certificate's life").
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from certificate_flow import CERTIFY, REJECT, certified_candidates, claim_ok, reviewer, wait_for
+from harness import live_server, make_settings
 from lifecycle_support import WINDOW, kinds_of, subjects
 from support import ledger_sum
 from ws_client import ws_session
@@ -130,11 +133,60 @@ async def test_a_claim_submitted_before_the_deadline_never_lapses(lifecycle_serv
     await asyncio.sleep(max(0.0, (certificate.claim_deadline - certificate.created_at).total_seconds() - 1.5))
     await claim_ok(server, candidate)
     await asyncio.sleep(2.5)  # past the deadline by a second, two or more scheduler runs
-    assert str((await Certificate.get(id=candidate.certificate_pk)).status) == "UNDER_REVIEW"
+    claimed = await Certificate.get(id=candidate.certificate_pk)
+    assert str(claimed.status) == "UNDER_REVIEW"
+    assert claimed.submitted_at < certificate.claim_deadline < datetime.now(UTC)
     rejected = await reviewer(server).data(REJECT, {"id": candidate.certificate_id, "reason": "The photo is blurred."})
     assert rejected["rejectCertificate"]["errors"] == []
     certificate = await Certificate.get(id=candidate.certificate_pk)
     assert certificate.claim_deadline == certificate.reviewed_at + WINDOW
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(1.2)  # another run: the new deadline is ahead
     assert str((await Certificate.get(id=candidate.certificate_pk)).status) == "REJECTED"
     assert await CreditTransaction.filter(organisation_id=world.organisation_pk, kind="REFUND").count() == 0
+
+
+@pytest.fixture
+async def late_reminder_server(tmp_path, database_url, smtp_server):
+    """Claims have an hour, and two of the three reminder leads (two days, one day) are longer than that."""
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        claim_window=timedelta(hours=1),
+        claim_reminders=(timedelta(days=2), timedelta(days=1), timedelta(minutes=30)),
+        scheduler_seconds=1.0,
+        smtp_url=smtp_server.url,
+    )
+    async with live_server(settings) as server:
+        yield server
+
+
+async def test_leads_that_passed_together_send_one_reminder_and_are_all_recorded(late_reminder_server, smtp_server):
+    """Given a certificate whose two longest reminder leads have both passed when it is certified (as after
+    an outage), when the job runs, then the test taker gets one reminder, in-app and by e-mail, both leads
+    are recorded as done, and later runs send nothing more until the third lead."""
+    server = late_reminder_server
+    _, [candidate] = await certified_candidates(server, 1)
+
+    async def reminded() -> bool:
+        return await Reminder.filter(certificate_id=candidate.certificate_pk).exists()
+
+    await wait_for(reminded, timeout=10)
+    await asyncio.sleep(1.5)  # another run finds nothing more to do
+    certificate = await Certificate.get(id=candidate.certificate_pk)
+    reminders = await Reminder.filter(certificate_id=certificate.id).order_by("-lead_seconds")
+    assert [(r.kind, r.due_for, r.lead_seconds) for r in reminders] == [
+        ("CLAIM", certificate.claim_deadline, 2 * 86400),
+        ("CLAIM", certificate.claim_deadline, 86400),
+    ]
+    assert await kinds_of(candidate.test_taker_pk) == ["CERTIFICATE_READY_TO_CLAIM", "CLAIM_REMINDER"]
+    taker = (await Sitting.get(id=candidate.sitting_pk).prefetch_related("test_taker")).test_taker
+
+    async def delivered() -> bool:
+        return len(subjects(smtp_server, taker.email)) >= 2
+
+    await wait_for(delivered, timeout=10)
+    deadline = certificate.claim_deadline.strftime("%Y-%m-%d %H:%M")
+    assert subjects(smtp_server, taker.email) == [
+        f"{taker.name}, your Acme Languages English certificate is ready to claim",
+        f"{taker.name}, claim your Acme Languages English certificate by {deadline}",
+    ]

@@ -3,7 +3,7 @@
 A real server on SQLite and on PostgreSQL runs the lifecycle job every
 second; a test with ``validityMonths: 12`` gets sittings taken twelve months
 and a few seconds ago, so their validity ends while the test watches
-(docs/RULES.md, "The certificate's life", "Expiry").
+(docs/RULES.md, "The certificate's life").
 """
 
 from __future__ import annotations

@@ -3,20 +3,17 @@
 The API is the in-process live server with ``CERTIFY_IN_PROCESS_WORKERS=false``
 on PostgreSQL with Redis; each worker is a real ``certify worker`` subprocess
 on the same database, data dir and Redis, with the durations as settings
-(docs/RULES.md, "The certificate's life", "The job runs once").
+(docs/RULES.md, "The certificate's life").
 """
 
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import os
 import re
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -27,12 +24,12 @@ from pathlib import Path
 import pytest
 from builders import RECORD_SITTINGS, build_world, sitting_row
 from certificate_flow import wait_for
-from harness import REDIS_URL, TEST_SECRET, live_server, make_settings, postgres_database, unavailable
-from lifecycle_support import subjects
+from harness import REDIS_URL, TEST_SECRET, free_port, live_server, make_settings, postgres_database, unavailable
 from support import ledger_sum
 
 from models import Certificate, CreditTransaction, Notification, Organisation, OutboxEmail, Reminder
 from models.enums import Role
+from resolvers.invariants import find_violations
 from resolvers.lifecycle import DEFAULT_BATCH, LAPSE_LOCK
 from resolvers.sql import Statement, transaction
 
@@ -168,13 +165,14 @@ def certify_check(env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([CERTIFY, "check"], check=False, env=env, capture_output=True, text=True, timeout=60)
 
 
-async def test_two_workers_racing_the_same_lapses_refund_each_certificate_once(tmp_path, smtp_server):
+async def test_two_workers_racing_the_same_lapses_refund_each_certificate_once(tmp_path):
     """Given two worker processes running the job every second, when 200 claims lapse at once, then each
-    certificate was reminded, lapsed and refunded exactly once, each e-mail reached the SMTP server once,
-    and ``certify check`` finds nothing wrong."""
+    certificate was reminded, lapsed and refunded exactly once, with one notice and one e-mail of each
+    kind, and the invariants hold. (Delivery to a real SMTP server is proven in
+    test_claim_deadlines.py; here the e-mails wait, so the workers race only each other.)"""
     count = 200
     async with api_and_env(
-        tmp_path, window=timedelta(seconds=4), lead=timedelta(seconds=2), CERTIFY_SMTP_URL=smtp_server.url
+        tmp_path, window=timedelta(seconds=3), lead=timedelta(days=1), CERTIFY_OUTBOX_POLL_SECONDS="600"
     ) as (server, env):
         workers = [Worker(env, tmp_path / f"worker-{n}.log") for n in range(2)]
         try:
@@ -185,38 +183,30 @@ async def test_two_workers_racing_the_same_lapses_refund_each_certificate_once(t
                 return await lapsed_count() == count
 
             await wait_for(all_lapsed, timeout=30)
-            lapsed_at = time.monotonic()
-
-            async def delivered() -> bool:
-                return len(smtp_server.messages) >= 3 * count
-
-            await wait_for(delivered, timeout=30)
-            # both workers run again (every second) and find nothing more to do or send
-            await asyncio.sleep(max(0.5, lapsed_at + 1.5 - time.monotonic()))
+            await asyncio.sleep(1.5)  # both workers run again (every second) and find nothing more to do
         finally:
             codes = [worker.stop() for worker in workers]
         assert codes == [0, 0], [worker.log for worker in workers]
         await assert_each_once(organisation_pk, count)
         # the two workers' runs together lapsed and refunded each certificate once
         assert tuple(map(sum, zip(*(worker.lapsed() for worker in workers), strict=True))) == (count, count)
-        assert len(smtp_server.messages) == 3 * count
-        for to in {to for envelope in smtp_server.messages for to in envelope.rcpt_tos}:
-            assert len(subjects(smtp_server, to)) == 3
-        checked = certify_check(env)
-        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert await find_violations(storage=server.state.storage) == []
 
 
-async def test_a_worker_killed_in_the_middle_of_a_large_lapse_leaves_nothing_doubled_or_missed(tmp_path, smtp_server):
-    """Given 3,000 claims lapsing at once, when the worker is killed (SIGKILL) while its second batch of
-    1,000 is under way, then what it left is whole batches; when a worker starts again, every certificate
-    has lapsed with one refund, one reminder, one notice of each kind and one e-mail row each."""
-    count = 3 * BATCH
+async def test_a_worker_killed_in_the_middle_of_a_large_lapse_leaves_nothing_doubled_or_missed(tmp_path):
+    """Given 2,000 claims lapsing at once, when the worker is killed (SIGKILL) while its second batch of
+    1,000 is under way, then the first batch stands whole and the second left no trace; when a worker
+    starts again, every certificate has lapsed with one refund, one reminder, one notice of each kind and
+    one e-mail each, and ``certify check`` finds nothing wrong."""
+    count = 2 * BATCH
     async with api_and_env(
         tmp_path,
-        window=timedelta(seconds=6),
-        lead=timedelta(seconds=3),
-        CERTIFY_SMTP_URL=smtp_server.url,
-        CERTIFY_OUTBOX_POLL_SECONDS="600",  # the e-mails wait, so the job has the process to itself
+        # certifying 2,000 takes up to 4 s on a busy machine; the reminders are due at once and sent before the deadline
+        window=timedelta(seconds=8),
+        lead=timedelta(days=1),
+        # the e-mails wait (no SMTP server answers there; the next poll is far), so the job has the process to itself
+        CERTIFY_SMTP_URL=f"smtp://127.0.0.1:{free_port()}",
+        CERTIFY_OUTBOX_POLL_SECONDS="600",
     ) as (server, env):
         worker = Worker(env, tmp_path / "worker-1.log")
         await worker.running()
@@ -228,7 +218,7 @@ async def test_a_worker_killed_in_the_middle_of_a_large_lapse_leaves_nothing_dou
         await wait_for(second_batch_under_way, timeout=30, interval=0.01)
         worker.kill()
         left = await lapsed_count()
-        assert left in (BATCH, 2 * BATCH), f"{left} lapsed when the worker was killed"
+        assert left == BATCH, "the second batch was to be under way when the worker was killed"
         assert await CreditTransaction.filter(kind="REFUND").count() == left
         assert await Notification.filter(kind="CLAIM_LAPSED").count() == left
         assert await OutboxEmail.filter(template="CLAIM_LAPSED").count() == left
@@ -246,12 +236,5 @@ async def test_a_worker_killed_in_the_middle_of_a_large_lapse_leaves_nothing_dou
             assert again.stop() == 0, again.log
         assert again.lapsed() == (count - left, count - left)
         await assert_each_once(organisation_pk, count)
-        # what the SMTP server received meanwhile was each sent row once
-        sent = await OutboxEmail.filter(sent_at__isnull=False).count()
-        message_ids = [
-            email.message_from_bytes(envelope.content, policy=email.policy.default)["Message-ID"]
-            for envelope in list(smtp_server.messages)
-        ]
-        assert len(message_ids) == len(set(message_ids)) == sent
         checked = certify_check(env)
         assert checked.returncode == 0, checked.stdout + checked.stderr
