@@ -54,8 +54,9 @@ class CreateTestInput:
 @strawberry.input
 class RecordSittingInput:
     external_id: str = strawberry.field(
-        description="The delivery platform's own id of the sitting; recording it again updates nothing "
-        "and reports it as unchanged."
+        description="The delivery platform's own id of the sitting. Recording it again with the same facts "
+        "changes nothing and counts as unchanged; with a changed score or photo check it updates the sitting "
+        'while its facts are not frozen (see docs/RULES.md, "Recording").'
     )
     organisation_id: strawberry.ID
     test_id: strawberry.ID
