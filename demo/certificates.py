@@ -1,12 +1,15 @@
 """The life of each demo certificate after certification: claims and reviews, planned in memory.
 
-It follows docs/RULES.md, "Certificate statuses" and "Claims and review": the
-test taker claims the certificate hours to weeks after certification (or not
-yet); a reviewer rejects some claims with a reason, and some of those test
-takers claim again (``claimed_at`` stays the first claim's time); the
-latest few claims are approved, with a verification code and a render due
-since the approval; every other claim waits in the review queue. :mod:`demo.records`
-writes the plans.
+It follows docs/RULES.md, "Certificate statuses", "Claims and review" and
+"The certificate's life": the test taker claims the certificate hours to
+weeks after certification (or not yet, or never: the claim deadline passes
+and the lifecycle job lapses it); a reviewer rejects some claims with a
+reason (a rejection near or after the deadline gives a new window), and some
+of those test takers claim again (``claimed_at`` stays the first claim's
+time); the latest few claims are approved, with a verification code and a
+render due since the approval, and so are a few claims of the backlog whose
+sitting has expired or is about to; every other claim waits in the review
+queue. :mod:`demo.records` writes the plans.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from models import Sitting
 from models.enums import CertificateStatus, Role
 from resolvers.errors import DomainError
 from resolvers.holder import normalise_holder_name
+from resolvers.lifecycle_policy import DEFAULT_POLICY, LifecyclePolicy
 from resolvers.principal import Principal
 from resolvers.verification import CODE_ALPHABET, CODE_GROUP_LENGTH, CODE_GROUPS
 
@@ -30,6 +34,7 @@ NEVER_CLAIMED = 0.2
 REJECTED_SHARE = 0.15
 CLAIMED_AGAIN = 0.65  # of the rejected test takers
 MAX_CLAIMS = 3
+BACKLOG_APPROVALS = 2  # claims of expired sittings approved lately, and as many of sittings about to expire
 # Nothing in the history happens in the last minutes before ``now``.
 QUIET = timedelta(minutes=10)
 REVIEWERS = (
@@ -72,13 +77,21 @@ class CertificatePlan:
     :func:`resolvers.holder.normalise_holder_name` stores it (None when that
     refuses the registered name: such a test taker has not claimed).
     ``decidable_at``: when a reviewer could have approved the last claim.
+    ``claim_deadline``: as certifying set it and the rejections moved it.
     """
 
     sitting: Sitting
     holder_name: str | None
     claimant: Principal
+    claim_deadline: datetime
     steps: list[Claim | Decision] = field(default_factory=list)
     decidable_at: datetime | None = None
+
+    @property
+    def claimable_until(self) -> datetime:
+        """The claim deadline, or the sitting's expiry when sooner: then an unclaimed certificate lapses."""
+        expires = self.sitting.expires_at
+        return self.claim_deadline if expires is None else min(self.claim_deadline, expires)
 
     @property
     def claims(self) -> list[Claim]:
@@ -101,22 +114,25 @@ class CertificatePlan:
         return CertificateStatus.REJECTED
 
 
-def plan_certificate(rng: Random, sitting: Sitting, name: str, *, now: datetime) -> CertificatePlan:
+def plan_certificate(
+    rng: Random, sitting: Sitting, name: str, *, now: datetime, policy: LifecyclePolicy = DEFAULT_POLICY
+) -> CertificatePlan:
     """Claims and rejections of the certified ``sitting``'s certificate up to ``now``.
 
     ``name``: the test taker's registered name, which they claim with. A
     claim that no reviewer rejected is left undecided (``decidable_at``) for
-    :func:`approve_some`.
+    :func:`approve_some`. No claim comes after :attr:`CertificatePlan.claimable_until`
+    (the certificate lapsed then); ``policy`` gives the deadlines.
     """
     claimant = Principal(
         subject=f"candidate-{sitting.test_taker_id}",
         role=Role.TEST_TAKER,
         test_taker_id=sitting.test_taker_id,
     )
-    plan = CertificatePlan(sitting, _holder_name(name), claimant)
+    plan = CertificatePlan(sitting, _holder_name(name), claimant, policy.claim_deadline(sitting.certified_at))
     claim_at = _first_claim(rng, sitting.certified_at) if plan.holder_name else None
     for _ in range(MAX_CLAIMS):
-        if claim_at is None or claim_at >= now - QUIET:
+        if claim_at is None or claim_at >= now - QUIET or claim_at >= plan.claimable_until:
             break
         photo = rng.randrange(len(PORTRAIT_SIDES))
         plan.steps.append(Claim(claim_at, _photo_key(rng), photo))
@@ -128,21 +144,37 @@ def plan_certificate(rng: Random, sitting: Sitting, name: str, *, now: datetime)
             break
         reason = rng.choice(REJECTION_REASONS)
         plan.steps.append(Decision(decided_at, rng.choice(REVIEWERS), reason=reason))
+        plan.claim_deadline = policy.deadline_after_rejection(plan.claim_deadline, decided_at)
         claim_at = None
         if rng.random() < CLAIMED_AGAIN:
             claim_at = decided_at + timedelta(hours=rng.uniform(3, 168))
     return plan
 
 
-def approve_some(rng: Random, plans: list[CertificatePlan], approvals: int) -> None:
+def approve_some(
+    rng: Random, plans: list[CertificatePlan], approvals: int, *, now: datetime, policy: LifecyclePolicy = DEFAULT_POLICY
+) -> None:
     """Approve the ``approvals`` latest undecided claims of ``plans``, each with a fresh code.
 
     The latest: an approval older than a few days would have been issued by
-    now, which the demo cannot do (demo/seed.py says why).
+    now, which the demo cannot do (demo/seed.py says why). Reviewers also
+    took from the backlog, in the last hours before ``now``, up to
+    ``BACKLOG_APPROVALS`` claims whose sitting has expired and as many whose
+    sitting expires within ``policy.expiry_reminder``: issued, they verify
+    as EXPIRED, and their holders are reminded of the expiry.
     """
     undecided = [plan for plan in plans if plan.decidable_at is not None]
     undecided.sort(key=lambda plan: (plan.decidable_at, plan.sitting.external_id))
-    for plan in undecided[max(0, len(undecided) - approvals) :]:
+    latest = undecided[max(0, len(undecided) - approvals) :]
+    backlog = undecided[: len(undecided) - len(latest)]
+    expired = [p for p in backlog if p.sitting.expires_at and p.sitting.expires_at <= now]
+    expiring = [
+        p for p in backlog if p.sitting.expires_at and now < p.sitting.expires_at <= now + policy.expiry_reminder
+    ]
+    for plan in expired[-BACKLOG_APPROVALS:] + expiring[-BACKLOG_APPROVALS:]:
+        decided_at = max(plan.decidable_at, now - QUIET - timedelta(hours=rng.uniform(1, 6)))
+        plan.steps.append(Decision(decided_at, rng.choice(REVIEWERS), verification_code=_verification_code(rng)))
+    for plan in latest:
         code = _verification_code(rng)
         reviewer = rng.choice(REVIEWERS)
         plan.steps.append(Decision(plan.decidable_at, reviewer, verification_code=code))

@@ -23,6 +23,7 @@ from random import Random
 from demo.certificates import CertificatePlan, approve_some, draw_uuid, plan_certificate
 from models import Sitting
 from models.enums import CertificationStatus, CreditTransactionKind, Role
+from resolvers.lifecycle_policy import DEFAULT_POLICY, LifecyclePolicy
 from resolvers.principal import Principal
 
 CERTIFIED_SHARE = 0.5  # of the eligible sittings, those an admin certifies in time
@@ -94,6 +95,7 @@ def plan_history(
     names: Mapping[int, str],
     start: datetime,
     now: datetime,
+    lifecycle: LifecyclePolicy = DEFAULT_POLICY,
 ) -> OrganisationHistory:
     """Plan the organisation's history from ``start`` (its creation) to ``now``.
 
@@ -102,7 +104,8 @@ def plan_history(
     ``taken_at``); those certified become IN_PROGRESS with ``certified_at``,
     ``certified_by`` and their batch (and ``selected_at`` / ``selected_by``
     when selected first), as certifying leaves them. ``names``: test taker
-    id → registered name.
+    id → registered name. ``lifecycle``: the claim window and leads the
+    certificates live under.
     """
     for sitting in sittings:
         sitting.created_at = sitting.taken_at + timedelta(minutes=rng.uniform(2, 90))
@@ -112,11 +115,11 @@ def plan_history(
     batches = _certify(rng, sittings, _batch_times(rng, policy, start, now), admins)
     ledger = _ledger(rng, policy, batches, start, now)
     certificates = [
-        plan_certificate(rng, sitting, names[sitting.test_taker_id], now=now)
+        plan_certificate(rng, sitting, names[sitting.test_taker_id], now=now, policy=lifecycle)
         for batch in batches
         for sitting in batch.sittings
     ]
-    approve_some(rng, certificates, policy.approvals)
+    approve_some(rng, certificates, policy.approvals, now=now, policy=lifecycle)
     return OrganisationHistory(organisation_id, ledger, batches, certificates)
 
 

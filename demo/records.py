@@ -143,6 +143,7 @@ def _certificate_row(plan: CertificatePlan, sitting_id: int) -> Certificate:
         verification_code=decision.verification_code if decision else None,
         render_attempts=0,
         render_next_at=decision.at if approved else None,
+        claim_deadline=plan.claim_deadline,
         created_at=plan.sitting.certified_at,
     )
 

@@ -45,11 +45,13 @@ from faker import Faker
 from faker.config import AVAILABLE_LOCALES
 
 from adapters.storage import FileStorage
+from demo.lifecycle import replay_lifecycle
 from demo.history import HistoryPolicy, OrganisationHistory, plan_history
 from demo.photos import delete_photos, demo_photos, store_photos
 from demo.records import photos_to_store, write_history
 from models import Certificate, Organisation, Sitting, Test, TestTaker
 from models.enums import CertificationStatus, PhotoCheck
+from resolvers.lifecycle_policy import DEFAULT_POLICY, LifecyclePolicy, expires_at
 from resolvers.recording import decide_eligibility
 from resolvers.sql import chunks, transaction
 
@@ -77,6 +79,7 @@ class _DemoTest:
     min_certifiable_score: int
     cefr_mapping: dict[str, int] | None  # level -> minimum score
     weight: int
+    validity_months: int | None = None  # None: the certificate never expires
 
 
 ORGANISATIONS = (
@@ -94,10 +97,12 @@ ORGANISATIONS = (
 MAIN_ORGANISATION = ORGANISATIONS[0].name
 
 TESTS = (
-    _DemoTest("English B2 Academic", 60, {"B1": 40, "B2": 60, "C1": 85}, 5),
+    # Two years, as most English tests; six months for the speaking test, so that within the
+    # demo's eight months some of its sittings have expired and some certificates are about to.
+    _DemoTest("English B2 Academic", 60, {"B1": 40, "B2": 60, "C1": 85}, 5, validity_months=24),
     _DemoTest("Deutsch Zertifikat B1", 60, {"A2": 40, "B1": 60}, 2),
     _DemoTest("Español DELE A2", 50, {"A1": 30, "A2": 50}, 2),
-    _DemoTest("IELTS-style Speaking", 55, None, 1),
+    _DemoTest("IELTS-style Speaking", 55, None, 1, validity_months=6),
 )
 
 # Faker locale -> relative frequency among candidates. Locales that this
@@ -149,13 +154,16 @@ async def seed_demo(
     sittings: int = 6000,
     seed: int = 2026,
     now: datetime | None = None,
+    policy: LifecyclePolicy = DEFAULT_POLICY,
 ) -> DemoSummary:
     """Fill the database with the demo, unless an organisation named ``MAIN_ORGANISATION`` exists.
 
     ``sittings`` is the main organisation's count (the second organisation
     gets about 8 % as many); ``now`` (aware, default the current time) ends the eight
     months of sittings and of their history. Claim photos go to ``storage``
-    (one JPEG per claimed certificate). Same ``seed`` and ``now``, same data.
+    (one JPEG per claimed certificate). ``policy``: the claim window and
+    reminder leads the history's certificates lived under
+    (``Settings.lifecycle_policy``). Same ``seed``, ``now`` and ``policy``, same data.
     Raises ``ValueError`` for ``sittings < 1`` or a naive ``now``; a clash with
     existing rows (e-mail or external id) raises the database's
     ``IntegrityError``, writes nothing and removes the photos stored.
@@ -166,7 +174,7 @@ async def seed_demo(
     if now.tzinfo is None:
         raise ValueError("now must carry a UTC offset")
     if await Organisation.filter(name=MAIN_ORGANISATION).exists():
-        return await _summary(created=False)
+        return await demo_summary(created=False)
 
     rng = random.Random(seed)
     counts = [max(1, round(sittings * org.share)) for org in ORGANISATIONS]
@@ -175,7 +183,8 @@ async def seed_demo(
     stored: list[tuple[str, bytes]] = []
     try:
         async with transaction():
-            histories = await _write_sittings(rng, random.Random(f"{seed}:history"), people, counts, now=now)
+            history_rng = random.Random(f"{seed}:history")
+            histories = await _write_sittings(rng, history_rng, people, counts, now=now, policy=policy)
             stored = photos_to_store(histories, photos)
             await store_photos(storage, stored)
             tests = {test.id: test for test in await Test.filter(name__in=[t.name for t in TESTS])}
@@ -183,7 +192,9 @@ async def seed_demo(
     except BaseException:
         await delete_photos(storage, [key for key, _ in stored])
         raise
-    return await _summary(created=True)
+    organisation_ids = [history.organisation_id for history in histories]
+    await replay_lifecycle(start=now - SPAN - LEAD, now=now, organisation_ids=organisation_ids, policy=policy)
+    return await demo_summary(created=True)
 
 
 async def _write_sittings(
@@ -193,6 +204,7 @@ async def _write_sittings(
     counts: Sequence[int],
     *,
     now: datetime,
+    policy: LifecyclePolicy,
 ) -> list[OrganisationHistory]:
     """Create the organisations, tests, test takers and sittings; return each organisation's planned history.
 
@@ -207,6 +219,7 @@ async def _write_sittings(
             score_max=100,
             min_certifiable_score=t.min_certifiable_score,
             cefr_mapping=t.cefr_mapping,
+            validity_months=t.validity_months,
             created_at=start,
         )
         for t in TESTS
@@ -227,6 +240,7 @@ async def _write_sittings(
                 names=names,
                 start=start,
                 now=now,
+                lifecycle=policy,
             )
         )
         rows.extend(own)
@@ -299,7 +313,9 @@ def _sittings(
             taken_at = finished if rng.random() < 0.6 else finished + timedelta(seconds=rng.randint(-1800, -1))
             score = min(100, max(0, round(rng.gauss(SCORE_MEAN, SCORE_SD))))
             photo_check = PhotoCheck.FAILED if rng.random() < PHOTO_FAILURE_RATE else PhotoCheck.PASSED
-            reason = decide_eligibility(score, photo_check, test)
+            expires = expires_at(taken_at, test.validity_months)
+            # Recorded minutes after it was taken: never expired then (the lifecycle job expires it later).
+            reason = decide_eligibility(score, photo_check, test, expires, now=taken_at)
             rows.append(
                 Sitting(
                     external_id=f"demo-{first + len(rows):06d}",
@@ -307,6 +323,7 @@ def _sittings(
                     test_taker_id=next(takers),
                     test_id=test.id,
                     taken_at=taken_at,
+                    expires_at=expires,
                     score=score,
                     photo_check=photo_check,
                     status=CertificationStatus.UNSELECTED if reason is None else CertificationStatus.INELIGIBLE,
@@ -323,7 +340,8 @@ def _session_end(rng: random.Random, now: datetime) -> datetime:
     return start + timedelta(hours=rng.randint(8, 19), minutes=15 * rng.randint(0, 3))
 
 
-async def _summary(*, created: bool) -> DemoSummary:
+async def demo_summary(*, created: bool) -> DemoSummary:
+    """What the demo database holds now (:class:`DemoSummary`); ``created`` is reported as given."""
     organisations = dict(
         await Organisation.filter(name__in=[o.name for o in ORGANISATIONS]).order_by("id").values_list("name", "id")
     )

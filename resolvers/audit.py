@@ -66,12 +66,15 @@ async def record_audit(
     object_id: int | str,
     detail: dict[str, Any] | None = None,
     conn: BaseDBAsyncClient | None = None,
+    at: datetime | None = None,
 ) -> AuditEvent:
     """Write one audit row: ``actor`` did ``action`` to ``object_type`` ``object_id``.
 
     ``detail`` is a small JSON-able object (or None); ``conn`` is the
-    caller's transaction (None: the default connection). One INSERT.
+    caller's transaction (None: the default connection); ``at`` (aware) the
+    time of the change when the caller works at a given time, like the
+    lifecycle job (None: the time it is saved). One INSERT.
     """
-    row = audit_row(actor=actor, action=action, object_type=object_type, object_id=object_id, detail=detail)
+    row = audit_row(actor=actor, action=action, object_type=object_type, object_id=object_id, detail=detail, at=at)
     await row.save(using_db=conn)
     return row

@@ -172,6 +172,7 @@ async def _lapse_batch(now: datetime, limit: int) -> tuple[Counts, list[Event]]:
             object_id="batch",
             detail={"certificates": certificate_ids},
             conn=conn,
+            at=now,
         )
     events: list[Event] = [
         SittingStatusChanged(org, pk, CertificationStatus.IN_PROGRESS.value, CertificationStatus.UNSELECTED.value, now)
@@ -306,6 +307,7 @@ async def _expiry_batch(now: datetime, limit: int) -> tuple[Counts, list[Event]]
                 object_id="batch",
                 detail={"sittings": sorted(row["id"] for row in expired)},
                 conn=conn,
+                at=now,
             )
     events: list[Event] = [
         SittingStatusChanged(row["organisation_id"], row["id"], selected, unselected, now)

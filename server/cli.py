@@ -127,7 +127,7 @@ async def _seed(settings: Settings, sittings: int) -> dict[str, str]:
     from tortoise import Tortoise
 
     from adapters.storage import LocalFileStorage
-    from demo.seed import seed_demo
+    from demo.seed import demo_summary, seed_demo
     from gql.ids import to_global_id
     from models.db import forget_compiled_statements, migrate, tortoise_config
     from server.auth import TokenService
@@ -136,7 +136,14 @@ async def _seed(settings: Settings, sittings: int) -> dict[str, str]:
     await migrate(settings.database_url)
     await Tortoise.init(config=tortoise_config(settings.database_url), _enable_global_fallback=True)
     try:
-        summary = await seed_demo(storage=LocalFileStorage(settings.files_dir), sittings=sittings)
+        storage = LocalFileStorage(settings.files_dir)
+        summary = await seed_demo(storage=storage, sittings=sittings, policy=settings.lifecycle_policy)
+        issued = "none issued now (rendering is off): the render queue issues the APPROVED ones"
+        if not summary.created:
+            issued = "as seeded before"
+        elif settings.render_enabled:
+            issued = await _issue_demo(settings, storage)
+            summary = await demo_summary(created=True)
     finally:
         await Tortoise.close_connections()
     tokens = TokenService(settings)
@@ -154,6 +161,7 @@ async def _seed(settings: Settings, sittings: int) -> dict[str, str]:
         "security_reviewer": tokens.mint(role=Role.SECURITY_REVIEWER, subject="demo-reviewer", ttl_seconds=day),
         "platform_admin": tokens.mint(role=Role.PLATFORM_ADMIN, subject="demo-platform", ttl_seconds=day),
         "created": "yes" if summary.created else "no (already seeded)",
+        "issued": issued,
         "certificates": ", ".join(
             f"{summary.certificate_counts[status]} {status}"
             for status in CertificateStatus
@@ -162,12 +170,37 @@ async def _seed(settings: Settings, sittings: int) -> dict[str, str]:
     }
 
 
+async def _issue_demo(settings: Settings, storage) -> str:
+    """Issue the demo's approved certificates with Chromium (:mod:`demo.issuing`); what happened, in a line."""
+    from demo.issuing import issue_demo
+    from demo.seed import MAIN_ORGANISATION
+    from server.worker_process import render_settings_of, renderer_of
+
+    renderer = renderer_of(settings)
+    try:
+        await renderer.start()
+    except Exception as error:  # noqa: BLE001 - without Chromium the server's render queue issues them later
+        return f"not issued now (Chromium: {error}); the server issues the APPROVED ones when it starts"
+    try:
+        done = await issue_demo(
+            renderer=renderer,
+            storage=storage,
+            render=render_settings_of(settings),
+            organisation_name=MAIN_ORGANISATION,
+            policy=settings.lifecycle_policy,
+        )
+    finally:
+        await renderer.close()
+    return f"{len(done.issued)} issued, {len(done.revoked)} of them revoked, {done.expiry_reminders} reminded of expiry"
+
+
 def _seed_demo(args: argparse.Namespace, settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     result = asyncio.run(_seed(settings, args.sittings))
     print(f"Demo data created: {result['created']}")
     print(f"Organisation: {result['organisation']}   sample test taker: {result['test_taker']}")
-    print(f"Certificates: {result['certificates'] or 'none'} (APPROVED ones are issued when the server starts)")
+    print(f"Certificates: {result['certificates'] or 'none'}")
+    print(f"Issued by the seed: {result['issued']}")
     print("Tokens (24 h; send as 'Authorization: Bearer <token>' in GraphiQL's headers):")
     for role in ("org_admin", "analyst", "test_taker_token", "security_reviewer", "platform_admin"):
         print(f"  {role.removesuffix('_token'):<18} {result[role]}")

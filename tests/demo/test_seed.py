@@ -25,6 +25,7 @@ from models import (
     Notification,
     Organisation,
     OutboxEmail,
+    Reminder,
     Sitting,
 )
 from models.enums import (
@@ -49,9 +50,10 @@ HISTORY_SITTINGS = 1500
 CODE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$")
 CERTIFIED = (CertificationStatus.IN_PROGRESS, CertificationStatus.CERTIFIED)
 
-# Rows that break the rule (docs/RULES.md, "Recording"): LOW_SCORE when below the minimum
-# (even with a failed photo), else PHOTO_PROBLEM on a failed photo check,
-# else eligible (UNSELECTED, or certified: IN_PROGRESS) with no reason.
+# Rows that break the rule (docs/RULES.md, "Recording" and "The certificate's life"): LOW_SCORE
+# when below the minimum (even with a failed photo), else PHOTO_PROBLEM on a failed photo check,
+# else EXPIRED once the validity ended and it is not certified, else eligible (UNSELECTED, or
+# certified: IN_PROGRESS) with no reason.
 RULE_VIOLATIONS = """
 SELECT COUNT(*) AS n FROM sitting s JOIN test t ON t.id = s.test_id
 WHERE NOT (
@@ -59,15 +61,21 @@ WHERE NOT (
         AND s.status = 'INELIGIBLE' AND s.ineligibility_reason = 'LOW_SCORE')
  OR (s.score >= t.min_certifiable_score AND s.photo_check = 'FAILED'
         AND s.status = 'INELIGIBLE' AND s.ineligibility_reason = 'PHOTO_PROBLEM')
+ OR (s.score >= t.min_certifiable_score AND s.photo_check = 'PASSED' AND s.expires_at <= '2026-11-01 12:00:00+00:00'
+        AND s.status = 'INELIGIBLE' AND s.ineligibility_reason = 'EXPIRED')
+ OR (s.score >= t.min_certifiable_score AND s.photo_check = 'PASSED' AND s.status = 'IN_PROGRESS'
+        AND s.ineligibility_reason IS NULL)
  OR (s.score >= t.min_certifiable_score AND s.photo_check = 'PASSED'
-        AND s.status IN ('UNSELECTED', 'IN_PROGRESS') AND s.ineligibility_reason IS NULL)
+        AND (s.expires_at IS NULL OR s.expires_at > '2026-11-01 12:00:00+00:00')
+        AND s.status = 'UNSELECTED' AND s.ineligibility_reason IS NULL)
 )
 """
-# Certified sittings without exactly one certificate, and certificates of sittings not certified.
+# Certified sittings without exactly one current certificate, and current certificates of sittings
+# not certified (a lapsed certificate is not current: docs/RULES.md, "The certificate's life").
 CERTIFICATE_MISMATCHES = """
 SELECT COUNT(*) AS n FROM sitting s
 WHERE (s.status IN ('IN_PROGRESS', 'CERTIFIED'))
-   != ((SELECT COUNT(*) FROM certificate c WHERE c.sitting_id = s.id) = 1)
+   != ((SELECT COUNT(*) FROM certificate c WHERE c.sitting_id = s.id AND c.status <> 'LAPSED') = 1)
 """
 ALL_MODELS = (
     Organisation,
@@ -77,6 +85,7 @@ ALL_MODELS = (
     Sitting,
     Certificate,
     Notification,
+    Reminder,
     OutboxEmail,
     AuditEvent,
     IdempotencyRecord,
@@ -144,6 +153,7 @@ async def test_seed_demo_builds_a_large_consistent_data_set_quickly(db, tmp_path
         ("IN_PROGRESS", None),
         ("INELIGIBLE", "LOW_SCORE"),
         ("INELIGIBLE", "PHOTO_PROBLEM"),
+        ("INELIGIBLE", "EXPIRED"),
     }
     both_apply = await scalar(
         "SELECT COUNT(*) AS n FROM sitting s JOIN test t ON t.id = s.test_id "
@@ -193,12 +203,21 @@ async def test_every_balance_is_its_ledger_in_order_and_pays_for_every_certifica
             running += row["delta"]
             assert row["balance_after"] == running >= 0
         assert organisation.credit_balance == running > 0
-        assert {row["kind"] for row in ledger} == {"PURCHASE", "CERTIFICATION"}
-        assert all(organisation.created_at < row["created_at"] < NOW for row in ledger)
+        assert {row["kind"] for row in ledger} == {"PURCHASE", "CERTIFICATION", "REFUND"}
+        assert all(organisation.created_at < row["created_at"] <= NOW for row in ledger)
 
-        # then: each batch of certified sittings has one CERTIFICATION row of minus its size
+        # then: each batch has one CERTIFICATION row of minus its size: its sittings still
+        # certified and those whose claim lapsed, refunded one by one
         sittings = Sitting.filter(organisation_id=organisation.id)
         batches = Counter(await sittings.filter(status__in=CERTIFIED).values_list("certification_batch", flat=True))
+        refunds = [row["reference"].split("/") for row in ledger if row["kind"] == CreditTransactionKind.REFUND]
+        assert all(row["delta"] == 1 for row in ledger if row["kind"] == CreditTransactionKind.REFUND)
+        assert all(lapse == "lapse" for _, lapse, _ in refunds)
+        lapsed = await Certificate.filter(
+            sitting__organisation_id=organisation.id, status=CertificateStatus.LAPSED
+        ).values_list("id", flat=True)
+        assert sorted(int(certificate) for _, _, certificate in refunds) == sorted(lapsed)
+        batches.update(batch for batch, _, _ in refunds)
         debits = {
             row["reference"]: -row["delta"] for row in ledger if row["kind"] == CreditTransactionKind.CERTIFICATION
         }
@@ -223,16 +242,33 @@ async def test_certified_sittings_have_one_certificate_in_every_state_of_the_wor
         CertificateStatus.UNDER_REVIEW,
         CertificateStatus.REJECTED,
         CertificateStatus.APPROVED,
+        CertificateStatus.LAPSED,
     }
-    assert 1 <= statuses[CertificateStatus.APPROVED] <= 15  # each renders when the server starts
+    # the latest 15 claims and up to 2 + 2 of the backlog (expired, expiring); rendered by the server
+    assert 1 <= statuses[CertificateStatus.APPROVED] <= 19
+    lapsed = [c for c in certificates if c.status is CertificateStatus.LAPSED]
+    assert 0 < len(lapsed) < len(certificates) / 2
 
-    # then: each state has exactly the fields the workflow gives it
+    # then: a lapsed certificate lapsed within a day of its deadline or its sitting's expiry,
+    # and its sitting is certifiable again, or expired
+    for c in lapsed:
+        due = min(c.claim_deadline, c.sitting.expires_at or c.claim_deadline)
+        assert due <= c.lapsed_at == c.updated_at < due + timedelta(days=1)
+        assert c.lapsed_at <= NOW and c.sitting.certified_at is None and c.sitting.certification_batch is None
+        assert (c.sitting.status, c.sitting.ineligibility_reason) in {("UNSELECTED", None), ("INELIGIBLE", "EXPIRED")}
+        assert c.holder_name is None or c.rejection_reason is not None  # never claimed, or rejected
+
+    # then: each other state has exactly the fields the workflow gives it
     for c in certificates:
+        if c.status is CertificateStatus.LAPSED:
+            continue
         sitting = c.sitting
         assert sitting.created_at < sitting.certified_at == c.created_at < NOW
         assert sitting.selected_at is None or sitting.selected_at < sitting.certified_at
-        assert sitting.updated_at == sitting.certified_at and c.issued_at is None
+        assert sitting.updated_at == sitting.certified_at and c.issued_at is None and c.lapsed_at is None
         assert c.pdf_key is None and c.render_error is None and c.render_attempts == 0
+        window = c.claim_deadline - c.created_at
+        assert window == timedelta(days=90) if c.rejection_reason is None else window >= timedelta(days=90)
         claimed = c.status is not CertificateStatus.AWAITING_CLAIM
         assert (c.holder_name is not None) is (c.photo_key is not None) is claimed
         assert (c.claimed_at is not None) is (c.submitted_at is not None) is claimed
@@ -283,6 +319,21 @@ async def test_certified_sittings_have_one_certificate_in_every_state_of_the_wor
     )
     assert await OutboxEmail.all().count() == 0
     assert await IdempotencyRecord.all().count() == 0
+
+    # then: the lifecycle job's messages, one per lapse, one per claim reminder (the leads are
+    # eleven days apart, so each came in a run of its own), and its audit rows
+    lapse_notes = await Notification.filter(kind=NotificationKind.CLAIM_LAPSED).values_list("certificate_id", flat=True)
+    assert sorted(lapse_notes) == sorted(c.id for c in lapsed)
+    reminders = await Reminder.filter(kind="CLAIM").values_list("certificate_id", "lead_seconds")
+    reminder_notes = await Notification.filter(kind=NotificationKind.CLAIM_REMINDER).count()
+    assert reminder_notes == len(reminders) > 0
+    by_deadline = [c for c in lapsed if c.claim_deadline <= (c.sitting.expires_at or c.claim_deadline)]
+    leads = defaultdict(set)
+    for certificate_id, lead in reminders:
+        leads[certificate_id].add(lead)
+    assert all(leads[c.id] == {14 * 86400, 3 * 86400} for c in by_deadline)
+    lapse_audit = await AuditEvent.filter(action="lapse", actor="system:lifecycle").values_list("detail", flat=True)
+    assert sorted(pk for detail in lapse_audit for pk in detail["certificates"]) == sorted(c.id for c in lapsed)
 
 
 async def test_the_real_verbs_carry_on_from_the_demo(db, tmp_path):
@@ -340,18 +391,23 @@ async def test_the_analytics_have_something_to_say_about_the_demo(db, tmp_path):
 
     # then: the funnel narrows at every step, and claims took hours to weeks
     certified = await sittings.filter(status__in=CERTIFIED).count()
-    claimed = await Certificate.filter(sitting__organisation_id=main, claimed_at__isnull=False).count()
+    claimed = (
+        await Certificate.filter(sitting__organisation_id=main, claimed_at__isnull=False)
+        .exclude(status=CertificateStatus.LAPSED)
+        .count()
+    )
     assert funnel.recorded == summary.sitting_counts[MAIN_ORGANISATION]
     assert funnel.recorded > funnel.eligible > funnel.certified == certified > 0
     assert funnel.certified > funnel.claimed == claimed > 0
     assert funnel.issued == 0 and funnel.median_seconds_to_issue is None
     assert 3600 < funnel.median_seconds_to_claim < 42 * 86400
 
-    # then: credits were bought and spent in several months, and add up to the balance
+    # then: credits were bought, spent and refunded in several months, and add up to the balance
     assert len([m for m in usage if m.spent > 0]) >= 3
     assert len([m for m in usage if m.purchased > 0]) >= 3
+    assert len([m for m in usage if m.refunded > 0]) >= 3
     balance = (await Organisation.get(id=main)).credit_balance
-    assert sum(m.purchased - m.spent for m in usage) == balance
+    assert sum(m.purchased - m.spent + m.refunded for m in usage) == balance
 
     # then: sittings were certified in many months, for every test
     certified_groups = [g for g in groups if g.certified_month is not None]
@@ -400,7 +456,24 @@ async def test_seed_demo_is_deterministic_for_a_seed(db, tmp_path):
     assert stored_files(tmp_path / "second") == stored_files(tmp_path / "first")
 
 
+def _stable_reference(reference: str, sittings: dict[int, str]) -> str:
+    """A refund's reference with the sitting's external id for the certificate id (ids differ between seeds)."""
+    batch, lapse, certificate = (reference.split("/") + ["", ""])[:3]
+    return f"{batch}/{lapse}/{sittings[int(certificate)]}" if lapse == "lapse" else reference
+
+
+def _stable_detail(action: str, detail: dict, certificates: dict[int, str], sittings: dict[int, str]) -> dict:
+    """The lifecycle job's audit detail with external ids for row ids."""
+    if action == "lapse":
+        return {"certificates": sorted(certificates[pk] for pk in detail["certificates"])}
+    if action == "expire":
+        return {"sittings": sorted(sittings[pk] for pk in detail["sittings"])}
+    return detail
+
+
 async def snapshot() -> list[list[tuple]]:
+    sittings = dict(await Certificate.all().values_list("id", "sitting__external_id"))
+    sitting_ids = dict(await Sitting.all().values_list("id", "external_id"))
     return [
         await Sitting.all()
         .order_by("external_id")
@@ -428,11 +501,19 @@ async def snapshot() -> list[list[tuple]]:
             "reviewed_at",
             "rejection_reason",
             "verification_code",
+            "claim_deadline",
+            "lapsed_at",
         ),
-        await CreditTransaction.all()
-        .order_by("created_at")
-        .values_list("organisation__name", "kind", "delta", "balance_after", "reference", "created_at"),
-        await AuditEvent.all()
-        .order_by("created_at", "action")
-        .values_list("actor_role", "action", "created_at", "detail"),
+        [
+            (*row[:4], _stable_reference(row[4], sittings), row[5])
+            for row in await CreditTransaction.all()
+            .order_by("created_at", "reference")
+            .values_list("organisation__name", "kind", "delta", "balance_after", "reference", "created_at")
+        ],
+        [
+            (*row[:3], _stable_detail(row[1], row[3], sittings, sitting_ids))
+            for row in await AuditEvent.all()
+            .order_by("created_at", "action")
+            .values_list("actor_role", "action", "created_at", "detail")
+        ],
     ]
