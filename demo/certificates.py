@@ -152,7 +152,12 @@ def plan_certificate(
 
 
 def approve_some(
-    rng: Random, plans: list[CertificatePlan], approvals: int, *, now: datetime, policy: LifecyclePolicy = DEFAULT_POLICY
+    rng: Random,
+    plans: list[CertificatePlan],
+    approvals: int,
+    *,
+    now: datetime,
+    policy: LifecyclePolicy = DEFAULT_POLICY,
 ) -> None:
     """Approve the ``approvals`` latest undecided claims of ``plans``, each with a fresh code.
 

@@ -31,8 +31,7 @@ from workers.rendering import RenderSettings, RenderWorker
 
 REVOCATIONS = 2
 REVOCATION_REASON = (
-    "After the certificate was issued the test centre found that another person sat the test "
-    "in the candidate's name."
+    "After the certificate was issued the test centre found that another person sat the test in the candidate's name."
 )
 ADMIN_SUBJECT = "demo-admin"
 

@@ -45,8 +45,8 @@ from faker import Faker
 from faker.config import AVAILABLE_LOCALES
 
 from adapters.storage import FileStorage
-from demo.lifecycle import replay_lifecycle
 from demo.history import HistoryPolicy, OrganisationHistory, plan_history
+from demo.lifecycle import replay_lifecycle
 from demo.photos import delete_photos, demo_photos, store_photos
 from demo.records import photos_to_store, write_history
 from models import Certificate, Organisation, Sitting, Test, TestTaker

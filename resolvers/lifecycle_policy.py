@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 DEFAULT_CLAIM_WINDOW = timedelta(days=90)
 DEFAULT_CLAIM_REMINDERS = (timedelta(days=14), timedelta(days=3))
@@ -41,11 +41,12 @@ class LifecyclePolicy:
         "The certificate's life"): when the deadline has passed, or is nearer
         than the shortest reminder lead (the claim window without reminders),
         the test taker gets a whole window from the rejection; otherwise it stays.
+        The deadline never moves earlier (a lead may be longer than the window).
         """
         if deadline is None:
             return None
         grace = min(self.claim_reminders, default=self.claim_window)
-        return rejected_at + self.claim_window if deadline - rejected_at < grace else deadline
+        return max(deadline, rejected_at + self.claim_window) if deadline - rejected_at < grace else deadline
 
 
 DEFAULT_POLICY = LifecyclePolicy()
@@ -63,5 +64,6 @@ def add_months(instant: datetime, months: int) -> datetime:
 
 
 def expires_at(taken_at: datetime, validity_months: int | None) -> datetime | None:
-    """The sitting's ``taken_at`` plus the test's validity (UTC calendar months); None when it never expires."""
-    return None if validity_months is None else add_months(taken_at, validity_months)
+    """The sitting's ``taken_at`` (aware) plus the test's validity in UTC calendar months, in UTC; None when it
+    never expires."""
+    return None if validity_months is None else add_months(taken_at.astimezone(UTC), validity_months)
