@@ -9,9 +9,9 @@ expired sittings and their notifications and audit rows are the job's own
 rows, at most a day after they were due, and everything due by ``now`` is done. The e-mails of those runs went
 out long ago: their outbox rows are removed, as :mod:`demo.records` writes
 none for the history (unsent rows would be sent by ``certify serve``). The
-history's ledger rows were written before the refunds among them, so each
-row's ``balance_after`` is restated afterwards as its running balance,
-refunds included. The job works on the whole database: seed the demo into
+history's ledger rows were written before the refunds among them, so the
+ledgers are written again afterwards in time order, each row's
+``balance_after`` its running balance, refunds included. The job works on the whole database: seed the demo into
 a database of its own.
 """
 
@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from models import CreditTransaction, OutboxEmail
 from resolvers.lifecycle import LifecycleReport, run_lifecycle
 from resolvers.lifecycle_policy import DEFAULT_POLICY, LifecyclePolicy
-from resolvers.sql import Statement
+from resolvers.sql import chunks, transaction
 from subscriptions.events import NullPublisher
 
 TICK = timedelta(days=1)
@@ -37,7 +37,7 @@ async def replay_lifecycle(
     """Run the lifecycle job at ``start + TICK``, ``start + 2·TICK`` … before ``now``, then at ``now``; the summed report.
 
     ``start`` and ``now`` are aware; ``organisation_ids``: the demo's, whose
-    ledgers are restated. Each run is the job's own transactions; nothing is
+    ledgers are rewritten. Each run is the job's own transactions; nothing is
     published (no one listens to the past). The outbox is empty afterwards.
     """
     totals = LifecycleReport()
@@ -46,21 +46,32 @@ async def replay_lifecycle(
         report = await run_lifecycle(policy=policy, publisher=NullPublisher(), now=at)
         totals = LifecycleReport(*(a + b for a, b in zip(_counts(totals), _counts(report), strict=True)))
     await OutboxEmail.all().delete()
-    await _restate_balances(organisation_ids)
+    await _rewrite_ledgers(organisation_ids)
     return totals
 
 
-async def _restate_balances(organisation_ids: Sequence[int]) -> None:
-    """Set every ledger row's ``balance_after`` of these organisations to the sum of its ledger up to it."""
-    if not organisation_ids:
-        return
-    stmt = Statement(CreditTransaction._meta.db)
-    await stmt.run(
-        "UPDATE credit_transaction SET balance_after = (SELECT SUM(t.delta) FROM credit_transaction t "
-        "WHERE t.organisation_id = credit_transaction.organisation_id AND (t.created_at < credit_transaction.created_at "
-        "OR (t.created_at = credit_transaction.created_at AND t.id <= credit_transaction.id))) "
-        f"WHERE organisation_id IN ({', '.join(stmt.param(pk) for pk in organisation_ids)})"
-    )
+async def _rewrite_ledgers(organisation_ids: Sequence[int]) -> None:
+    """Write these organisations' ledgers again in time order, each ``balance_after`` its running balance.
+
+    The history's rows were inserted before the refunds that came between
+    them; rows written one after another, as the verbs and the job write
+    them, have ids in time order, which ``certify check`` relies on
+    (``ledger-balance-after``). Nothing refers to a ledger row's id.
+    """
+    async with transaction() as conn:
+        rows = (
+            await CreditTransaction.filter(organisation_id__in=organisation_ids)
+            .using_db(conn)
+            .order_by("created_at", "id")
+        )
+        await CreditTransaction.filter(organisation_id__in=organisation_ids).using_db(conn).delete()
+        running: dict[int, int] = {}
+        for row in rows:
+            running[row.organisation_id] = running.get(row.organisation_id, 0) + row.delta
+            row.balance_after = running[row.organisation_id]
+            row.id = None
+        for part in chunks(rows, 1000):
+            await CreditTransaction.bulk_create(part, using_db=conn)
 
 
 def _counts(report: LifecycleReport) -> tuple[int, ...]:
