@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Generic, TypeVar
 
 import strawberry
@@ -13,16 +14,49 @@ from resolvers.pagination import Page
 
 Role = strawberry.enum(enums.Role, name="Role")
 CertificationStatus = strawberry.enum(enums.CertificationStatus)
-IneligibilityReason = strawberry.enum(enums.IneligibilityReason)
 PhotoCheck = strawberry.enum(enums.PhotoCheck)
-CertificateStatus = strawberry.enum(
-    enums.CertificateStatus,
-    description="AWAITING_CLAIM → UNDER_REVIEW → APPROVED → ISSUED → REVOKED; UNDER_REVIEW → REJECTED → "
-    "UNDER_REVIEW; AWAITING_CLAIM or REJECTED → LAPSED when the claim deadline passes.",
-)
-CreditTransactionKind = strawberry.enum(enums.CreditTransactionKind)
 NotificationKind = strawberry.enum(enums.NotificationKind)
 UserErrorCode = strawberry.enum(ErrorCode, name="UserErrorCode")
+
+# The enums below describe some of their values, so each is its own class whose values are the
+# models' members: an output may be the model's member, and an input's ``.value`` is one.
+
+
+@strawberry.enum
+class IneligibilityReason(Enum):
+    LOW_SCORE = enums.IneligibilityReason.LOW_SCORE
+    PHOTO_PROBLEM = enums.IneligibilityReason.PHOTO_PROBLEM
+    EXPIRED = strawberry.enum_value(
+        enums.IneligibilityReason.EXPIRED, description="The sitting is older than its test's validity period."
+    )
+
+
+@strawberry.enum(
+    description="AWAITING_CLAIM → UNDER_REVIEW → APPROVED → ISSUED → REVOKED; UNDER_REVIEW → REJECTED → "
+    "UNDER_REVIEW; AWAITING_CLAIM or REJECTED → LAPSED when the claim deadline passes."
+)
+class CertificateStatus(Enum):
+    AWAITING_CLAIM = enums.CertificateStatus.AWAITING_CLAIM
+    UNDER_REVIEW = enums.CertificateStatus.UNDER_REVIEW
+    REJECTED = enums.CertificateStatus.REJECTED
+    APPROVED = enums.CertificateStatus.APPROVED
+    ISSUED = enums.CertificateStatus.ISSUED
+    LAPSED = strawberry.enum_value(
+        enums.CertificateStatus.LAPSED,
+        description="Not claimed by its deadline: the credit was refunded and the sitting can be certified again.",
+    )
+    REVOKED = strawberry.enum_value(
+        enums.CertificateStatus.REVOKED, description="Revoked by the organisation or the platform."
+    )
+
+
+@strawberry.enum
+class CreditTransactionKind(Enum):
+    PURCHASE = enums.CreditTransactionKind.PURCHASE
+    CERTIFICATION = enums.CreditTransactionKind.CERTIFICATION
+    REFUND = strawberry.enum_value(
+        enums.CreditTransactionKind.REFUND, description="A credit returned because a claim lapsed."
+    )
 
 
 @strawberry.interface(description="An object with an opaque, globally unique ID.")

@@ -191,7 +191,9 @@ class SittingFilter:
             taken_after=self.taken_after,
             taken_before=self.taken_before,
             search=self.search,
-            certificate_status=tuple(self.certificate_status) if self.certificate_status is not None else None,
+            certificate_status=(
+                tuple(s.value for s in self.certificate_status) if self.certificate_status is not None else None
+            ),
         )
 
 
