@@ -15,6 +15,14 @@ mutation($name: String!, $min: Int!) {
   createTest(input: {name: $name, minCertifiableScore: $min, scoreMax: 100}) { test { id } errors { code message } }
 }
 """
+CREATE_VALID_TEST = """
+mutation($name: String!, $months: Int) {
+  createTest(input: {name: $name, minCertifiableScore: 60, scoreMax: 100, validityMonths: $months}) {
+    test { id validityMonths } errors { code message }
+  }
+}
+"""
+"""A test scored 0–100 (minimum 60) whose certificates stay valid ``$months`` months."""
 PURCHASE_CREDITS = """
 mutation($org: ID!, $credits: Int!, $ref: String!) {
   purchaseCredits(input: {organisationId: $org, credits: $credits, reference: $ref}) {

@@ -93,10 +93,15 @@ class Candidate:
 async def certified_candidates(server, count: int = 1, *, name: str = "Acme Languages", prefix: str = "ext"):
     """A world whose first ``count`` sittings are certified (IN_PROGRESS, certificate AWAITING_CLAIM)."""
     world = await build_world(server.platform(), sittings=count, credits=count, name=name, prefix=prefix)
-    admin = server.client(server.token(Role.ORG_ADMIN, org=world.organisation_pk, subject="admin"))
+    return world, await certify_all(server, world.organisation_pk, key=f"{prefix}-certify")
+
+
+async def certify_all(server, organisation_pk: int, *, key: str) -> list[Candidate]:
+    """Certify every sitting of the organisation as its admin; their candidates, oldest sitting first."""
+    admin = server.client(server.token(Role.ORG_ADMIN, org=organisation_pk, subject="admin"))
     ids = [edge["node"]["id"] for edge in (await admin.data(SITTINGS))["sittings"]["edges"]]
-    result = (await admin.data(CERTIFY, {"ids": ids, "key": f"{prefix}-certify"}))["certifySittings"]
-    assert result["errors"] == [] and result["certifiedCount"] == count, result
+    result = (await admin.data(CERTIFY, {"ids": ids, "key": key}))["certifySittings"]
+    assert result["errors"] == [] and result["certifiedCount"] == len(ids), result
     candidates = []
     for gid in ids:
         pk = decode_id(gid, "Sitting")
@@ -104,7 +109,7 @@ async def certified_candidates(server, count: int = 1, *, name: str = "Acme Lang
         certificate = await Certificate.get(sitting_id=pk)
         token = server.token(Role.TEST_TAKER, test_taker=sitting.test_taker_id, subject=f"taker-{sitting.test_taker_id}")
         candidates.append(Candidate(gid, pk, sitting.test_taker_id, certificate.id, server.client(token)))
-    return world, candidates
+    return candidates
 
 
 def reviewer(server):
@@ -156,6 +161,13 @@ async def claim_ok(server, candidate: Candidate, name: str = "Zoë Nguyễn") ->
     payload = await send_claim(server, candidate, name=name, photo=portrait())
     assert payload["errors"] == [], payload
     return payload["certificate"]
+
+
+async def issue(server, candidate: Candidate, name: str = "Zoë Nguyễn") -> dict:
+    """Claim as ``name``, approve, and wait for the render (a server that renders): the certificate, ISSUED."""
+    await claim_ok(server, candidate, name)
+    await approve(server, candidate)
+    return await wait_for_status(server, candidate, "ISSUED")
 
 
 async def approve(server, candidate: Candidate) -> dict:

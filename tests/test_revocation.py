@@ -9,13 +9,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from email import policy
 
 import pytest
-from builders import PURCHASE_CREDITS, RECORD_SITTINGS, build_world, sitting_row
+from builders import CREATE_VALID_TEST, PURCHASE_CREDITS, RECORD_SITTINGS, build_world, sitting_row
 from certificate_flow import (
     REJECT,
     Candidate,
     approve,
     certified_candidates,
     claim_ok,
+    issue,
     path_of,
     rendering_server,
     reviewer,
@@ -59,13 +60,6 @@ query($code: String!) {
   }
 }
 """
-CREATE_TEST = """
-mutation($name: String!, $months: Int) {
-  createTest(input: {name: $name, minCertifiableScore: 60, scoreMax: 100, validityMonths: $months}) {
-    test { id validityMonths } errors { code message }
-  }
-}
-"""
 CREATE_ORGANISATION = 'mutation { createOrganisation(input: {name: "Borealis Tests"}) { organisation { id } } }'
 CERTIFY = """
 mutation($ids: [ID!]!) {
@@ -103,10 +97,7 @@ def smtp_server():
 async def issued_candidates(server, count: int = 1, **world):
     """A world whose first ``count`` certificates were claimed, approved and rendered (ISSUED)."""
     found, candidates = await certified_candidates(server, count, **world)
-    for candidate in candidates:
-        await claim_ok(server, candidate, "Zoë Nguyễn")
-        await approve(server, candidate)
-    issued = [await wait_for_status(server, candidate, "ISSUED") for candidate in candidates]
+    issued = [await issue(server, candidate) for candidate in candidates]
     return found, candidates, issued
 
 
@@ -410,7 +401,8 @@ async def test_an_issued_certificate_past_its_expiry_verifies_as_expired(tmp_pat
         # given a test valid for 12 months and an issued certificate of a sitting of it
         platform = server.platform()
         org = (await platform.data(CREATE_ORGANISATION))["createOrganisation"]["organisation"]["id"]
-        test = (await platform.data(CREATE_TEST, {"name": "Borealis Speaking", "months": 12}))["createTest"]["test"]
+        created = await platform.data(CREATE_VALID_TEST, {"name": "Borealis Speaking", "months": 12})
+        test = created["createTest"]["test"]
         assert test["validityMonths"] == 12
         await platform.data(PURCHASE_CREDITS, {"org": org, "credits": 1, "ref": "expiring"})
         taken_at = datetime(2026, 1, 31, 9, 30, tzinfo=UTC)

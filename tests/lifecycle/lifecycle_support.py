@@ -6,6 +6,8 @@ import email
 import email.policy
 from datetime import timedelta
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from smtp_server import SmtpServer
 
 from models import Notification
@@ -26,3 +28,15 @@ def subjects(smtp: SmtpServer, to: str) -> list[str]:
 async def kinds_of(test_taker_pk: int) -> list[str]:
     """The kinds of the test taker's notifications, oldest first."""
     return [str(n.kind) for n in await Notification.filter(test_taker_id=test_taker_pk).order_by("id")]
+
+
+async def lifecycle_runs(http: httpx.AsyncClient) -> float:
+    """How many lifecycle job runs succeeded in this process, as the server's ``/metrics`` counts them."""
+    response = await http.get("/metrics")
+    assert response.status_code == 200, response.text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name == "certify_scheduled_job_runs_total" and sample.labels == {"job": "lifecycle", "result": "ok"}
+    )

@@ -12,7 +12,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from builders import CREATE_ORGANISATION, PURCHASE_CREDITS, RECORD_SITTINGS, sitting_row
+from builders import CREATE_ORGANISATION, CREATE_VALID_TEST, PURCHASE_CREDITS, RECORD_SITTINGS, sitting_row
 from certificate_flow import CERTIFY, wait_for
 from harness import live_server, make_settings
 from lifecycle_support import kinds_of, subjects
@@ -24,13 +24,6 @@ from models import Certificate, CreditTransaction, Organisation, Sitting
 from models.enums import Role
 from resolvers.invariants import find_violations
 
-CREATE_TEST = """
-mutation($name: String!, $months: Int) {
-  createTest(input: {name: $name, minCertifiableScore: 60, scoreMax: 100, validityMonths: $months}) {
-    test { id } errors { code message }
-  }
-}
-"""
 SELECT = "mutation($ids: [ID!]) { selectSittings(input: {ids: $ids}) { changedCount errors { code } } }"
 SITTINGS = "{ sittings(first: 10, orderBy: {field: TAKEN_AT, direction: ASC}) { edges { node { id } } } }"
 STATUS_CHANGES = "subscription { sittingStatusChanged { previousStatus status sitting { id } } }"
@@ -45,7 +38,7 @@ async def expiring_world(server, expires_at: datetime) -> tuple[int, list[str]]:
     platform = server.platform()
     org = (await platform.data(CREATE_ORGANISATION, {"name": "Acme Languages"}))["createOrganisation"]
     org_id = org["organisation"]["id"]
-    test = (await platform.data(CREATE_TEST, {"name": "Acme English", "months": 12}))["createTest"]
+    test = (await platform.data(CREATE_VALID_TEST, {"name": "Acme English", "months": 12}))["createTest"]
     assert test["errors"] == []
     await platform.data(PURCHASE_CREDITS, {"org": org_id, "credits": 1, "ref": "initial"})
     taken_at = expires_at.replace(year=expires_at.year - 1)
