@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from certificate_flow import CERTIFY, REJECT, certified_candidates, claim_ok, reviewer, wait_for
 from harness import live_server, make_settings
-from lifecycle_support import WINDOW, kinds_of, subjects
+from lifecycle_support import WINDOW, kinds_of, lifecycle_runs, subjects
 from support import ledger_sum
 from ws_client import ws_session
 
@@ -28,6 +28,20 @@ STATUS_CHANGES = "subscription { sittingStatusChanged { previousStatus status si
 CREDITS_CHANGED = "subscription { creditBalanceChanged { creditBalance delta } }"
 SITTING = """
 query($id: ID!) { node(id: $id) { ... on Sitting { status certificate { id status } certificates { id status } } } }
+"""
+DEADLINE_FIELDS = "status claimDeadline reviewedAt"
+DEADLINE = f"query($id: ID!) {{ node(id: $id) {{ ... on Certificate {{ {DEADLINE_FIELDS} }} }} }}"
+REJECT_CLAIM = f"""
+mutation($id: ID!) {{
+  rejectCertificate(input: {{certificateId: $id, reason: "The photo is blurred."}}) {{
+    certificate {{ {DEADLINE_FIELDS} }} errors {{ code }}
+  }}
+}}
+"""
+EXTEND = """
+mutation($id: ID!, $deadline: DateTime!) {
+  extendClaimDeadline(input: {certificateId: $id, claimDeadline: $deadline}) { certificate { claimDeadline } errors { code } }
+}
 """
 
 
@@ -190,3 +204,82 @@ async def test_leads_that_passed_together_send_one_reminder_and_are_all_recorded
         f"{taker.name}, your Acme Languages English certificate is ready to claim",
         f"{taker.name}, claim your Acme Languages English certificate by {deadline}",
     ]
+
+
+REJECTION_WINDOW, REJECTION_LEAD = timedelta(seconds=8), timedelta(seconds=4)
+
+
+@pytest.fixture
+async def rejection_server(tmp_path, database_url, smtp_server):
+    """Claims have 8 s, one reminder 4 s before: a rejection nearer than 4 s to the deadline moves it."""
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        claim_window=REJECTION_WINDOW,
+        claim_reminders=(REJECTION_LEAD,),
+        scheduler_seconds=1.0,
+        smtp_url=smtp_server.url,
+    )
+    async with live_server(settings) as server:
+        yield server
+
+
+def instant(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+async def deadline_of(client, candidate) -> datetime:
+    return instant((await client.data(DEADLINE, {"id": candidate.certificate_id}))["node"]["claimDeadline"])
+
+
+async def reject_at(server, candidate, moment: datetime) -> dict:
+    """Reject ``candidate``'s claim once ``moment`` has come; the certificate as the payload gives it."""
+    await asyncio.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
+    payload = (await reviewer(server).data(REJECT_CLAIM, {"id": candidate.certificate_id}))["rejectCertificate"]
+    assert payload["errors"] == []
+    return payload["certificate"]
+
+
+async def test_a_rejection_after_or_near_the_deadline_moves_it_and_one_well_before_does_not(rejection_server):
+    """Given three claims under review, when one is rejected an hour before its deadline, one 2 s before it
+    (nearer than the 4 s lead) and one 1 s after it, then the first deadline stays and the others become
+    exactly their rejection time plus the 8 s window; none lapsed."""
+    server = rejection_server
+    world, [well, near, after] = await certified_candidates(server, 3)
+    admin = server.client(server.token(Role.ORG_ADMIN, org=world.organisation_pk, subject="admin"))
+    extended = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    moved = await admin.data(EXTEND, {"id": well.certificate_id, "deadline": extended.isoformat()})
+    assert moved["extendClaimDeadline"] == {"certificate": {"claimDeadline": extended.isoformat()}, "errors": []}
+    for candidate in (well, near, after):
+        await claim_ok(server, candidate)
+    deadlines = [await deadline_of(admin, candidate) for candidate in (well, near, after)]
+    assert deadlines[0] == extended
+
+    # when each is rejected: well before, nearer than the lead, and after the deadline
+    rejected = [
+        await reject_at(server, well, datetime.now(UTC)),
+        await reject_at(server, near, deadlines[1] - REJECTION_LEAD / 2),
+        await reject_at(server, after, deadlines[2] + timedelta(seconds=1)),
+    ]
+    reviewed = [instant(certificate["reviewedAt"]) for certificate in rejected]
+
+    # then they were rejected where intended, by the server's own clock
+    assert deadlines[0] - reviewed[0] > REJECTION_LEAD
+    assert timedelta(0) < deadlines[1] - reviewed[1] < REJECTION_LEAD
+    assert reviewed[2] > deadlines[2]
+    # and the first deadline is unchanged, the others a whole window from their rejection
+    expected = [deadlines[0], reviewed[1] + REJECTION_WINDOW, reviewed[2] + REJECTION_WINDOW]
+    assert [(c["status"], instant(c["claimDeadline"])) for c in rejected] == [("REJECTED", d) for d in expected]
+    assert [await deadline_of(admin, candidate) for candidate in (well, near, after)] == expected
+
+    # and a later run lapses none of them: every new deadline is still ahead
+    runs = await lifecycle_runs(server.http)
+
+    async def another_run() -> bool:
+        return await lifecycle_runs(server.http) > runs
+
+    await wait_for(another_run, timeout=5, interval=0.1)
+    assert datetime.now(UTC) < min(expected)
+    statuses = [(await admin.data(DEADLINE, {"id": c.certificate_id}))["node"]["status"] for c in (well, near, after)]
+    assert statuses == ["REJECTED", "REJECTED", "REJECTED"]
+    assert await CreditTransaction.filter(organisation_id=world.organisation_pk, kind="REFUND").count() == 0
