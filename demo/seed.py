@@ -12,22 +12,28 @@ the certificates were claimed, rejected, claimed again and approved.
 Everything derives from ``seed`` and ``now`` (storage keys, batch ids and
 verification codes included), and the whole set is written in one transaction.
 
-No certificate is ISSUED when the seed ends. An issued certificate offers
-its PDF and PNG (``pdfUrl`` / ``pngUrl``), and a signed URL whose stored file
-is missing answers 403 (``resolvers.certificate_files``); only the render
-worker makes those files (Chromium, about ten a second), far too slow for
-thousands in the seed, and files made any other way would not be the
+Then :mod:`demo.lifecycle` runs the lifecycle job over the history, once a
+day of it: claim reminders, lapsed claims with their refunds, expired
+sittings, as the job writes them.
+
+No certificate is ISSUED when :func:`seed_demo` ends. An issued certificate
+offers its PDF and PNG (``pdfUrl`` / ``pngUrl``), and a signed URL whose
+stored file is missing answers 403 (``resolvers.certificate_files``); only
+the renderer makes those files (Chromium, about ten a second), far too slow
+for thousands in the seed, and files made any other way would not be the
 certificate. So the history stops short of issuing: the latest claims
-(``HistoryPolicy.approvals``, 15 in all) are APPROVED with a verification
+(``HistoryPolicy.approvals``, 15 in all) and a few of the backlog
+(:func:`demo.certificates.approve_some`) are APPROVED with a verification
 code and a render due since the approval, exactly what
-``approveCertificate`` leaves, and ``certify serve`` renders and issues
-them when it starts (``workers/rendering.py``): real ISSUED certificates
-with files, a SHA-256, a verification page and the issue e-mail. Older
-claims that no reviewer rejected are still waiting in the review queue
-(a backlog), since their approval would have been issued long ago. Until
-the server has run, ``certificationFunnel`` counts the approved ones as
-claimed, not issued; then ``issued`` and ``medianSecondsToIssue`` measure
-those renders, from the first claim to the issue.
+``approveCertificate`` leaves. ``certify seed-demo`` then issues them with
+Chromium (:mod:`demo.issuing`: real ISSUED certificates with files, a
+SHA-256, a verification page and the issue e-mail) and revokes two; without
+Chromium, ``certify serve`` renders them when it starts
+(``workers/rendering.py``). Older claims that no reviewer rejected are still
+waiting in the review queue (a backlog), since their approval would have
+been issued long ago. Until they are issued, ``certificationFunnel`` counts
+the approved ones as claimed, not issued; then ``issued`` and
+``medianSecondsToIssue`` measure those renders, from the first claim to the issue.
 """
 
 from __future__ import annotations
