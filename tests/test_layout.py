@@ -21,7 +21,7 @@ ARROWS: dict[str, frozenset[str]] = {
     "server": frozenset({"gql", "workers", "demo"}),
     "gql": frozenset({"resolvers"}),
     "workers": frozenset({"resolvers", "renderer", "adapters", "models"}),
-    "demo": frozenset({"resolvers"}),
+    "demo": frozenset({"resolvers", "workers"}),
     "resolvers": frozenset({"adapters", "subscriptions", "models"}),
     "adapters": frozenset({"models"}),
     "subscriptions": frozenset({"models"}),
