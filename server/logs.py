@@ -9,7 +9,9 @@ JSON otherwise). Every line goes to stderr.
 The request of a line comes from :data:`current_request`, which
 :class:`server.request_ids.RequestIds` sets for each HTTP request and
 websocket connection, and which the GraphQL view and the websocket handlers
-name the operation on (:func:`name_operation`, :func:`operation_scope`).
+name the operation on (:func:`name_operation`, :func:`operation_scope`):
+its name, ``(anonymous)`` for an unnamed operation (as in the metrics'
+labels), ``-`` on lines of no GraphQL operation (start-up, workers, files).
 
 What never reaches a line: the query string and the signed tokens of
 ``/files/…`` and ``/exports/…`` in access lines (shown as ``…``), and the

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from adapters.metrics import (
+    ANONYMOUS,
     GRAPHQL_DURATION,
     GRAPHQL_ERRORS,
     GRAPHQL_REQUESTS,
@@ -102,8 +103,11 @@ def operation_name_of(query: object, given: object) -> str | None:
 
 
 def measured_operation(name: object) -> GraphQLOperation:
-    """Start measuring the HTTP operation named ``name`` and name it on the request's log lines."""
-    name_operation(name if isinstance(name, str) else None)
+    """Start measuring the HTTP operation named ``name`` and name it on the request's log lines.
+
+    An unnamed operation is ``(anonymous)`` on its log lines as in the metrics' labels.
+    """
+    name_operation(name if isinstance(name, str) and name else ANONYMOUS)
     return GraphQLOperation(name)
 
 
@@ -137,7 +141,7 @@ class running_subscription:
     def __init__(self, name: str | None):
         self.label = operation_label(name)
         self.name = name
-        self.scope = operation_scope(name)
+        self.scope = operation_scope(name or ANONYMOUS)
 
     def __enter__(self) -> None:
         SUBSCRIPTIONS_STARTED.labels(operation=self.label).inc()

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     render_poll_seconds: float = Field(default=1.0, gt=0)
     request_body_idle_seconds: float = Field(default=30.0, gt=0)
     request_body_total_seconds: float = Field(default=180.0, gt=0)
-    websocket_init_timeout_seconds: float = 5.0
+    websocket_init_timeout_seconds: float = Field(default=5.0, gt=0)
     websocket_send_timeout_seconds: float = Field(default=10.0, gt=0)
     websocket_ping_seconds: float = Field(default=15.0, gt=0)
     websocket_origins: str = ""

@@ -92,6 +92,8 @@ async def _session(base: str, ws_url: str, tokens: TokenService) -> dict:
             json={"query": SITTINGS},
             headers={"Authorization": f"Bearer {forged}", "X-Request-ID": "not sane!"},
         )
+        unnamed = {"query": "{ viewer { role } }"}
+        await http.post("/graphql", json=unnamed, headers={**bearer, "X-Request-ID": "logs-anonymous-1"})
     async with ws_connect(ws_url, additional_headers={"X-Request-ID": "logs-ws-1"}) as client:
         await client.init(admin)
         await client.subscribe("watch", WATCH)
@@ -161,6 +163,10 @@ async def test_every_line_is_json_with_its_request_and_no_secret(tmp_path):
     assert [(line["logger"], line["operation"]) for line in claim] == [("uvicorn.access", "LogsClaim")]
     refused = [line for line in lines if line["request_id"] == sent["ids"][2]]
     assert [line["operation"] for line in refused] == ["LogsSittings"]
+    # an unnamed operation's lines say so, as its metrics' label does; lines of no operation say "-"
+    unnamed = [line for line in lines if line["request_id"] == "logs-anonymous-1"]
+    assert [(line["logger"], line["operation"]) for line in unnamed] == [("uvicorn.access", "(anonymous)")]
+    assert {line["operation"] for line in lines if line["request_id"] == "-"} == {"-"}
     # the websocket's lines carry its id, and its operation's lines the operation's name
     socket = [line for line in lines if line["request_id"] == "logs-ws-1"]
     assert any("WebSocket /graphql" in line["message"] and "accepted" in line["message"] for line in socket), socket
