@@ -22,6 +22,7 @@ from gql.types.payloads import CertificatePayload
 from models import Certificate as CertificateRow
 from resolvers import claims, render_retry, review, revocation
 from resolvers.errors import DomainError, ErrorCode
+from resolvers.holder import refuse_photo_size
 from resolvers.verification import verify_certificate
 
 
@@ -37,10 +38,14 @@ async def read_upload(upload: Any, limit: int) -> bytes:
     """Up to ``limit + 1`` bytes of an uploaded file (enough to tell it is too large).
 
     Raises:
-        DomainError: INVALID_PHOTO when ``upload`` is not a file part.
+        DomainError: INVALID_PHOTO when ``upload`` is not a file part, or when the multipart parser
+            already counted more than ``limit`` bytes in it (the message names its size).
     """
     if not hasattr(upload, "read"):
         raise DomainError(ErrorCode.INVALID_PHOTO, "send the photo as a file upload", ["input", "photo"])
+    size = getattr(upload, "size", None)
+    if isinstance(size, int) and size > limit:
+        refuse_photo_size(size, limit)
     return await upload.read(limit + 1)
 
 

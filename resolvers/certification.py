@@ -33,6 +33,7 @@ from resolvers.principal import Principal
 from resolvers.selection import Selection, target_queryset
 from resolvers.sql import Statement, lock_organisation, transaction
 from resolvers.text import has_control_characters
+from resolvers.wording import count
 from subscriptions.events import CreditBalanceChanged, Event, NotificationCreated, Publisher, SittingStatusChanged
 
 READY_TITLE = "Your certificate is ready to claim"
@@ -236,7 +237,8 @@ async def _spend_credits(conn, organisation_id: int, credits: int, *, reference:
         balance = (await Organisation.get(id=organisation_id).using_db(conn)).credit_balance
         raise DomainError(
             ErrorCode.INSUFFICIENT_CREDITS,
-            f"certifying {credits} sittings needs {credits} credits; the balance is {balance}",
+            f"certifying {count(credits, 'sitting')} needs {count(credits, 'credit')}; "
+            f"the balance is {count(balance, 'credit')}",
             ["input"],
         )
     balance = rows[0]["credit_balance"]

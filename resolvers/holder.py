@@ -15,6 +15,7 @@ from typing import NoReturn
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from resolvers.errors import DomainError, ErrorCode
+from resolvers.wording import data_size, megapixels, number
 
 NAME_FIELD = ("input", "holderName")
 PHOTO_FIELD = ("input", "photo")
@@ -121,7 +122,7 @@ def sanitise_photo(
     if not data:
         _refuse_photo("The photo is empty.")
     if len(data) > max_bytes:
-        _refuse_photo(f"The photo is {len(data)} bytes; at most {max_bytes} are allowed.")
+        refuse_photo_size(len(data), max_bytes)
     try:
         # Image.open reads the header only; pixels are decoded by load(), after
         # our own limits. Pillow's global guard (MAX_IMAGE_PIXELS) may still
@@ -180,12 +181,18 @@ def _check_header(image: Image.Image, *, max_pixels: int, min_side: int) -> None
         _refuse_photo("The photo must be a JPEG or PNG image.")
     width, height = image.size
     if width * height > max_pixels:
-        _refuse_photo(f"The photo is {width}×{height} pixels; at most {max_pixels} pixels are allowed.")
+        _refuse_photo(
+            f"The photo is {number(width)}×{number(height)} pixels ({megapixels(width * height)}); "
+            f"at most {megapixels(max_pixels)} are allowed."
+        )
     if min(width, height) < min_side:
-        _refuse_photo(f"The photo is {width}×{height} pixels; each side must be at least {min_side}.")
+        _refuse_photo(
+            f"The photo is {number(width)}×{number(height)} pixels; each side must be at least {number(min_side)} pixels."
+        )
     if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
         _refuse_photo(
-            f"The photo is {width}×{height} pixels; one side may be at most {MAX_ASPECT_RATIO} times the other."
+            f"The photo is {number(width)}×{number(height)} pixels; "
+            f"one side may be at most {MAX_ASPECT_RATIO} times the other."
         )
 
 
@@ -217,6 +224,15 @@ def _to_srgb(image: Image.Image) -> Image.Image:
 
 def _refuse_name(message: str) -> NoReturn:
     raise DomainError(ErrorCode.INVALID_NAME, message, field=NAME_FIELD)
+
+
+def refuse_photo_size(size: int, max_bytes: int) -> NoReturn:
+    """Refuse a photo of ``size`` bytes (or more) over ``max_bytes``: ``INVALID_PHOTO`` with both in MB.
+
+    Raises:
+        DomainError: always.
+    """
+    _refuse_photo(f"The photo is {data_size(size)}; at most {data_size(max_bytes)} is allowed.")
 
 
 def _refuse_photo(message: str) -> NoReturn:

@@ -11,6 +11,7 @@ from resolvers.audit import record_audit
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.lifecycle_policy import MAX_VALIDITY_MONTHS
 from resolvers.principal import Principal
+from resolvers.wording import count, number
 
 MAX_SCORE = 1_000_000
 """The highest score a test's scale may reach (and its minimum certifiable score without a maximum)."""
@@ -24,7 +25,10 @@ def clean_label(value: str, field: list[str], max_length: int = 200) -> str:
     """
     value = unicodedata.normalize("NFC", value).strip()
     if not value or len(value) > max_length:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"must be 1–{max_length} characters", field)
+        received = count(len(value), "character")
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"must be 1–{number(max_length)} characters; received {received}", field
+        )
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):
         raise DomainError(ErrorCode.INVALID_INPUT, "must not contain control characters", field)
     return value

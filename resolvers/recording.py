@@ -24,6 +24,7 @@ from resolvers.lifecycle_policy import expires_at
 from resolvers.principal import Principal
 from resolvers.sql import chunks, transaction
 from resolvers.text import has_control_characters
+from resolvers.wording import count, number
 from subscriptions.events import Event, Publisher, SittingsRecorded, SittingStatusChanged
 
 MAX_ROWS = 1000
@@ -118,7 +119,11 @@ async def record_sittings(*, principal: Principal, rows: Sequence[SittingRecord]
     """
     access.require(principal, Operation.RECORD_SITTINGS)
     if not rows or len(rows) > MAX_ROWS:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"give 1–{MAX_ROWS} sittings per call", ["sittings"])
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"give 1–{number(MAX_ROWS)} sittings per call; received {count(len(rows), 'sitting')}",
+            ["sittings"],
+        )
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         try:
             result, events = await _record(principal, rows)

@@ -138,7 +138,7 @@ async def test_insufficient_credits_changes_nothing(server):
 
     # then both fail with INSUFFICIENT_CREDITS and nothing changed anywhere
     assert compact(confirmed) == failed("INSUFFICIENT_CREDITS", ["input"], 2)
-    assert confirmed["errors"][0]["message"] == "certifying 3 sittings needs 3 credits; the balance is 2"
+    assert confirmed["errors"][0]["message"] == "certifying 3 sittings needs 3 credits; the balance is 2 credits"
     assert compact(certified) == failed("INSUFFICIENT_CREDITS", ["input"], 2)
     assert await snapshot(world.organisation_pk) == before
     assert before.statuses == {sitting_pk(i): s for i, s in zip(ids, [S, S, S, U, U], strict=True)}

@@ -98,7 +98,11 @@ REFUSED_PHOTOS = {
     "empty file": lambda: (b"", "empty.jpg", "image/jpeg"),
     "100x100 image": lambda: (png_bytes(100, 100), "small.png", "image/png"),
     "20000x20000 one-colour png": lambda: (bomb_png(), "bomb.png", "image/png"),
-    "html sent as image/jpeg": lambda: (b"<!doctype html><html><body><script>alert(1)</script></body></html>", "x.jpg", "image/jpeg"),
+    "html sent as image/jpeg": lambda: (
+        b"<!doctype html><html><body><script>alert(1)</script></body></html>",
+        "x.jpg",
+        "image/jpeg",
+    ),
     "gif": lambda: (GIF_1X1, "x.gif", "image/gif"),
     "larger than 10 MB": lambda: (b"\xff\xd8\xff" + b"\0" * (10 * 1024 * 1024), "huge.jpg", "image/jpeg"),
 }
@@ -126,6 +130,26 @@ async def test_a_refused_photo_is_invalid_photo_and_stores_nothing(sqlite_server
     # then
     assert payload["certificate"] is None
     assert [(e["code"], e["field"]) for e in payload["errors"]] == [("INVALID_PHOTO", ["input", "photo"])]
+    await assert_nothing_stored(sqlite_server, candidate)
+
+
+async def test_a_photo_over_the_limit_is_refused_with_its_size_and_the_limit_in_mb(sqlite_server):
+    # given a certified sitting
+    _, [candidate] = await certified_candidates(sqlite_server)
+
+    # when a 13 MB file is sent as the photo
+    photo = b"\xff\xd8\xff" + b"\0" * (13 * 1024 * 1024 - 3)
+    payload = await send_claim(sqlite_server, candidate, name="Zoë Nguyễn", photo=photo, filename="big.jpg")
+
+    # then the message names both, in MB
+    assert payload["certificate"] is None
+    assert payload["errors"] == [
+        {
+            "code": "INVALID_PHOTO",
+            "field": ["input", "photo"],
+            "message": "The photo is 13 MB; at most 10 MB is allowed.",
+        }
+    ]
     await assert_nothing_stored(sqlite_server, candidate)
 
 
@@ -233,7 +257,10 @@ async def test_photo_url_goes_to_the_test_taker_reviewers_admins_but_not_analyst
     }
 
     # when each reads the certificate
-    nodes = {who: (await client.data(CERTIFICATE, {"id": candidate.certificate_id}))["node"] for who, client in viewers.items()}
+    nodes = {
+        who: (await client.data(CERTIFICATE, {"id": candidate.certificate_id}))["node"]
+        for who, client in viewers.items()
+    }
 
     # then everyone sees it, only the analyst gets no photo URL, and no one gets a PDF yet
     assert {who: node["status"] for who, node in nodes.items()} == dict.fromkeys(viewers, "UNDER_REVIEW")

@@ -114,9 +114,19 @@ async def test_batch_size_is_1_to_1000(sqlite_server):
 
     # then both are refused and nothing is recorded
     assert empty["errors"] == [
-        {"code": "INVALID_INPUT", "message": "give 1–1000 sittings per call", "field": ["sittings"]}
+        {
+            "code": "INVALID_INPUT",
+            "message": "give 1–1,000 sittings per call; received 0 sittings",
+            "field": ["sittings"],
+        }
     ]
-    assert too_many["errors"][0]["code"] == "INVALID_INPUT"
+    assert too_many["errors"] == [
+        {
+            "code": "INVALID_INPUT",
+            "message": "give 1–1,000 sittings per call; received 1,001 sittings",
+            "field": ["sittings"],
+        }
+    ]
     assert await Sitting.all().count() == 0
 
 

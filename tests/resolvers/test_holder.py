@@ -12,6 +12,7 @@ from PIL import Image, ImageStat
 
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.holder import normalise_holder_name, sanitise_photo
+from resolvers.wording import data_size
 
 PORTRAIT = Path(__file__).resolve().parents[1] / "data" / "portrait.jpg"
 GPS_IFD = 0x8825
@@ -186,11 +187,19 @@ def test_a_png_built_like_the_bomb_below_but_small_is_a_valid_photo():
         pytest.param(b"", "empty", id="empty"),
         pytest.param(b"Jane Doe\nnot a photo\n", "JPEG or PNG", id="text"),
         pytest.param(b"<!DOCTYPE html><html><body><img src=x></body></html>", "JPEG or PNG", id="html"),
-        pytest.param(encoded(Image.new("RGB", (100, 100), "grey")), "at least 300", id="100x100"),
+        pytest.param(
+            encoded(Image.new("RGB", (100, 100), "grey")),
+            "The photo is 100×100 pixels; each side must be at least 300 pixels.",
+            id="100x100",
+        ),
         pytest.param(encoded(Image.new("RGB", (8000, 300), "grey")), "at most 4 times the other", id="8000x300"),
         pytest.param(encoded(Image.new("RGB", (301, 1205), "grey")), "at most 4 times the other", id="301x1205"),
         pytest.param(blank_png(20_000, 20_000), "pixels", id="20000x20000-png"),
-        pytest.param(blank_png(8_000, 6_000), "at most 40000000 pixels", id="48-megapixel-png"),
+        pytest.param(
+            blank_png(8_000, 6_000),
+            "The photo is 8,000×6,000 pixels (48 megapixels); at most 40 megapixels are allowed.",
+            id="48-megapixel-png",
+        ),
         pytest.param(encoded(Image.new("RGB", (400, 400)), "GIF"), "JPEG or PNG", id="gif"),
         pytest.param(PORTRAIT.read_bytes()[:6_000], "truncated or corrupt", id="truncated-jpeg"),
     ],
@@ -207,7 +216,8 @@ def test_a_photo_over_the_byte_limit_is_refused_before_decoding():
     error = refused(sanitise_photo, PORTRAIT.read_bytes(), max_bytes=1_000)
 
     assert error.code == ErrorCode.INVALID_PHOTO
-    assert "at most 1000 are allowed" in error.message
+    size = data_size(len(PORTRAIT.read_bytes()))
+    assert error.message == f"The photo is {size}; at most 1,000 bytes is allowed."
 
 
 def test_comments_and_text_chunks_are_not_kept():
