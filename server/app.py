@@ -16,6 +16,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
@@ -26,6 +27,7 @@ from gql.schema import build_schema
 from models.db import forget_compiled_statements, migrate, tortoise_config
 from server.auth import TokenService
 from server.documents import DocumentLimits
+from server.errors import http_exception
 from server.exports import SittingExports, serve_export
 from server.files import FileUrls, serve_file
 from server.graphiql import STATIC_DIR
@@ -191,6 +193,7 @@ def create_app(settings: Settings) -> Starlette:
             ),
         ],
         lifespan=_lifespan(state, graphql),
+        exception_handlers={HTTPException: http_exception},
     )
     app.state.certify = state
     return app

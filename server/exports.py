@@ -19,11 +19,12 @@ from datetime import UTC, datetime
 import anyio
 from itsdangerous import BadData
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.types import Send
 
 from resolvers.errors import AccessError, BadArgument
 from resolvers.exports import EXPORT_PAGE_SIZE, ExportRequest, csv_chunks, export_pages
+from server.errors import error_response
 from server.files import sealed_serializers
 from server.settings import Settings
 
@@ -84,11 +85,11 @@ async def serve_export(request: Request) -> Response:
     exports: SittingExports = request.app.state.certify.exports
     export = exports.read_token(request.path_params["token"])
     if export is None:
-        return PlainTextResponse(REFUSAL, status_code=403)
+        return error_response(403, REFUSAL)
     try:
         pages = export_pages(export, page_size=exports.page_size)
     except (AccessError, BadArgument):
-        return PlainTextResponse(REFUSAL, status_code=403)
+        return error_response(403, REFUSAL)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return _CsvStream(
         csv_chunks(pages),

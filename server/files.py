@@ -25,13 +25,14 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from itsdangerous import BadData, URLSafeTimedSerializer
 from itsdangerous.timed import TimestampSigner
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 
 from models import Certificate
 from resolvers import access
 from resolvers.access import Field
 from resolvers.certificate_files import CertificateFile, file_key, read_certificate_file
 from resolvers.principal import Principal
+from server.errors import error_response
 from server.settings import Settings
 
 SALT = "certify.files.v2"
@@ -141,7 +142,7 @@ async def serve_file(request: Request) -> Response:
         certificate_id, kind, key = decoded
         served = await read_certificate_file(certificate_id=certificate_id, kind=kind, key=key, storage=state.storage)
     if served is None:
-        return PlainTextResponse("This link is invalid or has expired.", status_code=403)
+        return error_response(403, "This link is invalid or has expired.")
     return Response(
         served.data,
         media_type=served.media_type,

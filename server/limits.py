@@ -7,8 +7,10 @@ import contextlib
 import time
 
 from starlette.requests import ClientDisconnect
-from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from resolvers.wording import data_size, number
+from server.errors import error_response
 
 # A body that stalls this long between two chunks is abandoned (seconds).
 BODY_IDLE_SECONDS = 30.0
@@ -63,7 +65,7 @@ class BodySizeLimit:
         limit = self._limit_for(scope)
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > limit:
-                await self._answer(scope, receive, send, 413, f"the request body is larger than {limit} bytes")
+                await self._answer(scope, receive, send, 413, too_large(int(value), limit))
                 return
         deadline = time.monotonic() + self.total_seconds
         received = 0
@@ -98,13 +100,18 @@ class BodySizeLimit:
             await self.app(scope, guarded_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._answer(scope, receive, send, 413, f"the request body is larger than {limit} bytes")
+                await self._answer(scope, receive, send, 413, too_large(limit + 1, limit))
         except BodyTooSlow:
             if not started:
                 # Closing: the rest of a stalled body must not keep the connection.
-                await self._answer(scope, receive, send, 408, "the request body did not arrive in time", close=True)
+                await self._answer(
+                    scope, receive, send, 408, f"the request body did not arrive within {self._deadlines()}", close=True
+                )
         except ClientDisconnect:
             pass
+
+    def _deadlines(self) -> str:
+        return f"{number(self.idle_seconds)} s of silence or {number(self.total_seconds)} s in all"
 
     def _limit_for(self, scope: Scope) -> int:
         for name, value in scope.get("headers", []):
@@ -116,5 +123,10 @@ class BodySizeLimit:
     async def _answer(
         scope: Scope, receive: Receive, send: Send, status: int, text: str, *, close: bool = False
     ) -> None:
-        response = PlainTextResponse(text, status_code=status, headers={"Connection": "close"} if close else None)
+        response = error_response(status, text, headers={"Connection": "close"} if close else None)
         await response(scope, receive, send)
+
+
+def too_large(size: int, limit: int) -> str:
+    """The 413's message: the body's size (``limit + 1``: more than the limit, when counted as it streamed) and the limit."""
+    return f"the request body is {data_size(size)}; at most {data_size(limit)} is allowed"

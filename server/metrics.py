@@ -25,7 +25,7 @@ from graphql.language.lexer import Lexer
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.core import GaugeMetricFamily
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 
 from adapters.metrics import (
     ANONYMOUS,
@@ -39,6 +39,7 @@ from adapters.metrics import (
     exposition,
     operation_label,
 )
+from server.errors import error_response
 from server.logs import name_operation, operation_scope
 from workers.backlog import Backlog, read_backlog
 
@@ -200,7 +201,7 @@ async def serve_metrics(request: Request) -> Response:
     if expected:
         given = request.headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
-            return PlainTextResponse("/metrics needs Authorization: Bearer <CERTIFY_METRICS_TOKEN>", status_code=401)
+            return error_response(401, "/metrics needs Authorization: Bearer <CERTIFY_METRICS_TOKEN>")
     try:
         async with asyncio.timeout(BACKLOG_TIMEOUT_SECONDS):
             backlog = await read_backlog(outbox_max_attempts=settings.outbox_max_attempts)

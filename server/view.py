@@ -20,6 +20,7 @@ from gql.errors import DATABASE_UNAVAILABLE
 from gql.loaders import Loaders
 from models.db import database_unavailable
 from resolvers.errors import Unauthenticated
+from server.errors import error_code, error_response
 from server.graphiql import graphiql_html
 from server.metrics import measured_operation, operation_name_of, refused_request
 from server.multipart import parse_multipart
@@ -28,8 +29,6 @@ from server.strawberry_internals import CannotGetOperationTypeError
 from server.websockets import LegacyWSHandler, TransportWSHandler, WebSocketAdapter
 
 MAX_JSON_BYTES = 1024 * 1024  # a GraphQL document with its variables; uploads go through multipart
-HTTP_ERROR_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
-"""``extensions.code`` of a request refused before it is a GraphQL operation, by HTTP status."""
 
 
 class CertifyGraphQL(GraphQL):
@@ -54,10 +53,8 @@ class CertifyGraphQL(GraphQL):
         try:
             response = await self.run(Request(scope=scope, receive=receive))
         except HTTPException as error:
-            code = HTTP_ERROR_CODES.get(error.status_code, "BAD_REQUEST")
-            refused_request(code)
-            body = {"errors": [{"message": error.reason, "extensions": {"code": code}}]}
-            response = JSONResponse(body, status_code=error.status_code)
+            refused_request(error_code(error.status_code))
+            response = error_response(error.status_code, error.reason)
         except Exception as error:
             # Before any operation runs (a token's scope looked up): the database down is a 503, not a 500.
             if not database_unavailable(error):

@@ -58,6 +58,8 @@ EXPECTED_HEADER = [
 ]  # fmt: skip
 FILENAME = re.compile(r'attachment; filename="sittings-\d{8}T\d{6}Z\.csv"')
 
+REFUSED = {"errors": [{"message": REFUSAL, "extensions": {"code": "FORBIDDEN"}}]}
+
 
 async def sitting_nodes(client, variables: dict | None = None) -> list[dict]:
     """Every node ``sittings`` gives ``client`` for ``variables``, page after page."""
@@ -327,11 +329,11 @@ async def test_a_tampered_url_gets_403(server):
         "x",
     ]
 
-    # then 403 with a plain message each time, and the genuine URL still works
+    # then 403 with the message as a GraphQL error each time, and the genuine URL still works
     for bad in tampered:
         response = await server.http.get(f"/exports/{bad}")
-        assert (bad, response.status_code, response.text) == (bad, 403, REFUSAL)
-        assert response.headers["content-type"] == "text/plain; charset=utf-8"
+        assert (bad, response.status_code, response.json()) == (bad, 403, REFUSED)
+        assert response.headers["content-type"] == "application/json"
     assert (await server.http.get(url)).status_code == 200
 
 
@@ -354,11 +356,11 @@ async def test_an_expired_url_or_one_signed_with_another_secret_or_for_a_refused
                {"expired": expired, "fresh": fresh, "forged": forged, "refused role": refused_role}.items()}  # fmt: skip
 
     # then only the one still inside its time to live is served
-    assert {name: (r.status_code, r.text if r.status_code == 403 else "") for name, r in answers.items()} == {
-        "expired": (403, REFUSAL),
+    assert {name: (r.status_code, r.json() if r.status_code == 403 else "") for name, r in answers.items()} == {
+        "expired": (403, REFUSED),
         "fresh": (200, ""),
-        "forged": (403, REFUSAL),
-        "refused role": (403, REFUSAL),
+        "forged": (403, REFUSED),
+        "refused role": (403, REFUSED),
     }
     assert len(list(csv.reader(io.StringIO(answers["fresh"].text, newline="")))) == 3
 

@@ -25,16 +25,31 @@ MAP = json.dumps({"0": ["variables.input.photo"]})
 
 MALFORMED = {
     "no map": ({"operations": operations()}, PHOTO),
-    "map pointing to a missing part": ({"operations": operations(), "map": json.dumps({"1": ["variables.input.photo"]})}, PHOTO),
-    "path into a missing variable": ({"operations": operations(), "map": json.dumps({"0": ["variables.nothing.photo"]})}, PHOTO),
+    "map pointing to a missing part": (
+        {"operations": operations(), "map": json.dumps({"1": ["variables.input.photo"]})},
+        PHOTO,
+    ),
+    "path into a missing variable": (
+        {"operations": operations(), "map": json.dumps({"0": ["variables.nothing.photo"]})},
+        PHOTO,
+    ),
     "path into missing variables": (
         {"operations": json.dumps({"query": CLAIM}), "map": MAP},
         PHOTO,
     ),
-    "path to a missing key": ({"operations": operations(), "map": json.dumps({"0": ["variables.input.picture"]})}, PHOTO),
+    "path to a missing key": (
+        {"operations": operations(), "map": json.dumps({"0": ["variables.input.picture"]})},
+        PHOTO,
+    ),
     "path outside variables": ({"operations": operations(), "map": json.dumps({"0": ["query"]})}, PHOTO),
-    "path through a string": ({"operations": operations(), "map": json.dumps({"0": ["variables.input.holderName.x"]})}, PHOTO),
-    "path to a non-null value": ({"operations": operations(), "map": json.dumps({"0": ["variables.input.holderName"]})}, PHOTO),
+    "path through a string": (
+        {"operations": operations(), "map": json.dumps({"0": ["variables.input.holderName.x"]})},
+        PHOTO,
+    ),
+    "path to a non-null value": (
+        {"operations": operations(), "map": json.dumps({"0": ["variables.input.holderName"]})},
+        PHOTO,
+    ),
     "list index out of range": (
         {"operations": operations({"files": [None]}), "map": json.dumps({"0": ["variables.files.3"]})},
         PHOTO,
@@ -80,7 +95,7 @@ async def test_a_malformed_multipart_request_is_a_quick_400(sqlite_server, case)
 async def test_a_body_that_is_not_multipart_at_all_is_a_400(sqlite_server):
     response = await sqlite_server.http.post(
         "/graphql",
-        content=b"--xyz\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{}",  # never terminated
+        content=b'--xyz\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{}',  # never terminated
         headers={"Content-Type": "multipart/form-data; boundary=xyz"},
         timeout=5,
     )
@@ -94,7 +109,12 @@ async def test_a_well_formed_claim_still_works_and_places_the_file(sqlite_server
     # when the claim follows the spec exactly
     response = await sqlite_server.http.post(
         "/graphql",
-        data={"operations": operations({"input": {"sittingId": candidate.sitting_id, "holderName": "Zoë", "photo": None}}), "map": MAP},
+        data={
+            "operations": operations(
+                {"input": {"sittingId": candidate.sitting_id, "holderName": "Zoë", "photo": None}}
+            ),
+            "map": MAP,
+        },
         files={"0": ("portrait.jpg", portrait(), "image/jpeg")},
         headers={"Authorization": f"Bearer {candidate.client.token}"},
     )
@@ -132,8 +152,11 @@ async def test_a_chunked_upload_over_the_limit_is_refused_while_streaming(sqlite
         "/graphql", content=body(), headers={"Content-Type": "multipart/form-data; boundary=abc"}
     )
 
-    # then it is a 413 as soon as the limit is passed, and nothing is left in the data dir's files
+    # then it is a 413 as soon as the limit is passed, a GraphQL error naming the limit,
+    # and nothing is left in the data dir's files
     assert response.status_code == 413
+    message = "the request body is more than 25 MB; at most 25 MB is allowed"
+    assert response.json() == {"errors": [{"message": message, "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]}
     assert list(sqlite_server.settings.files_dir.rglob("*.*")) == []
 
 
@@ -159,8 +182,12 @@ async def test_an_upload_that_stalls_is_answered_408_and_closed(tmp_path, sqlite
 
         assert status == b"HTTP/1.1 408 Request Timeout"
         assert 0.4 <= time.monotonic() - started < 3
-        await asyncio.wait_for(reader.read(), 5)  # then the server closes the connection
+        rest = await asyncio.wait_for(reader.read(), 5)  # then the server closes the connection
         writer.close()
+        head, _, body = rest.partition(b"\r\n\r\n")
+        assert b"content-type: application/json" in head.lower()
+        message = "the request body did not arrive within 0.5 s of silence or 30 s in all"
+        assert json.loads(body) == {"errors": [{"message": message, "extensions": {"code": "REQUEST_TIMEOUT"}}]}
 
 
 async def test_an_upload_that_trickles_in_is_cut_off_at_the_total_limit(tmp_path, sqlite_url):

@@ -254,7 +254,8 @@ def check_file_url(http, drawn: dict, own, other, tokens, rows, settings, viewer
     token = tampered_token(variant, drawn, theirs, mine, {"theirs": rows[other.organisation_id],
                                                           "mine": rows[own.organisation_id]}, settings)  # fmt: skip
     response = http.get(f"/files/{token}", headers=bearer(viewer_token))
-    assert (response.status_code, response.text) == (403, FORBIDDEN_TEXT), (variant, kind, token)
+    refused = {"errors": [{"message": FORBIDDEN_TEXT, "extensions": {"code": "FORBIDDEN"}}]}
+    assert (response.status_code, response.json()) == (403, refused), (variant, kind, token)
     assert [k for k, data in other.files.items() if data in response.content] == [], (variant, kind)
 
 
