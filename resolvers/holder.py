@@ -12,6 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import NoReturn
 
+from idna.core import valid_contextj
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from resolvers.errors import DomainError, ErrorCode
@@ -67,11 +68,12 @@ def normalise_holder_name(raw: str) -> str:
     characters (category Cf: bidi overrides/embeddings/isolates, zero-width
     space, word joiner, BOM...). The certificate isolates the name's direction
     itself, so bidi controls are never needed. The one exception is a joiner
-    inside a sequence, where it changes what is drawn: U+200D ZERO WIDTH JOINER
-    between two symbols (emoji ZWJ sequences such as 👩‍🎓), and U+200C/U+200D
-    between two letters or marks of a script beyond Latin, Greek and Cyrillic
-    (Persian, Indic scripts). Anywhere else a joiner would only make two
-    identical-looking names differ, so it is refused. "Unassigned" follows
+    where it changes what is drawn: U+200D ZERO WIDTH JOINER between two
+    symbols (emoji ZWJ sequences such as 👩‍🎓), and U+200C/U+200D where
+    RFC 5892's CONTEXTJ rules allow them: after a virama (Sinhala ශ්‍රී,
+    Devanagari क्‍ष, a Malayalam chillu such as ന്‍, even at the end of a
+    word) or a ZWNJ between joining letters (Persian می‌خواهم). Anywhere else
+    a joiner would only make two identical-looking names differ, so it is refused. "Unassigned" follows
     Python's ``unicodedata`` (Unicode 14.0 on Python 3.11): emoji added
     later are refused until Python is upgraded.
 
@@ -164,16 +166,22 @@ def _check_name_character(name: str, index: int, char: str) -> None:
 
 
 def _is_joining(name: str, index: int) -> bool:
-    """A ZWJ/ZWNJ that shapes its neighbours (see ``normalise_holder_name``)."""
+    """A ZWJ/ZWNJ that shapes what is drawn (see ``normalise_holder_name``).
+
+    U+200D between two symbols joins an emoji sequence; otherwise the joiner
+    must meet RFC 5892's CONTEXTJ rules (Appendix A.1 and A.2), as the
+    ``idna`` package implements them: after a virama (Indic conjuncts and
+    Malayalam chillus), or a ZWNJ between letters that join (Arabic script,
+    Persian).
+    """
     char = name[index]
-    if char not in (ZWNJ, ZWJ) or index == 0 or index == len(name) - 1:
+    if char not in (ZWNJ, ZWJ):
         return False
-    before, after = name[index - 1], name[index + 1]
-    kinds = unicodedata.category(before)[0] + unicodedata.category(after)[0]
-    if char == ZWJ and kinds in ("SS", "MS"):  # emoji, or emoji + variation selector
-        return True
-    # Below U+0530 (Latin, Greek, Cyrillic) a joiner changes nothing that is drawn.
-    return kinds in ("LL", "ML") and min(ord(before), ord(after)) >= 0x0530
+    if char == ZWJ and 0 < index < len(name) - 1:
+        kinds = unicodedata.category(name[index - 1])[0] + unicodedata.category(name[index + 1])[0]
+        if kinds in ("SS", "MS"):  # emoji, or emoji + variation selector
+            return True
+    return valid_contextj(name, index)
 
 
 def _check_header(image: Image.Image, *, max_pixels: int, min_side: int) -> None:

@@ -23,10 +23,7 @@ from renderer import CertificatePage, RenderError, render_certificate
 from renderer.chromium import process_tree, still_running
 from resolvers.holder import normalise_holder_name
 
-LONG_NAME = (
-    "María Fernanda Alejandra Guadalupe de los Santos Villanueva "
-    "y Rodríguez-Ortega da Silva O’Neill-Peña"
-)
+LONG_NAME = "María Fernanda Alejandra Guadalupe de los Santos Villanueva y Rodríguez-Ortega da Silva O’Neill-Peña"
 MARKUP_NAME = '<img src="http://127.0.0.1:9/x.png">'
 
 pytestmark = pytest.mark.chromium
@@ -63,9 +60,33 @@ async def test_any_script_prints_exactly_on_one_page(renderer, raw_name, raw_mod
     assert rendered.requests_blocked == 0
 
 
+JOINERS_AND_SPACES = dict.fromkeys(map(ord, "\u200c\u200d \u00a0"))
+
+
 @pytest.mark.parametrize(
-    ("name", "size"), [("Zoë Nguyễn", "name-xl"), (LONG_NAME, "name-s"), ("王" * 100, "name-xs")]
+    "raw_name",
+    [
+        "ශ්\u200dරීමතී පෙරේරා",  # Sinhala
+        "ശ്രീകാന്ത് അവന്\u200d",  # Malayalam, a chillu
+        "زهرا نیک\u200cنام",  # Persian
+        "अर्\u200dजुन लक्\u200cष्मी",  # Devanagari
+    ],
 )
+async def test_names_whose_script_needs_a_joiner_print_every_letter(renderer, raw_name):
+    # given a name the claim accepts with its joiners
+    name = normalise_holder_name(raw_name)
+
+    # when
+    rendered = await renderer.render(certificate(holder_name=name))
+
+    # then every letter is in the text layer, in order (pdftotext drops the joiners and may
+    # split a conjunct with a space, so both are left out of the comparison)
+    text = unicodedata.normalize("NFC", pdf_text(rendered.pdf)).translate(JOINERS_AND_SPACES)
+    assert name.translate(JOINERS_AND_SPACES) in text
+    assert len(PdfReader(io.BytesIO(rendered.pdf)).pages) == 1
+
+
+@pytest.mark.parametrize(("name", "size"), [("Zoë Nguyễn", "name-xl"), (LONG_NAME, "name-s"), ("王" * 100, "name-xs")])
 async def test_names_that_fit_at_the_guessed_size_print_at_it(renderer, name, size):
     rendered = await renderer.render(certificate(holder_name=name))
 
@@ -97,8 +118,15 @@ async def test_the_outputs_are_an_a4_landscape_pdf_and_a_96_dpi_png(renderer):
     assert Image.open(io.BytesIO(rendered.png)).size == (1123, 794)
     assert rendered.pdf_sha256 == hashlib.sha256(rendered.pdf).hexdigest()
     text = pdf_text(rendered.pdf)
-    for expected in ("GraphQL API Design — Professional", "87", "B2", "14 March 2026", "2 April 2026",
-                     "Northwind Language Centre", SAMPLE.verification_url):
+    for expected in (
+        "GraphQL API Design — Professional",
+        "87",
+        "B2",
+        "14 March 2026",
+        "2 April 2026",
+        "Northwind Language Centre",
+        SAMPLE.verification_url,
+    ):
         assert expected in text
 
 
@@ -107,9 +135,7 @@ async def test_the_qr_code_on_the_png_reads_back_as_the_verification_url(rendere
 
     codes = zxingcpp.read_barcodes(Image.open(io.BytesIO(rendered.png)))
 
-    assert [(code.format, code.text) for code in codes] == [
-        (zxingcpp.BarcodeFormat.QRCode, SAMPLE.verification_url)
-    ]
+    assert [(code.format, code.text) for code in codes] == [(zxingcpp.BarcodeFormat.QRCode, SAMPLE.verification_url)]
 
 
 async def test_a_large_photo_is_printed_at_250_to_300_dpi_for_its_frame(renderer):
@@ -145,7 +171,7 @@ async def test_markup_in_a_name_prints_literally_and_fetches_nothing(renderer):
 
 async def test_a_page_that_asks_for_the_network_gets_its_requests_aborted_and_counted(renderer):
     html = (
-        '<!DOCTYPE html><html><body><p>Offline</p>'
+        "<!DOCTYPE html><html><body><p>Offline</p>"
         '<img src="http://127.0.0.1:9/x">'
         '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">'
         "</body></html>"
@@ -238,7 +264,7 @@ async def test_a_reused_context_shows_nothing_of_the_previous_document():
     renderer = await started(new_renderer(max_concurrency=1))
     try:
         first = await renderer.render_page(
-            '<!DOCTYPE html><html><head><style>body { background: #c00; }</style></head>'
+            "<!DOCTYPE html><html><head><style>body { background: #c00; }</style></head>"
             '<body><p>PREVIOUS-HOLDER</p><img src="http://127.0.0.1:9/x"></body></html>'
         )
         second = await renderer.render(certificate(holder_name="Ana Lima"))

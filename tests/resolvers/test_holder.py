@@ -83,6 +83,13 @@ def test_length_is_counted_in_code_points_after_normalisation():
     [
         "👩\u200d🎓 Ana",  # emoji ZWJ sequence
         "علی\u200cرضا",  # Persian zero-width non-joiner inside a word
+        "زهرا نیک\u200cنام",  # Persian: Zahra Niknam
+        "ශ්\u200dරී ලංකා",  # Sinhala: Sri Lanka, the ZWJ makes the rakaaraansaya
+        "ශ්\u200dරීමතී පෙරේරා",  # Sinhala: Srimathi Perera
+        "അവന്\u200d",  # Malayalam: a chillu at the end of a word
+        "ശ്രീകാന്ത് അവന്\u200d രാജ്",  # Malayalam, a chillu before a space
+        "अर्\u200dजुन शर्मा",  # Devanagari: Arjun Sharma, eyelash ra
+        "लक्\u200cष्मी",  # Devanagari: Lakshmi, a visible virama kept by the ZWNJ
     ],
 )
 def test_joiners_that_shape_a_sequence_are_kept(name):
@@ -101,6 +108,10 @@ def test_joiners_that_shape_a_sequence_are_kept(name):
         ("\u2067Ana\u2069", "U+2067"),
         ("An\u200ba", "U+200B ZERO WIDTH SPACE"),
         ("A\u200dna", "U+200D"),  # a joiner between Latin letters draws nothing
+        ("漢\u200c字", "U+200C"),  # Han characters never join
+        ("ا\u200dا", "U+200D"),  # no virama before it: it changes nothing drawn
+        ("ශ\u200d්රී", "U+200D"),  # in Sinhala, but not after the virama
+        ("Ana\u200c", "U+200C"),  # a non-joiner at the end of a Latin name
         ("\ufeffAna", "U+FEFF"),
         ("Ana\u2028Maria", "line separator"),
         ("Ana\ue000", "private-use"),
