@@ -129,7 +129,8 @@ def plan_certificate(
         role=Role.TEST_TAKER,
         test_taker_id=sitting.test_taker_id,
     )
-    plan = CertificatePlan(sitting, _holder_name(name), claimant, policy.claim_deadline(sitting.certified_at))
+    deadline = policy.claim_deadline(sitting.certified_at, sitting.expires_at)
+    plan = CertificatePlan(sitting, _holder_name(name), claimant, deadline)
     claim_at = _first_claim(rng, sitting.certified_at) if plan.holder_name else None
     for _ in range(MAX_CLAIMS):
         if claim_at is None or claim_at >= now - QUIET or claim_at >= plan.claimable_until:
@@ -144,7 +145,7 @@ def plan_certificate(
             break
         reason = rng.choice(REJECTION_REASONS)
         plan.steps.append(Decision(decided_at, rng.choice(REVIEWERS), reason=reason))
-        plan.claim_deadline = policy.deadline_after_rejection(plan.claim_deadline, decided_at)
+        plan.claim_deadline = policy.deadline_after_rejection(plan.claim_deadline, decided_at, sitting.expires_at)
         claim_at = None
         if rng.random() < CLAIMED_AGAIN:
             claim_at = decided_at + timedelta(hours=rng.uniform(3, 168))

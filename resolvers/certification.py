@@ -54,7 +54,8 @@ async def confirm_certification(
 ) -> CertificationResult:
     """Certify every SELECTED sitting of the principal's organisation (the dashboard's "done").
 
-    Each certificate's claim deadline is the certification time plus ``policy.claim_window``.
+    Each certificate's claim deadline is the certification time plus ``policy.claim_window``, or its
+    sitting's expiry if sooner.
 
     Raises:
         Forbidden: not an org admin (rule ``confirmCertification``).
@@ -83,7 +84,8 @@ async def certify_sittings(
 ) -> CertificationResult:
     """Certify exactly the selection's UNSELECTED or SELECTED sittings (select and confirm in one).
 
-    Each certificate's claim deadline is the certification time plus ``policy.claim_window``.
+    Each certificate's claim deadline is the certification time plus ``policy.claim_window``, or its
+    sitting's expiry if sooner.
 
     Raises:
         Forbidden: not an org admin (rule ``certifySittings``).
@@ -263,7 +265,8 @@ async def _open_certificates(conn, batch: str, now: datetime, deadline: datetime
     stmt = Statement(conn)
     await stmt.run(
         "INSERT INTO certificate (sitting_id, status, render_attempts, claim_deadline, created_at, updated_at) "
-        f"SELECT id, {stmt.param(opened)}, 0, {stmt.param(deadline)}, {stmt.param(now)}, {stmt.param(now)} "
+        f"SELECT id, {stmt.param(opened)}, 0, CASE WHEN expires_at < {stmt.param(deadline)} THEN expires_at "
+        f"ELSE {stmt.param(deadline)} END, {stmt.param(now)}, {stmt.param(now)} "
         f"FROM sitting WHERE certification_batch = {stmt.param(batch)}"
     )
     stmt = Statement(conn)

@@ -24,6 +24,7 @@ from resolvers.access import Operation
 from resolvers.audit import record_audit
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.holder import SanitisedPhoto, normalise_holder_name, sanitise_photo
+from resolvers.lifecycle_policy import claimable_until
 from resolvers.principal import Principal
 from resolvers.sql import change_status, transaction
 from subscriptions.events import Publisher, ReviewQueueChanged
@@ -93,6 +94,14 @@ async def _claimable(sitting_id: int | None, test_taker_id: int) -> tuple[Sittin
         )
     if not can_transition(CertificateStatus(certificate.status), CertificateStatus.UNDER_REVIEW):
         raise _not_claimable(certificate.status)
+    until = claimable_until(certificate.claim_deadline, sitting.expires_at)
+    if until is not None and until <= datetime.now(UTC):
+        # Past the deadline the certificate has lapsed, whether or not the job has run yet.
+        raise DomainError(
+            ErrorCode.INVALID_TRANSITION,
+            f"the claim deadline passed on {until.astimezone(UTC):%Y-%m-%d %H:%M} (UTC); this certificate can no longer be claimed",
+            ["input", "sittingId"],
+        )
     return sitting, certificate
 
 

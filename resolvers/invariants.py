@@ -209,17 +209,19 @@ async def _current_certificates(conn) -> list[Violation]:
 
 async def _issued_files(conn, storage: FileStorage) -> tuple[list[Violation], int]:
     """``issued-files`` and ``file-sha256``: every ISSUED certificate's PDF and PNG are stored, and the PDF's
-    SHA-256 is its ``pdf_sha256``. Returns the violations and the number of certificates checked."""
+    SHA-256 is its ``pdf_sha256``; a REVOKED one keeps them too (the organisation still downloads them).
+    Returns the violations and the number of certificates checked."""
     stmt = Statement(conn)
+    issued, revoked = stmt.param(CertificateStatus.ISSUED.value), stmt.param(CertificateStatus.REVOKED.value)
     rows = await stmt.fetch(
-        "SELECT id, pdf_key, png_key, pdf_sha256 FROM certificate "
-        f"WHERE status = {stmt.param(CertificateStatus.ISSUED.value)} ORDER BY id"
+        f"SELECT id, status, pdf_key, png_key, pdf_sha256 FROM certificate WHERE status IN ({issued}, {revoked}) "
+        "ORDER BY id"
     )
     violations: list[Violation] = []
     for row in rows:
         subject = f"Certificate {row['id']}"
-        pdf = await _stored(storage, row["pdf_key"], "PDF", subject, violations)
-        await _stored(storage, row["png_key"], "PNG", subject, violations)
+        pdf = await _stored(storage, row["pdf_key"], "PDF", subject, violations, row["status"])
+        await _stored(storage, row["png_key"], "PNG", subject, violations, row["status"])
         if pdf is not None and hashlib.sha256(pdf).hexdigest() != row["pdf_sha256"]:
             violations.append(
                 Violation(
@@ -231,10 +233,12 @@ async def _issued_files(conn, storage: FileStorage) -> tuple[list[Violation], in
     return violations, len(rows)
 
 
-async def _stored(storage: FileStorage, key: str | None, what: str, subject: str, violations: list) -> bytes | None:
+async def _stored(
+    storage: FileStorage, key: str | None, what: str, subject: str, violations: list, status: str
+) -> bytes | None:
     """The bytes under ``key``, or None after appending an ``issued-files`` violation."""
     if key is None:
-        violations.append(Violation("issued-files", subject, f"it is ISSUED without a {what} key"))
+        violations.append(Violation("issued-files", subject, f"it is {status} without a {what} key"))
         return None
     try:
         return await storage.get(key)

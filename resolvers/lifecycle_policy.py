@@ -14,6 +14,9 @@ from datetime import UTC, datetime, timedelta
 DEFAULT_CLAIM_WINDOW = timedelta(days=90)
 DEFAULT_CLAIM_REMINDERS = (timedelta(days=14), timedelta(days=3))
 DEFAULT_EXPIRY_REMINDER = timedelta(days=30)
+MAX_DURATION = timedelta(days=3650)
+"""Ten years: the longest claim window, reminder lead or deadline extension (longer ones are mistakes,
+and far-future instants overflow Python's datetime)."""
 MAX_VALIDITY_MONTHS = 1200
 """A hundred years: the longest validity a test may declare (``createTest(validityMonths)``)."""
 
@@ -30,26 +33,41 @@ class LifecyclePolicy:
     claim_reminders: tuple[timedelta, ...] = DEFAULT_CLAIM_REMINDERS
     expiry_reminder: timedelta = DEFAULT_EXPIRY_REMINDER
 
-    def claim_deadline(self, certified_at: datetime) -> datetime:
-        """When a certificate opened at ``certified_at`` lapses unless claimed."""
-        return certified_at + self.claim_window
+    def claim_deadline(self, certified_at: datetime, expires: datetime | None = None) -> datetime:
+        """When a certificate opened at ``certified_at`` lapses unless claimed: a claim window later,
+        or when its sitting's validity ends (``expires``) if that is sooner, so the reminders and
+        the lapse e-mail name the day it really lapses."""
+        deadline = certified_at + self.claim_window
+        return deadline if expires is None else min(deadline, expires)
 
-    def deadline_after_rejection(self, deadline: datetime | None, rejected_at: datetime) -> datetime | None:
+    def deadline_after_rejection(
+        self, deadline: datetime | None, rejected_at: datetime, expires: datetime | None = None
+    ) -> datetime | None:
         """The claim deadline once a claim is rejected at ``rejected_at``.
 
         A claim submitted before its deadline is never lapsed (docs/RULES.md,
         "The certificate's life"): when the deadline has passed, or is nearer
         than the shortest reminder lead (the claim window without reminders),
         the test taker gets a whole window from the rejection; otherwise it stays.
-        The deadline never moves earlier (a lead may be longer than the window).
+        The deadline never moves earlier (a lead may be longer than the window),
+        and a new window ends at the sitting's expiry (``expires``) if that is sooner.
         """
         if deadline is None:
             return None
         grace = min(self.claim_reminders, default=self.claim_window)
-        return max(deadline, rejected_at + self.claim_window) if deadline - rejected_at < grace else deadline
+        if deadline - rejected_at >= grace:
+            return deadline
+        window_end = rejected_at + self.claim_window
+        return max(deadline, window_end if expires is None else min(window_end, expires))
 
 
 DEFAULT_POLICY = LifecyclePolicy()
+
+
+def claimable_until(claim_deadline: datetime | None, expires: datetime | None) -> datetime | None:
+    """When an unclaimed certificate lapses: its claim deadline, or its sitting's expiry if sooner (None: never)."""
+    moments = [moment for moment in (claim_deadline, expires) if moment is not None]
+    return min(moments) if moments else None
 
 
 def add_months(instant: datetime, months: int) -> datetime:

@@ -134,7 +134,7 @@ async def reject_certificate(
             rejection_reason=reason,
             reviewed_at=now,
             reviewed_by=principal.actor,
-            claim_deadline=policy.deadline_after_rejection(certificate.claim_deadline, now),
+            claim_deadline=policy.deadline_after_rejection(certificate.claim_deadline, now, sitting.expires_at),
             updated_at=now,
         )
         if not updated:

@@ -16,6 +16,7 @@ from resolvers import access
 from resolvers.access import Operation
 from resolvers.audit import record_audit
 from resolvers.errors import DomainError, ErrorCode
+from resolvers.lifecycle_policy import MAX_DURATION, claimable_until
 from resolvers.messages import notify_test_taker
 from resolvers.principal import Principal
 from resolvers.sql import change_status, transaction
@@ -99,6 +100,21 @@ async def revoke_certificate(
     return await Certificate.get(id=certificate.id)
 
 
+def _check_new_deadline(new: datetime, current: datetime | None, expires: datetime | None, now: datetime) -> None:
+    """Raises INVALID_INPUT on ``["input", "claimDeadline"]`` unless ``new`` is later than ``current`` and ``now``,
+    at most ten years away (``MAX_DURATION``) and not after the sitting's expiry."""
+    problem = None
+    if new <= now or (current is not None and new <= current):
+        shown = f"{current.astimezone(UTC):%Y-%m-%d %H:%M} (UTC)" if current else "none"
+        problem = f"the new claim deadline must be in the future and later than the current one ({shown})"
+    elif new > now + MAX_DURATION:
+        problem = "the new claim deadline must be at most ten years away"
+    elif expires is not None and new > expires:
+        problem = f"the new claim deadline must not be after the result expires ({expires.astimezone(UTC):%Y-%m-%d %H:%M} (UTC))"
+    if problem:
+        raise DomainError(ErrorCode.INVALID_INPUT, problem, ["input", "claimDeadline"])
+
+
 async def extend_claim_deadline(
     *, principal: Principal, certificate_id: int | None, claim_deadline: datetime
 ) -> Certificate:
@@ -107,7 +123,8 @@ async def extend_claim_deadline(
     Raises:
         Forbidden: not an org admin or platform admin (rule ``extendClaimDeadline``).
         DomainError: NOT_FOUND (unknown, or another organisation's), INVALID_TRANSITION (any other status),
-            INVALID_INPUT naming ``["input", "claimDeadline"]`` (not later than the current deadline, or past).
+            or the deadline has already passed (it lapses), INVALID_INPUT naming ``["input", "claimDeadline"]``
+            (not later than the current deadline, past, over ten years away or after the sitting's expiry).
     """
     certificate = await _certificate_in_sight(principal, Operation.EXTEND_CLAIM_DEADLINE, certificate_id)
     if certificate.status not in EXTENDABLE:
@@ -119,13 +136,15 @@ async def extend_claim_deadline(
     now = datetime.now(UTC)
     claim_deadline = claim_deadline.astimezone(UTC)
     current = certificate.claim_deadline
-    if claim_deadline <= now or (current is not None and claim_deadline <= current):
+    expires = (await Sitting.get(id=certificate.sitting_id)).expires_at
+    until = claimable_until(current, expires)
+    if until is not None and until <= now:
         raise DomainError(
-            ErrorCode.INVALID_INPUT,
-            "the new claim deadline must be in the future and later than the current one "
-            f"({current.isoformat() if current else 'none'})",
-            ["input", "claimDeadline"],
+            ErrorCode.INVALID_TRANSITION,
+            f"the claim deadline passed on {until.astimezone(UTC):%Y-%m-%d %H:%M} (UTC): the certificate has lapsed",
+            FIELD,
         )
+    _check_new_deadline(claim_deadline, current, expires, now)
     async with transaction() as conn:
         moved = (
             await Certificate.filter(id=certificate.id, status__in=EXTENDABLE, claim_deadline=current)

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pydantic import ValidationError
+
 from models.enums import CertificateStatus, Role
 from server.logs import configure_logging, log_config
 from server.settings import Settings
@@ -303,10 +305,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def settings_problems(error: ValidationError) -> list[str]:
+    """One line per invalid setting: ``CERTIFY_NAME: what is wrong (got 'value')``."""
+    lines = []
+    for problem in error.errors():
+        name = "CERTIFY_" + "_".join(str(part) for part in problem["loc"]).upper()
+        message = problem["msg"].removeprefix("Value error, ")
+        given = problem.get("input")
+        lines.append(f"{name}: {message}" + (f" (got {given!r})" if isinstance(given, str) else ""))
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``certify`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        for line in settings_problems(error):
+            print(f"certify: {line}", file=sys.stderr)
+        return 2
     configure_logging(level=settings.log_level, log_format=settings.log_format)
     return args.run(args, settings)
 

@@ -17,6 +17,7 @@ from resolvers.lifecycle_policy import (
     DEFAULT_CLAIM_REMINDERS,
     DEFAULT_CLAIM_WINDOW,
     DEFAULT_EXPIRY_REMINDER,
+    MAX_DURATION,
     LifecyclePolicy,
 )
 
@@ -107,16 +108,16 @@ class Settings(BaseSettings):
     @field_validator("claim_window", "expiry_reminder")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be a positive duration")
+        if value <= timedelta(0) or value > MAX_DURATION:
+            raise ValueError("must be a positive duration of at most ten years (P3650D)")
         return value
 
     @field_validator("claim_reminders")
     @classmethod
     def _positive_leads(cls, value: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
         """Each lead positive, longest first, duplicates dropped."""
-        if any(lead <= timedelta(0) for lead in value):
-            raise ValueError("every reminder must be a positive duration")
+        if any(lead <= timedelta(0) or lead > MAX_DURATION for lead in value):
+            raise ValueError("every reminder must be a positive duration of at most ten years (P3650D)")
         return tuple(sorted(set(value), reverse=True))
 
     @property

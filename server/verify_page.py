@@ -55,7 +55,7 @@ bdi { unicode-bidi: isolate; }
 <dt>Score</dt><dd id="score">{{ v.score }}{% if v.level %} ({{ v.level }}){% endif %}</dd>
 <dt>Organisation</dt><dd id="organisation-name">{{ v.organisation_name }}</dd>
 <dt>Issued</dt><dd id="issued-on">{{ issued_on }}</dd>
-{% if expires_on %}<dt>{{ "Expired" if v.status == "EXPIRED" else "Valid until" }}</dt><dd id="expires-on">{{ expires_on }}</dd>{% endif %}
+{% if expires_on %}<dt>{{ {"EXPIRED": "Expired", "VALID": "Valid until"}.get(v.status, "Would have expired") }}</dt><dd id="expires-on">{{ expires_on }}</dd>{% endif %}
 <dt>Verification code</dt><dd id="verification-code">{{ v.verification_code }}</dd>
 </dl>
 {% else %}

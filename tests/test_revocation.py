@@ -32,6 +32,7 @@ from gql.ids import to_global_id
 from models import AuditEvent, Certificate, CreditTransaction, Notification, Organisation, OutboxEmail, Sitting
 from models.enums import Role
 from renderer import find_chromium
+from resolvers.lifecycle_policy import add_months
 
 PAYLOAD = "certificate { id status claimDeadline expiresAt revokedAt revocationReason } errors { code message field }"
 REVOKE = f"""
@@ -332,8 +333,9 @@ async def test_a_claim_deadline_only_moves_later(server):
     admin = server.client(server.token(Role.ORG_ADMIN, org=org, subject="admin"))
     current = (await Certificate.get(id=waiting.certificate_pk)).claim_deadline.astimezone(UTC)
 
-    # when the deadline is moved to an earlier time, the same time, or a past time
-    for moment in (current - timedelta(seconds=1), current, datetime.now(UTC) - timedelta(days=1)):
+    # when the deadline is moved to an earlier time, the same time, a past time, or over ten years away
+    eleven_years = datetime.now(UTC) + timedelta(days=3651)
+    for moment in (current - timedelta(seconds=1), current, datetime.now(UTC) - timedelta(days=1), eleven_years):
         payload = (await admin.data(EXTEND, {"id": waiting.certificate_id, "deadline": moment.isoformat()}))[
             "extendClaimDeadline"
         ]
@@ -459,6 +461,48 @@ async def _candidates_of(server, sitting: Sitting) -> Candidate:
     return Candidate(
         to_global_id("Sitting", sitting.id), sitting.id, sitting.test_taker_id, certificate.id, server.client(token)
     )
+
+
+async def test_a_claim_deadline_ends_with_the_results_validity_and_never_moves_past_it(server):
+    # given a test valid for 12 months and a sitting taken 11 months ago, so its result expires
+    # in about a month, sooner than the 90-day claim window
+    platform = server.platform()
+    org = (await platform.data(CREATE_ORGANISATION))["createOrganisation"]["organisation"]["id"]
+    test = (await platform.data(CREATE_VALID_TEST, {"name": "Borealis Speaking", "months": 12}))["createTest"]["test"]
+    await platform.data(PURCHASE_CREDITS, {"org": org, "credits": 1, "ref": "soon"})
+    taken_at = datetime.now(UTC).replace(microsecond=0) - timedelta(days=335)
+    await platform.data(RECORD_SITTINGS, {"rows": [sitting_row(org, test["id"], 1, taken_at=taken_at)]})
+    sitting = await Sitting.get(external_id="ext-1")
+    admin = server.client(server.token(Role.ORG_ADMIN, org=sitting.organisation_id))
+
+    # when it is certified
+    certified = await admin.data(CERTIFY, {"ids": [to_global_id("Sitting", sitting.id)]})
+    assert certified["certifySittings"] == {"certifiedCount": 1, "errors": []}
+    candidate = await _candidates_of(server, sitting)
+
+    # then the claim deadline is the expiry, not a window later
+    expires = add_months(taken_at, 12)
+    node = (await admin.data(LIFE, {"id": candidate.certificate_id}))["node"]
+    assert (node["claimDeadline"], node["expiresAt"]) == (expires.isoformat(), expires.isoformat())
+    assert expires < datetime.now(UTC) + timedelta(days=90)
+
+    # when an admin moves the deadline past the expiry
+    later = (expires + timedelta(days=1)).isoformat()
+    payload = (await admin.data(EXTEND, {"id": candidate.certificate_id, "deadline": later}))["extendClaimDeadline"]
+
+    # then it is INVALID_INPUT saying why, and nothing changed
+    shown = f"{expires:%Y-%m-%d %H:%M} (UTC)"
+    assert payload == {
+        "certificate": None,
+        "errors": [
+            {
+                "code": "INVALID_INPUT",
+                "message": f"the new claim deadline must not be after the result expires ({shown})",
+                "field": ["input", "claimDeadline"],
+            }
+        ],
+    }
+    assert (await Certificate.get(id=candidate.certificate_pk)).claim_deadline.astimezone(UTC) == expires
 
 
 async def test_a_code_of_no_issued_or_revoked_certificate_is_not_found(server):

@@ -13,7 +13,16 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from certificate_flow import CERTIFY, REJECT, certified_candidates, claim_ok, reviewer, wait_for
+from certificate_flow import (
+    CERTIFY,
+    REJECT,
+    certified_candidates,
+    claim_ok,
+    portrait,
+    reviewer,
+    send_claim,
+    wait_for,
+)
 from harness import live_server, make_settings
 from lifecycle_support import WINDOW, kinds_of, lifecycle_runs, subjects
 from support import ledger_sum
@@ -283,3 +292,45 @@ async def test_a_rejection_after_or_near_the_deadline_moves_it_and_one_well_befo
     statuses = [(await admin.data(DEADLINE, {"id": c.certificate_id}))["node"]["status"] for c in (well, near, after)]
     assert statuses == ["REJECTED", "REJECTED", "REJECTED"]
     assert await CreditTransaction.filter(organisation_id=world.organisation_pk, kind="REFUND").count() == 0
+
+
+@pytest.fixture
+async def idle_job_server(tmp_path, database_url):
+    """A 2 s claim window and a lifecycle job that does not run during the test (hourly)."""
+    settings = make_settings(tmp_path, database_url, claim_window=timedelta(seconds=2), scheduler_seconds=3600.0)
+    async with live_server(settings) as server:
+        yield server
+
+
+async def test_past_the_deadline_a_claim_is_refused_before_the_job_lapses_it(idle_job_server):
+    """Given two certificates past their deadline that the job has not lapsed yet, when one is claimed
+    and the other's deadline is extended, then both are INVALID_TRANSITION and nothing changed."""
+    server = idle_job_server
+    world, [late, overdue] = await certified_candidates(server, 2)
+    deadline = (await Certificate.get(id=late.certificate_pk)).claim_deadline
+    await asyncio.sleep(max(0.0, (deadline - datetime.now(UTC)).total_seconds()) + 0.2)
+
+    # when
+    payload = await send_claim(server, late, name="Zoë Nguyễn", photo=portrait())
+    admin = server.client(server.token(Role.ORG_ADMIN, org=world.organisation_pk, subject="admin"))
+    later = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+    extended = await admin.data(EXTEND, {"id": overdue.certificate_id, "deadline": later})
+
+    # then
+    shown = f"{deadline.astimezone(UTC):%Y-%m-%d %H:%M} (UTC)"
+    assert payload == {
+        "certificate": None,
+        "errors": [
+            {
+                "code": "INVALID_TRANSITION",
+                "message": f"the claim deadline passed on {shown}; this certificate can no longer be claimed",
+                "field": ["input", "sittingId"],
+            }
+        ],
+    }
+    assert extended["extendClaimDeadline"] == {"certificate": None, "errors": [{"code": "INVALID_TRANSITION"}]}
+    rows = await Certificate.filter(id__in=[late.certificate_pk, overdue.certificate_pk]).values_list(
+        "status", "photo_key", "claim_deadline"
+    )
+    assert [(status, photo) for status, photo, _ in rows] == [("AWAITING_CLAIM", None)] * 2
+    assert list(server.settings.files_dir.rglob("*.jpg")) == []
