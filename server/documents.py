@@ -43,6 +43,7 @@ from graphql import (
     OperationType,
     parse,
 )
+from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 
@@ -164,6 +165,10 @@ class DocumentLimits(SchemaExtension):
                 )
             return limit_error(f'Unknown operation named "{operation_name}".', "OPERATION_RESOLUTION_FAILURE")
         self.subscription = operation.operation is OperationType.SUBSCRIPTION
+        if self.subscription and isinstance(getattr(context.context, "request", None), Request):
+            return limit_error(
+                "subscriptions run over a websocket: connect to /graphql with graphql-transport-ws", "BAD_REQUEST"
+            )
         error = check_variables(context.variables, self.tier) or check_shape(document, operation, self.tier)
         if error is not None:
             return error

@@ -22,6 +22,7 @@ from models.db import database_unavailable
 from resolvers.errors import Unauthenticated
 from server.errors import error_code, error_response
 from server.graphiql import graphiql_html
+from server.limits import too_large
 from server.metrics import measured_operation, operation_name_of, refused_request
 from server.multipart import parse_multipart
 from server.state import AppState
@@ -95,7 +96,7 @@ class CertifyGraphQL(GraphQL):
     def decode_json(self, data: str | bytes) -> object:
         """Strawberry assumes a JSON object (or batch list); any other JSON value is a 400, not a 500."""
         if len(data) > MAX_JSON_BYTES:
-            raise HTTPException(413, f"the request body is larger than {MAX_JSON_BYTES} bytes")
+            raise HTTPException(413, too_large(len(data), MAX_JSON_BYTES))
         try:
             value = super().decode_json(data)
         except (UnicodeDecodeError, RecursionError, ValueError) as error:
@@ -117,7 +118,6 @@ class CertifyGraphQL(GraphQL):
             context.principal = await self.state.tokens.authenticate(value)
         except Unauthenticated as error:
             raise ConnectionRejectionError({"message": str(error)}) from error
-        return None
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         """A fresh :class:`Context` per request (per connection on websockets); HTTP auth from the bearer header."""

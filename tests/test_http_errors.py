@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from models.enums import Role
+
 
 def refusal(message: str, code: str) -> dict:
     return {"errors": [{"message": message, "extensions": {"code": code}}]}
@@ -33,3 +35,19 @@ async def test_refusals_before_graphql_are_graphql_errors(sqlite_server):
             refusal("the request body is more than 2 MB; at most 1 MB is allowed", "PAYLOAD_TOO_LARGE"),
         ),
     }
+
+
+async def test_a_subscription_sent_over_http_is_told_to_use_a_websocket(sqlite_server):
+    # when a subscription is POSTed, or sent with GET
+    token = sqlite_server.token(Role.PLATFORM_ADMIN)
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    query = "subscription { notificationReceived { id } }"
+    posted = await sqlite_server.http.post("/graphql", json={"query": query}, headers=headers)
+    got = await sqlite_server.http.get("/graphql", params={"query": query}, headers=headers)
+
+    # then each is one error with a code saying where subscriptions run, not an internal error
+    message = "subscriptions run over a websocket: connect to /graphql with graphql-transport-ws"
+    for response in (posted, got):
+        body = response.json()
+        assert (response.status_code, body["data"], body["errors"][0]["message"]) == (200, None, message)
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_REQUEST"]
