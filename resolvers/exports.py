@@ -84,12 +84,12 @@ COLUMNS: tuple[Column, ...] = (
 
 CURRENT_CERTIFICATE = {
     f"current_certificate_{column}": RawSQL(
-        f'(SELECT c."{column}" FROM "certificate" c WHERE c."sitting_id" = "sitting"."id" '
-        f"AND c.\"status\" <> '{CertificateStatus.LAPSED.value}')"
+        f'(SELECT c."{column}" FROM "certificate" c WHERE c."sitting_id" = "sitting"."id" ORDER BY c."id" DESC LIMIT 1)'
     )
     for column in ("status", "claimed_at", "issued_at")
 }
-"""The current certificate's columns (a sitting has one that is not LAPSED, and any number that are)."""
+"""The newest certificate's columns: the current one (a sitting has at most one that is not LAPSED, always its
+newest), else the last that lapsed, as ``SittingFilter.certificateStatus`` matches them (resolvers/sittings.py)."""
 
 HEADER = tuple(column.header for column in COLUMNS)
 _PAGE_COLUMNS = ", ".join(f'page."{n}"' for n in range(len(COLUMNS)))

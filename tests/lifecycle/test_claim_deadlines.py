@@ -10,6 +10,8 @@ certificate's life").
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +20,7 @@ from certificate_flow import (
     REJECT,
     certified_candidates,
     claim_ok,
+    path_of,
     portrait,
     reviewer,
     send_claim,
@@ -47,6 +50,7 @@ mutation($id: ID!) {{
   }}
 }}
 """
+EXPORT = "query($filter: SittingFilter) { exportSittings(filter: $filter) { url rowCount } }"
 EXTEND = """
 mutation($id: ID!, $deadline: DateTime!) {
   extendClaimDeadline(input: {certificateId: $id, claimDeadline: $deadline}) { certificate { claimDeadline } errors { code } }
@@ -139,6 +143,17 @@ async def test_an_unclaimed_certificate_is_reminded_once_then_lapses_and_is_refu
     }
     debits = await CreditTransaction.filter(organisation_id=world.organisation_pk, kind="CERTIFICATION").count()
     assert debits == 2
+
+    # then the export's certificate column reads as the filter matches: the newest certificate
+    for statuses, expected in (
+        (["LAPSED"], [(candidates[1], "LAPSED")]),
+        (["AWAITING_CLAIM"], [(candidates[0], "AWAITING_CLAIM")]),
+    ):
+        exported = (await admin.data(EXPORT, {"filter": {"certificateStatus": statuses}}))["exportSittings"]
+        rows = list(csv.DictReader(io.StringIO((await server.http.get(path_of(exported["url"]))).text)))
+        assert [(row["sittingId"], row["certificateStatus"]) for row in rows] == [
+            (candidate.sitting_id, status) for candidate, status in expected
+        ]
     assert (
         (await Organisation.get(id=world.organisation_pk)).credit_balance
         == 1
