@@ -55,7 +55,9 @@ Hello {{ name }},
 
 To receive it, confirm the name to print on the certificate and upload a photo:
 {{ link }}
-
+{% if claim_deadline %}
+Claim it by {{ claim_deadline }} (UTC): after that it can no longer be claimed.
+{% endif %}
 Our security team reviews every claim before the certificate is issued.
 
 Certify, on behalf of {{ organisation }}

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import email
+import email.policy
 import io
 from datetime import UTC, datetime, timedelta
 
@@ -107,6 +109,13 @@ async def test_an_unclaimed_certificate_is_reminded_once_then_lapses_and_is_refu
             f"{taker.name}, claim your Acme Languages English certificate by {deadline}",
             f"{taker.name}, your Acme Languages English certificate was not claimed in time",
         ]
+        ready = next(
+            email.message_from_bytes(envelope.content, policy=email.policy.default)
+            for envelope in list(smtp_server.messages)
+            if taker.email in envelope.rcpt_tos
+        )
+        body = ready.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        assert f"\nClaim it by {deadline} (UTC): after that it can no longer be claimed.\n" in body
     assert await Reminder.filter(certificate_id__in=[c.certificate_pk for c in candidates]).count() == 2
     # one +1 refund per certificate, naming its batch and certificate; the balance is the ledger's sum
     refunds = await CreditTransaction.filter(organisation_id=world.organisation_pk, kind="REFUND").order_by("id")
