@@ -37,6 +37,7 @@ from resolvers.holder import SanitisedPhoto
 from resolvers.principal import Principal
 from resolvers.review import REJECTED_TITLE
 from resolvers.sql import Statement, chunks
+from resolvers.wording import score_text
 
 BATCH_SIZE = 1000
 DEMO_SITTINGS = "demo-%"
@@ -158,7 +159,8 @@ def _notifications(plan: CertificatePlan, certificate_id: int, test: Test) -> li
             kind=NotificationKind.CERTIFICATE_READY_TO_CLAIM,
             title=READY_TITLE,
             # The wording of resolvers/certification.py, _open_certificates.
-            body=f"Your certificate for {test.name} (score {sitting.score}) is ready. Add your name and photo to claim it.",
+            body=f"Your certificate for {test.name} (score {score_text(sitting.score, test.score_max)}) is ready. "
+            "Add your name and photo to claim it.",
             certificate_id=certificate_id,
             created_at=sitting.certified_at,
             read_at=_read_before(claims[0].at, sitting.certified_at) if claims else None,

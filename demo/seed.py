@@ -105,7 +105,8 @@ MAIN_ORGANISATION = ORGANISATIONS[0].name
 TESTS = (
     # Two years, as most English tests; six months for the speaking test, so that within the
     # demo's eight months some of its sittings have expired and some certificates are about to.
-    _DemoTest("English B2 Academic", 60, {"B1": 40, "B2": 60, "C1": 85}, 5, validity_months=24),
+    # A B2 test reports B2 for a pass (and B1 below it, which is not certifiable), never C1.
+    _DemoTest("English B2 Academic", 60, {"B1": 40, "B2": 60}, 5, validity_months=24),
     _DemoTest("Deutsch Zertifikat B1", 60, {"A2": 40, "B1": 60}, 2),
     _DemoTest("Español DELE A2", 50, {"A1": 30, "A2": 50}, 2),
     _DemoTest("IELTS-style Speaking", 55, None, 1, validity_months=6),

@@ -72,6 +72,8 @@ class CertificateQuery:
             holder_name=result.holder_name,
             test_name=result.test_name,
             score=result.score,
+            score_max=result.score_max,
+            level=result.level,
             organisation_name=result.organisation_name,
             issued_at=result.issued_at,
         )

@@ -35,8 +35,18 @@ PHOTO_CENTERING = (0.5, 0.25)
 PHOTO_JPEG_QUALITY = 90
 
 MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
 
 # The holder name's sizes, largest first (34, 27, 21, 16, 13, 10 and 8 pt in
@@ -59,7 +69,7 @@ class CertificateData:
     ``resolvers.holder.normalise_holder_name``; the template escapes it
     regardless. ``photo`` is the sanitised photo, bytes of type ``photo_mime``
     (``image/jpeg`` or ``image/png``). ``score`` is printed as given, on the
-    test's own scale. Datetimes are shown as dates in UTC (naive ones are
+    test's own scale, out of ``score_max`` when the scale has one ("77 / 100"). Datetimes are shown as dates in UTC (naive ones are
     taken as UTC).
 
     Raises:
@@ -77,6 +87,7 @@ class CertificateData:
     organisation_name: str
     verification_code: str
     verification_url: str
+    score_max: int | None = None
 
     def __post_init__(self) -> None:
         if self.photo_mime not in PHOTO_MIMES:
@@ -151,12 +162,8 @@ def print_photo(photo: bytes) -> bytes:
             return photo  # no larger than the frame: Chromium crops it as it is
         image.draft("RGB", DRAFT_SIZE)
         crop_width = min(image.width, image.height * box_width / box_height)
-        size = PHOTO_SIZE if crop_width > box_width else (
-            round(crop_width), round(crop_width * box_height / box_width)
-        )
-        printed = ImageOps.fit(
-            image.convert("RGB"), size, method=Image.Resampling.BICUBIC, centering=PHOTO_CENTERING
-        )
+        size = PHOTO_SIZE if crop_width > box_width else (round(crop_width), round(crop_width * box_height / box_width))
+        printed = ImageOps.fit(image.convert("RGB"), size, method=Image.Resampling.BICUBIC, centering=PHOTO_CENTERING)
     out = io.BytesIO()
     printed.save(out, format="JPEG", quality=PHOTO_JPEG_QUALITY)
     return out.getvalue()

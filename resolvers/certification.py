@@ -275,6 +275,9 @@ async def _open_certificates(conn, batch: str, now: datetime, deadline: datetime
         f"SELECT s.test_taker_id, {stmt.param(NotificationKind.CERTIFICATE_READY_TO_CLAIM.value)}, "
         f"{stmt.param(READY_TITLE)}, "
         f"{stmt.param('Your certificate for ')} || t.name || {stmt.param(' (score ')} || CAST(s.score AS TEXT) || "
+        # The score on its scale, as resolvers/wording.py's score_text writes it.
+        f"CASE WHEN t.score_max IS NULL THEN {stmt.param('')} "
+        f"ELSE {stmt.param(' / ')} || CAST(t.score_max AS TEXT) END || "
         f"{stmt.param(') is ready. Add your name and photo to claim it.')}, c.id, {stmt.param(now)} "
         "FROM sitting s JOIN certificate c ON c.sitting_id = s.id JOIN test t ON t.id = s.test_id "
         f"WHERE s.certification_batch = {stmt.param(batch)} AND c.status = {stmt.param(opened)} "

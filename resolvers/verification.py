@@ -48,6 +48,7 @@ class Verification:
     holder_name: str | None = None
     test_name: str | None = None
     score: int | None = None
+    score_max: int | None = None
     level: str | None = None
     organisation_name: str | None = None
     issued_at: datetime | None = None
@@ -108,6 +109,7 @@ async def verify_certificate(*, code: str, now: datetime | None = None) -> Verif
         holder_name=certificate.holder_name,
         test_name=sitting.test.name,
         score=sitting.score,
+        score_max=sitting.test.score_max,
         level=level_for(sitting.score, sitting.test.cefr_mapping),
         organisation_name=sitting.organisation.name,
         issued_at=certificate.issued_at,

@@ -44,6 +44,11 @@ def data_size(size: int) -> str:
     return f"more than {text}" if round(value, 1) < value else text
 
 
+def score_text(score: int, score_max: int | None) -> str:
+    """A score on its test's scale, as every reader sees it: "77 / 100", or "310" when the scale has no maximum."""
+    return f"{score} / {score_max}" if score_max is not None else f"{score}"
+
+
 def megapixels(pixels: int) -> str:
     """A pixel count in megapixels (millions), one decimal at most: "48 megapixels", "0.3 megapixels"."""
     return f"{number(pixels / 1_000_000)} megapixels"

@@ -52,7 +52,8 @@ bdi { unicode-bidi: isolate; }
 <dl>
 <dt>Holder</dt><dd><bdi id="holder-name">{{ v.holder_name }}</bdi></dd>
 <dt>Test</dt><dd id="test-name">{{ v.test_name }}</dd>
-<dt>Score</dt><dd id="score">{{ v.score }}{% if v.level %} ({{ v.level }}){% endif %}</dd>
+<dt>Score</dt><dd id="score">{{ v.score }}{% if v.score_max is not none %} / {{ v.score_max }}{% endif %}</dd>
+{% if v.level %}<dt>Level</dt><dd id="level"><bdi dir="auto">{{ v.level }}</bdi></dd>{% endif %}
 <dt>Organisation</dt><dd id="organisation-name">{{ v.organisation_name }}</dd>
 <dt>Issued</dt><dd id="issued-on">{{ issued_on }}</dd>
 {% if expires_on %}<dt>{{ {"EXPIRED": "Expired", "VALID": "Valid until"}.get(v.status, "Would have expired") }}</dt><dd id="expires-on">{{ expires_on }}</dd>{% endif %}

@@ -290,7 +290,7 @@ async def test_each_certified_sitting_gets_a_certificate_a_notification_and_an_e
         assert notification["kind"] == "CERTIFICATE_READY_TO_CLAIM"
         assert notification["title"] == "Your certificate is ready to claim"
         assert notification["body"] == (
-            f"Your certificate for Acme Languages English (score {score}) is ready. Add your name and photo to claim it."
+            f"Your certificate for Acme Languages English (score {score} / 100) is ready. Add your name and photo to claim it."
         )
         assert notification["certificate"] == {"id": node["certificate"]["id"], "status": "AWAITING_CLAIM"}
         assert notification["readAt"] is None

@@ -11,9 +11,19 @@ from certificate_flow import (
     wait_for_status,
 )
 
-from models import TestTaker
+from models import Sitting, Test, TestTaker
+from models.enums import Role
 
-INVALID = {"valid": False, "holderName": None, "testName": None, "score": None, "organisationName": None, "issuedAt": None}
+SCALE = "query($code: String!) { verifyCertificate(code: $code) { score scoreMax level } }"
+SITTING_LEVEL = "query($id: ID!) { node(id: $id) { ... on Sitting { score level test { scoreMax } } } }"
+INVALID = {
+    "valid": False,
+    "holderName": None,
+    "testName": None,
+    "score": None,
+    "organisationName": None,
+    "issuedAt": None,
+}
 
 
 async def test_an_issued_certificate_is_verified_by_anyone_without_private_data(tmp_path, sqlite_url):
@@ -34,7 +44,9 @@ async def test_an_issued_certificate_is_verified_by_anyone_without_private_data(
             (await server.client().data(VERIFY, {"code": code.replace("-", " ")}))["verifyCertificate"],
         ]
 
-        # then they learn the public facts
+        # then they learn the public facts, the score on its scale, and no level (the test maps none)
+        scale = (await server.client().data(SCALE, {"code": code}))["verifyCertificate"]
+        assert scale == {"score": 80, "scoreMax": 100, "level": None}
         expected = {
             "valid": True,
             "holderName": "Siobhán O'Neill",
@@ -52,7 +64,19 @@ async def test_an_issued_certificate_is_verified_by_anyone_without_private_data(
         assert "default-src 'none'" in page.headers["content-security-policy"]
         assert '<bdi id="holder-name">Siobhán O&#39;Neill</bdi>' in page.text
         assert '<dd id="test-name">Acme Languages English</dd>' in page.text
-        assert '<dd id="score">80</dd>' in page.text
+        assert '<dd id="score">80 / 100</dd>' in page.text
+        assert 'id="level"' not in page.text  # the test maps no levels
+
+        # when the test maps scores to levels, then the level is the one its mapping gives, everywhere
+        sitting = await Sitting.get(id=candidate.sitting_pk)
+        await Test.filter(id=sitting.test_id).update(cefr_mapping={"B1": 60, "B2": 75, "C1": 90})
+        scale = (await server.client().data(SCALE, {"code": code}))["verifyCertificate"]
+        assert scale == {"score": 80, "scoreMax": 100, "level": "B2"}
+        admin = server.client(server.token(Role.ORG_ADMIN, org=sitting.organisation_id))
+        node = (await admin.data(SITTING_LEVEL, {"id": candidate.sitting_id}))["node"]
+        assert node == {"score": 80, "level": "B2", "test": {"scoreMax": 100}}
+        page = await server.http.get(f"/verify/{code}")
+        assert '<dt>Level</dt><dd id="level"><bdi dir="auto">B2</bdi></dd>' in page.text
         assert '<dd id="organisation-name">Acme Languages</dd>' in page.text
         assert f'<dd id="verification-code">{code}</dd>' in page.text
         assert "<img" not in page.text and "data:image" not in page.text

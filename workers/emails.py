@@ -24,6 +24,7 @@ from jinja2 import Environment, StrictUndefined, Template
 from models import Certificate, OutboxEmail
 from models.enums import EmailTemplate
 from resolvers.global_ids import to_global_id
+from resolvers.wording import score_text
 
 SUBJECT_MAX_LENGTH = 300  # OutboxEmail.subject is a CharField(300)
 MESSAGE_POLICY = email.policy.SMTP.clone(max_line_length=998)
@@ -51,7 +52,7 @@ _WORDING: dict[EmailTemplate, _Wording] = {
 Hello {{ name }},
 
 {{ organisation }} has granted you a certificate for {{ test }}
-(score {{ score }}{{ score_scale }}, taken on {{ taken_on }}).
+(score {{ score }}, taken on {{ taken_on }}).
 
 To receive it, confirm the name to print on the certificate and upload a photo:
 {{ link }}
@@ -68,7 +69,7 @@ Certify, on behalf of {{ organisation }}
         body="""\
 Hello {{ name }},
 
-Your certificate for {{ test }} (score {{ score }}{{ score_scale }}, taken on
+Your certificate for {{ test }} (score {{ score }}, taken on
 {{ taken_on }}) has been approved and issued by {{ organisation }}.
 
 Anyone can check that it is genuine at:
@@ -126,7 +127,7 @@ Certify, on behalf of {{ organisation }}
         body="""\
 Hello {{ name }},
 
-Your certificate for {{ test }} (score {{ score }}{{ score_scale }}, taken on {{ taken_on }})
+Your certificate for {{ test }} (score {{ score }}, taken on {{ taken_on }})
 from {{ organisation }} is valid until {{ expires_on }} (UTC). After that date
 its verification page will show it as expired.
 
@@ -281,8 +282,7 @@ def _template_values(certificate: Certificate, template: EmailTemplate, *, publi
     return {
         "name": certificate.holder_name or sitting.test_taker.name,
         "test": sitting.test.name,
-        "score": sitting.score,
-        "score_scale": "" if sitting.test.score_max is None else f" / {sitting.test.score_max}",
+        "score": score_text(sitting.score, sitting.test.score_max),
         "taken_on": sitting.taken_at.date().isoformat(),
         "organisation": sitting.organisation.name,
         "rejection_reason": certificate.rejection_reason or "(no reason was recorded)",

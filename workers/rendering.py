@@ -178,6 +178,7 @@ class RenderWorker:
             photo_mime="image/jpeg",
             test_name=sitting.test.name,
             score=sitting.score,
+            score_max=sitting.test.score_max,
             level=level_for(sitting.score, sitting.test.cefr_mapping),
             taken_at=sitting.taken_at,
             issued_at=issued_at,

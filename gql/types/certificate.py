@@ -146,6 +146,12 @@ class CertificateVerification:
     holder_name: str | None = None
     test_name: str | None = None
     score: int | None = None
+    score_max: int | None = strawberry.field(
+        default=None, description="The test's highest possible score; null: its scale has no maximum."
+    )
+    level: str | None = strawberry.field(
+        default=None, description="The level the test's own mapping gives the score (e.g. B2); null: the test has none."
+    )
     organisation_name: str | None = None
     issued_at: datetime | None = None
 

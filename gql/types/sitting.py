@@ -27,6 +27,7 @@ from models import Test as TestRow
 from models import TestTaker as TestTakerRow
 from resolvers import sittings as sitting_rules
 from resolvers.pagination import Page
+from resolvers.verification import level_for
 
 if TYPE_CHECKING:
     from gql.types.certificate import Certificate
@@ -109,6 +110,13 @@ class Sitting(Node):
     @strawberry.field
     async def test(self, info: Info) -> Test:
         return Test.from_model(await info.context.loaders.test_by_id.load(self.row.test_id))
+
+    @strawberry.field(
+        description="The level the test's own mapping gives the score (e.g. B2); null: the test has none."
+    )
+    async def level(self, info: Info) -> str | None:
+        test = await info.context.loaders.test_by_id.load(self.row.test_id)
+        return level_for(self.row.score, test.cefr_mapping)
 
     @strawberry.field
     async def certificate(self, info: Info) -> Annotated[Certificate, strawberry.lazy("gql.types.certificate")] | None:

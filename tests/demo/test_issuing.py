@@ -61,7 +61,7 @@ async def test_seed_demo_issues_revokes_reminds_and_passes_certify_check(db, tmp
     assert revoked_count == 2
 
     # then every approved certificate was issued with its files; none waits for the server
-    certificates = await Certificate.all().select_related("sitting")
+    certificates = await Certificate.all().select_related("sitting__test")
     statuses = Counter(c.status for c in certificates)
     assert statuses[CertificateStatus.APPROVED] == 0
     assert statuses[CertificateStatus.ISSUED] + statuses[CertificateStatus.REVOKED] == issued_count >= 15
@@ -90,6 +90,12 @@ async def test_seed_demo_issues_revokes_reminds_and_passes_certify_check(db, tmp
             expected[c.verification_code] = VerificationStatus.VALID
     verified = {code: (await verify_certificate(code=code, now=now)).status for code in expected}
     assert verified == expected
+
+    # then the score reads on its scale and the level is the test's own (a pass of a B2 test is B2)
+    levels = {"English B2 Academic": "B2", "Deutsch Zertifikat B1": "B1", "Español DELE A2": "A2"}
+    for c in issued:
+        answer = await verify_certificate(code=c.verification_code, now=now)
+        assert (answer.score_max, answer.level) == (100, levels.get(c.sitting.test.name)), c.sitting.test.name
     assert Counter(verified.values())[VerificationStatus.EXPIRED] >= 1
 
     # then the holders of certificates expiring within 30 days were reminded, once each

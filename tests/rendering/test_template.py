@@ -92,10 +92,22 @@ def test_dates_are_printed_in_english_in_utc():
 
 def test_level_is_optional():
     assert "level" not in render_html(certificate(level=None)).split("with a score of", 1)[1][:80]
-    assert "level <b><bdi dir=\"auto\">B2</bdi></b>" in render_html(SAMPLE)
+    assert 'level <b><bdi dir="auto">B2</bdi></b>' in render_html(SAMPLE)
 
 
 @pytest.mark.parametrize("changes", [{"photo_mime": "text/html"}, {"photo": b""}])
 def test_certificate_data_refuses_a_photo_that_is_not_an_image(changes):
     with pytest.raises(ValueError):
         certificate(**changes)
+
+
+@pytest.mark.parametrize(
+    ("score_max", "level", "printed"),
+    [
+        (100, "B2", 'with a score of <b>77 / 100</b> &middot; level <b><bdi dir="auto">B2</bdi></b></p>'),
+        (None, None, "with a score of <b>77</b></p>"),
+    ],
+)
+def test_the_score_is_printed_on_its_scale_with_the_tests_own_level(score_max, level, printed):
+    html = render_html(certificate(score=77, score_max=score_max, level=level))
+    assert printed in re.sub(r"\s*\n\s*", "", html)
