@@ -13,6 +13,7 @@ from pathlib import Path
 from harness import PORTRAIT
 from PIL import Image
 from tortoise import connections
+from tortoise.expressions import Q
 
 import models
 from adapters.storage import LocalFileStorage
@@ -344,7 +345,14 @@ async def test_the_real_verbs_carry_on_from_the_demo(db, tmp_path):
     main = summary.main_organisation_id
     admin = Principal(subject="demo-admin", role=Role.ORG_ADMIN, organisation_id=main)
     reviewer = Principal(subject="demo-reviewer", role=Role.SECURITY_REVIEWER)
-    rejected = await Certificate.filter(status=CertificateStatus.REJECTED).first().select_related("sitting")
+    # the verbs run now, after the demo's NOW: a rejected claim still open now
+    today = datetime.now(UTC)
+    rejected = (
+        await Certificate.filter(status=CertificateStatus.REJECTED, claim_deadline__gt=today)
+        .filter(Q(sitting__expires_at__isnull=True) | Q(sitting__expires_at__gt=today))
+        .first()
+        .select_related("sitting")
+    )
     waiting = await Certificate.filter(status=CertificateStatus.UNDER_REVIEW).first()
     unselected = await Sitting.filter(organisation_id=main, status=CertificationStatus.UNSELECTED).first()
     balance = (await Organisation.get(id=main)).credit_balance
