@@ -305,11 +305,11 @@ _VERIFY_LINKED = frozenset(
 
 def _link(certificate: Certificate, template: EmailTemplate, *, public_url: str) -> str:
     # /verify/{code} is served by this service (docs/RULES.md, "E-mail");
-    # /claim/{certificate ID} is the deep link the web and mobile
-    # clients open to build the certificate (the ID is the API's global ID).
+    # /claim/{sitting ID} is the deep link the web and mobile clients open to
+    # build the certificate: the ID claimCertificate takes (the API's global ID).
     if template in _VERIFY_LINKED and certificate.verification_code:
         return f"{public_url}/verify/{certificate.verification_code}"
-    return f"{public_url}/claim/{to_global_id('Certificate', certificate.id)}"
+    return f"{public_url}/claim/{to_global_id('Sitting', certificate.sitting_id)}"
 
 
 @cache

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from models import OutboxEmail
+from models import Certificate, OutboxEmail
 from models.enums import EmailTemplate
 from resolvers.global_ids import to_global_id
 from workers.emails import (
@@ -22,7 +22,16 @@ from workers.emails import (
 
 PUBLIC_URL = "https://certify.example.test"
 SENDER = "Certify <no-reply@certify.example.test>"
-MESSAGE_HEADERS = {"From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type", "Content-Transfer-Encoding"}
+MESSAGE_HEADERS = {
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+}
 
 
 def parsed(message) -> email.message.EmailMessage:
@@ -47,7 +56,7 @@ async def test_ready_to_claim_names_the_test_taker_test_score_organisation_and_c
     assert "Hello Zoë Ångström," in body
     assert "Northwind Language Centre" in body
     assert "score 82 / 100, taken on 2026-03-14" in body
-    assert f"{PUBLIC_URL}/claim/{to_global_id('Certificate', row.certificate_id)}" in body
+    assert f"{PUBLIC_URL}/claim/{to_global_id('Sitting', await sitting_of(row))}" in body
 
 
 async def test_issued_prefers_the_holder_name_and_links_to_the_public_verification_page(make_email):
@@ -78,7 +87,7 @@ async def test_rejected_gives_the_reviewers_reason(make_email):
 
     assert "needs changes" in subject
     assert "The photo does not show your face clearly." in body
-    assert f"{PUBLIC_URL}/claim/{to_global_id('Certificate', row.certificate_id)}" in body
+    assert f"{PUBLIC_URL}/claim/{to_global_id('Sitting', await sitting_of(row))}" in body
 
 
 async def test_a_row_without_a_certificate_cannot_be_composed(db):
@@ -226,3 +235,8 @@ def test_build_message_carries_any_script_in_subject_name_and_body():
     assert message["To"].addresses[0].display_name == "山田 真綾"
     assert text_of(message) == body
     assert message.as_bytes().isascii()  # quoted-printable: no 8BITMIME needed
+
+
+async def sitting_of(row: OutboxEmail) -> int:
+    """The sitting whose certificate ``row`` is about: the ID ``claimCertificate`` takes."""
+    return (await Certificate.get(id=row.certificate_id)).sitting_id
