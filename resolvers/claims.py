@@ -27,6 +27,7 @@ from resolvers.holder import SanitisedPhoto, normalise_holder_name, sanitise_pho
 from resolvers.lifecycle_policy import claimable_until
 from resolvers.principal import Principal
 from resolvers.sql import change_status, transaction
+from resolvers.wording import utc_minute
 from subscriptions.events import Publisher, ReviewQueueChanged
 
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
@@ -99,7 +100,7 @@ async def _claimable(sitting_id: int | None, test_taker_id: int) -> tuple[Sittin
         # Past the deadline the certificate has lapsed, whether or not the job has run yet.
         raise DomainError(
             ErrorCode.INVALID_TRANSITION,
-            f"the claim deadline passed on {until.astimezone(UTC):%Y-%m-%d %H:%M} (UTC); this certificate can no longer be claimed",
+            f"the claim deadline passed on {utc_minute(until)}; this certificate can no longer be claimed",
             ["input", "sittingId"],
         )
     return sitting, certificate

@@ -21,6 +21,7 @@ from resolvers.messages import notify_test_taker
 from resolvers.principal import Principal
 from resolvers.sql import change_status, transaction
 from resolvers.text import clean_reason
+from resolvers.wording import utc_minute
 from subscriptions.events import CertificateRevoked, NotificationCreated, Publisher
 
 FIELD = ["input", "certificateId"]
@@ -105,12 +106,12 @@ def _check_new_deadline(new: datetime, current: datetime | None, expires: dateti
     at most ten years away (``MAX_DURATION``) and not after the sitting's expiry."""
     problem = None
     if new <= now or (current is not None and new <= current):
-        shown = f"{current.astimezone(UTC):%Y-%m-%d %H:%M} (UTC)" if current else "none"
+        shown = utc_minute(current) if current else "none"
         problem = f"the new claim deadline must be in the future and later than the current one ({shown})"
     elif new > now + MAX_DURATION:
         problem = "the new claim deadline must be at most ten years away"
     elif expires is not None and new > expires:
-        problem = f"the new claim deadline must not be after the result expires ({expires.astimezone(UTC):%Y-%m-%d %H:%M} (UTC))"
+        problem = f"the new claim deadline must not be after the result expires ({utc_minute(expires)})"
     if problem:
         raise DomainError(ErrorCode.INVALID_INPUT, problem, ["input", "claimDeadline"])
 
@@ -141,7 +142,7 @@ async def extend_claim_deadline(
     if until is not None and until <= now:
         raise DomainError(
             ErrorCode.INVALID_TRANSITION,
-            f"the claim deadline passed on {until.astimezone(UTC):%Y-%m-%d %H:%M} (UTC): the certificate has lapsed",
+            f"the claim deadline passed on {utc_minute(until)}: the certificate has lapsed",
             FIELD,
         )
     _check_new_deadline(claim_deadline, current, expires, now)

@@ -8,6 +8,8 @@ plurals here are regular or given; the service's messages are in English.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 KILOBYTE = 1024
 MEGABYTE = 1024 * 1024
 """Bytes in one MB as the messages count it (the limits are set in whole binary megabytes: 10 MB = 10,485,760)."""
@@ -42,6 +44,11 @@ def data_size(size: int) -> str:
     value = size / unit
     text = f"{number(value)} {name}"
     return f"more than {text}" if round(value, 1) < value else text
+
+
+def utc_minute(instant: datetime) -> str:
+    """An instant to the minute in UTC, the zone stated: "2026-03-01 14:05 (UTC)"."""
+    return f"{instant.astimezone(UTC):%Y-%m-%d %H:%M} (UTC)"
 
 
 def score_text(score: int, score_max: int | None) -> str:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from harness import free_port, live_server, make_settings
-from lifecycle_support import LEAD, WINDOW
+from harness import free_port
+from lifecycle_support import lifecycle_app
 from smtp_server import SmtpServer
 
 
@@ -19,13 +19,5 @@ def smtp_server():
 @pytest.fixture
 async def lifecycle_server(tmp_path, database_url, smtp_server):
     """The real app on each database, the lifecycle job every second, e-mail to ``smtp_server``."""
-    settings = make_settings(
-        tmp_path,
-        database_url,
-        claim_window=WINDOW,
-        claim_reminders=(LEAD,),
-        scheduler_seconds=1.0,
-        smtp_url=smtp_server.url,
-    )
-    async with live_server(settings) as server:
+    async with lifecycle_app(tmp_path, database_url, smtp_server) as server:
         yield server

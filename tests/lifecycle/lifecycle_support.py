@@ -7,6 +7,7 @@ import email.policy
 from datetime import timedelta
 
 import httpx
+from harness import live_server, make_settings
 from prometheus_client.parser import text_string_to_metric_families
 from smtp_server import SmtpServer
 
@@ -40,3 +41,17 @@ async def lifecycle_runs(http: httpx.AsyncClient) -> float:
         for sample in family.samples
         if sample.name == "certify_scheduled_job_runs_total" and sample.labels == {"job": "lifecycle", "result": "ok"}
     )
+
+
+def lifecycle_app(tmp_path, database_url, smtp_server, *, window=WINDOW, lead=LEAD):
+    """A live server (context manager): claims have ``window``, one reminder ``lead`` before, the job every
+    second, e-mail to ``smtp_server``."""
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        claim_window=window,
+        claim_reminders=(lead,),
+        scheduler_seconds=1.0,
+        smtp_url=smtp_server.url,
+    )
+    return live_server(settings)

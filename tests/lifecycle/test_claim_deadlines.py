@@ -29,7 +29,7 @@ from certificate_flow import (
     wait_for,
 )
 from harness import live_server, make_settings
-from lifecycle_support import WINDOW, kinds_of, lifecycle_runs, subjects
+from lifecycle_support import WINDOW, kinds_of, lifecycle_app, lifecycle_runs, subjects
 from support import ledger_sum
 from ws_client import ws_session
 
@@ -245,15 +245,9 @@ REJECTION_WINDOW, REJECTION_LEAD = timedelta(seconds=8), timedelta(seconds=4)
 @pytest.fixture
 async def rejection_server(tmp_path, database_url, smtp_server):
     """Claims have 8 s, one reminder 4 s before: a rejection nearer than 4 s to the deadline moves it."""
-    settings = make_settings(
-        tmp_path,
-        database_url,
-        claim_window=REJECTION_WINDOW,
-        claim_reminders=(REJECTION_LEAD,),
-        scheduler_seconds=1.0,
-        smtp_url=smtp_server.url,
-    )
-    async with live_server(settings) as server:
+    async with lifecycle_app(
+        tmp_path, database_url, smtp_server, window=REJECTION_WINDOW, lead=REJECTION_LEAD
+    ) as server:
         yield server
 
 

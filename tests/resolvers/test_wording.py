@@ -55,3 +55,11 @@ def test_pixel_counts_read_in_megapixels():
         "48 megapixels",
         "0.1 megapixels",
     ]
+
+
+def test_an_instant_reads_to_the_minute_in_utc_with_the_zone_stated():
+    from datetime import datetime, timedelta, timezone
+
+    from resolvers.wording import utc_minute
+
+    assert utc_minute(datetime(2026, 3, 1, 16, 5, 59, tzinfo=timezone(timedelta(hours=2)))) == "2026-03-01 14:05 (UTC)"
