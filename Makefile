@@ -4,13 +4,15 @@ PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := chromium-headless-shell chromium fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji poppler-utils
+SYSTEM_PACKAGES := chromium-headless-shell chromium firefox-esr fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji poppler-utils
 
 .PHONY: run test install system-deps bench schema clean
 
+# The links seed-demo prints, the e-mails and the credentials name the port served on, unless
+# CERTIFY_PUBLIC_URL says otherwise.
 run: install system-deps
-	$(BIN)/certify seed-demo
-	$(BIN)/certify serve --port $(PORT)
+	CERTIFY_PUBLIC_URL=$${CERTIFY_PUBLIC_URL:-http://127.0.0.1:$(PORT)} $(BIN)/certify seed-demo
+	CERTIFY_PUBLIC_URL=$${CERTIFY_PUBLIC_URL:-http://127.0.0.1:$(PORT)} $(BIN)/certify serve --port $(PORT)
 
 # Two test processes (the machine has two cores), then the fault tests alone: their deadlines are the subject.
 test: install system-deps
@@ -36,9 +38,10 @@ system-deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# Every benchmark, then BENCHMARKS.md (bench/run_all.py); PostgreSQL and Redis variants when
+# CERTIFY_BENCH_POSTGRES_URL / CERTIFY_BENCH_REDIS_URL are set.
 bench: install system-deps
-	$(BIN)/python bench/render_bench.py
-	$(BIN)/python bench/realtime_bench.py
+	$(BIN)/python bench/run_all.py
 
 schema: install
 	$(BIN)/certify export-schema > schema.graphql

@@ -97,8 +97,8 @@ class SmtpTransport:
         """
         client = await self._connected()
         try:
-            # Flattened with the message's own policy (aiosmtplib's send_message would use
-            # email.policy.SMTP and fold a long subject before its first word).
+            # Flattened with the message's own policy, which writes the headers workers/mime.py
+            # folded as they are (aiosmtplib's send_message would refold them with email.policy.SMTP).
             await client.sendmail(sender, [recipient], message.as_bytes())
         except aiosmtplib.SMTPRecipientsRefused as exc:
             if all(refused.code >= 500 for refused in exc.recipients):

@@ -1,6 +1,7 @@
 """Where certificate files live: a small key → bytes interface and its local-disk implementation.
 
-Keys are made here (:func:`new_key`), never from user input: ``{area}/{32 hex}.{ext}``,
+Keys are made here (:func:`new_key`), never from user input: ``{area}/{32 hex}.{ext}``
+(areas ``photos``, ``certificates``, ``credentials``),
 e.g. ``photos/3f2a….jpg``. An object store can replace :class:`LocalFileStorage`
 by implementing :class:`FileStorage`.
 """
@@ -15,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Protocol
 
-KEY_PATTERN = re.compile(r"^(photos|certificates)/[0-9a-f]{32}\.(jpg|pdf|png)$")
+KEY_PATTERN = re.compile(r"^(photos|certificates|credentials)/[0-9a-f]{32}\.(jpg|pdf|png|json)$")
 
 
 class StoredFileMissing(LookupError):

@@ -1,26 +1,25 @@
-"""Time the analytics queries on N sittings, as a platform admin and as one organisation's admin.
+"""Analytics (the performance issue's figure 8): the analytics queries on a million sittings, each within 1 s.
 
 Usage:
-    .venv/bin/python bench/analytics_bench.py [--sittings 1000000] [--postgres URL] [--runs 5]
+    .venv/bin/python bench/analytics_bench.py [--sittings 1000000] [--database-url URL] [--runs 3] [--smoke] [--out PATH]
 
-Builds a fresh database (SQLite in a temp dir, or with --postgres a new
+Builds a fresh database (SQLite in a temp dir, or with --database-url a new
 database on that server root such as postgres://postgres@127.0.0.1:5432;
 either is removed afterwards), migrated as the service migrates it, and bulk-inserts N
 sittings: 4 organisations (one holding 40 %), 3 tests, taken over three
 years, about 55 % certified with their certificates (70 % of those claimed,
 half of the claimed issued) and a ledger of a few thousand rows. Then it
 calls each analytics verb (:mod:`resolvers.analytics`,
-:mod:`resolvers.credit_usage`) ``--runs`` times per principal and prints
-the median and the slowest run in seconds.
+:mod:`resolvers.credit_usage`) ``--runs`` times per principal; each query's
+median is a figure with the target of figure 8, at most 1 s, and the
+slowest run is in its note.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import sqlite3
-import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -32,6 +31,7 @@ from tortoise import Tortoise
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import Report, Timer, arguments, at_most, emit, info, median
 from bench.serving import scratch_database
 from models.db import forget_compiled_statements, migrate, tortoise_config
 from models.enums import Role
@@ -174,28 +174,67 @@ def all_tables(n: int) -> list[tuple[str, tuple, list[tuple]]]:
     ]
 
 
+BUILT_AFTER = ("sitting", "certificate")
+"""Tables whose secondary indexes are dropped before the bulk insert and built again after it: one
+sorted build per index instead of a million index updates (the analytics indexes have eight columns)."""
+
+
 def fill_sqlite(path: str, tables) -> None:
     """Insert with executemany in one transaction; datetimes as Tortoise stores them (ISO text with offset)."""
     db = sqlite3.connect(path)
+    marks = ", ".join("?" for _ in BUILT_AFTER)
+    indexes = db.execute(
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({marks})",
+        BUILT_AFTER,
+    ).fetchall()
     with db:
+        for name, _ in indexes:
+            db.execute(f'DROP INDEX "{name}"')
         for table, columns, rows in tables:
             marks = ", ".join("?" for _ in columns)
             encoded = ([str(v) if isinstance(v, datetime) else v for v in row] for row in rows)
             db.executemany(f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES ({marks})', encoded)
+        for _, sql in indexes:
+            db.execute(sql)
     db.execute("ANALYZE")
     db.close()
 
 
 async def fill_postgres(url: str, tables) -> None:
-    """COPY each table, then move the id sequences past the copied ids and ANALYZE."""
+    """COPY each table (the secondary indexes of BUILT_AFTER built afterwards), move the id sequences past the
+    copied ids and ANALYZE."""
     conn = await asyncpg.connect(url)
     try:
+        indexes = await conn.fetch(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = ANY($1) "
+            "AND indexname NOT IN (SELECT conname FROM pg_constraint)",
+            list(BUILT_AFTER),
+        )
+        for index in indexes:
+            await conn.execute(f'DROP INDEX "{index["indexname"]}"')
         for table, columns, rows in tables:
             await conn.copy_records_to_table(table, records=rows, columns=list(columns))
             await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {len(rows) + 1})")
+        for index in indexes:
+            await conn.execute(index["indexdef"])
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
+
+
+FUNNEL = """
+
+Where the funnel's time goes on SQLite (its two statements timed part by part with Python's sqlite3 on a
+copy of this benchmark's 1,000,000-sitting database, 2-core development machine, 2026-12-03; the funnel
+itself took 0.87–0.95 s there through its resolver): the status counts 0.09 s (one scan of the status
+index); joining the 378,634 claimed or issued certificates to their certified sittings 0.26 s; turning
+their three ISO 8601 texts into exact microseconds 0.21 s; the durations, the counts and the sampled
+median selection of both steps 0.31 s (six scans of the materialized durations and a sort of the few
+thousand between the bounds). Tried: a covering index of certificates for the join (−0.03 s, another
+index on every certificate written) and reading the durations without materializing them (−0.04 s).
+SQLite runs the statement on one core (the same funnel took 0.76 s on PostgreSQL in that run's suite):
+it stays under 1 s on SQLite only while little else runs, so in a full `make bench` it is at the
+target's edge."""
 
 
 def cases(org_admin: bool) -> list[tuple[str, object]]:
@@ -231,47 +270,66 @@ def cases(org_admin: bool) -> list[tuple[str, object]]:
     return listed
 
 
-async def time_all(runs: int) -> None:
+async def time_all(runs: int) -> list:
+    """Each query ``runs`` times per principal: one figure per query and principal (median seconds, ≤ 1 s)."""
     principals = [
         ("platform admin", Principal("bench", Role.PLATFORM_ADMIN)),
         ("org admin (40 % of rows)", Principal("bench", Role.ORG_ADMIN, organisation_id=1)),
     ]
+    figures = []
     for who, principal in principals:
-        print(f"  as {who}:")
         for label, call in cases(principal.role is Role.ORG_ADMIN):
             times = []
             for _ in range(runs):
                 started = time.perf_counter()
                 await call(principal)
                 times.append(time.perf_counter() - started)
-            print(f"    {label:<58} median {statistics.median(times):6.3f} s   max {max(times):6.3f} s")
+            figures.append(at_most(f"{label}, {who}", median(times), "s", 1, runs=times,
+                                   note=f"Slowest run {max(times):.3f} s."))  # fmt: skip
+            print(f"  {who}: {label:<58} median {median(times):6.3f} s   max {max(times):6.3f} s", flush=True)
+    return figures
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = arguments(__doc__.splitlines()[0])
     parser.add_argument("--sittings", type=int, default=1_000_000)
-    parser.add_argument("--postgres", default=None, help="PostgreSQL server root; SQLite when omitted")
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--database-url", default=None, help="PostgreSQL server root; SQLite when omitted")
     args = parser.parse_args()
-    started = time.perf_counter()
-    tables = all_tables(args.sittings)
-    async with scratch_database(args.postgres) as url:
-        forget_compiled_statements()
-        await migrate(url)
-        if args.postgres:
-            await fill_postgres(url, tables)
-        else:
-            fill_sqlite(url.removeprefix("sqlite://"), tables)
-        del tables
-        print(
-            f"{'postgresql' if args.postgres else 'sqlite'}: {args.sittings:,} sittings "
-            f"(built in {time.perf_counter() - started:.0f} s)"
-        )
-        await Tortoise.init(config=tortoise_config(url))
-        try:
-            await time_all(args.runs)
-        finally:
-            await Tortoise.close_connections()
+    if args.smoke:
+        args.sittings, args.runs = 5_000, 1
+    variant = "postgres" if args.database_url else "sqlite"
+    report = Report("analytics", f"Analytics: aggregates, histogram, funnel and credit usage over {args.sittings:,} sittings",
+                    variant=variant, smoke=args.smoke)  # fmt: skip
+    with Timer(report):
+        started = time.perf_counter()
+        tables = all_tables(args.sittings)
+        generated = time.perf_counter() - started
+        async with scratch_database(args.database_url) as url:
+            forget_compiled_statements()
+            await migrate(url)
+            if args.database_url:
+                await fill_postgres(url, tables)
+            else:
+                fill_sqlite(url.removeprefix("sqlite://"), tables)
+            del tables
+            built = time.perf_counter() - started
+            print(f"{variant}: {args.sittings:,} sittings (built in {built:.0f} s)", flush=True)
+            await Tortoise.init(config=tortoise_config(url))
+            try:
+                report.figures = await time_all(args.runs)
+            finally:
+                await Tortoise.close_connections()
+    report.figures.append(info("database built (rows generated and bulk-inserted)", built, "s",
+                               note=f"Generating the rows in Python took {generated:.1f} s of it."))  # fmt: skip
+    report.details = (
+        f"{args.sittings:,} sittings of 4 organisations (one holding 40 %), 3 tests, taken over three years, about "
+        "55 % certified with their certificates (70 % of those claimed, half of the claimed issued) and 4,000 "
+        "ledger rows, bulk-inserted (executemany on SQLite, COPY on PostgreSQL; the secondary indexes of sittings and "
+        "certificates built after the rows) then ANALYZEd. Each query runs "
+        "through its resolver function in the benchmark's process (no HTTP); no baseline. How the queries reach "
+        'these times: docs/ARCHITECTURE.md, "An analytics query".' + FUNNEL
+    )
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -125,6 +125,23 @@ class RssSampler:
         self._thread.join()
 
 
+async def wait_until_healthy(process: subprocess.Popen, url: str, timeout_seconds: float) -> None:
+    """Poll ``{url}/healthz`` every 0.2 s until it answers 200.
+
+    Raises TimeoutError after ``timeout_seconds``, RuntimeError when ``process`` exits first.
+    """
+    async with httpx.AsyncClient(base_url=url, timeout=5) as http, asyncio.timeout(timeout_seconds):
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited with {process.returncode} before it was ready")
+            try:
+                if (await http.get("/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+
+
 @dataclass(frozen=True, slots=True)
 class RunningServer:
     """A started server: its ``url`` (``http://127.0.0.1:<port>``), ``port`` and root process ``pid``."""
@@ -165,16 +182,7 @@ async def serve(
     process = subprocess.Popen(command, env={**os.environ, **settings}, cwd=ROOT, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=url, timeout=5) as http, asyncio.timeout(startup_seconds):
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"the server exited with {process.returncode} before it was ready")
-                try:
-                    if (await http.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
+        await wait_until_healthy(process, url, startup_seconds)
         yield RunningServer(url=url, port=port, pid=process.pid)
     finally:
         if process.poll() is None:

@@ -22,6 +22,7 @@ from adapters.storage import FileStorage
 from models import Certificate, Organisation
 from models.enums import CertificateStatus, Role
 from renderer import CertificateRenderer
+from resolvers.credentials import CredentialIssuer
 from resolvers.lifecycle import run_lifecycle
 from resolvers.lifecycle_policy import DEFAULT_POLICY, LifecyclePolicy
 from resolvers.principal import Principal
@@ -50,13 +51,14 @@ async def issue_demo(
     renderer: CertificateRenderer,
     storage: FileStorage,
     render: RenderSettings,
+    issuer: CredentialIssuer,
     organisation_name: str,
     policy: LifecyclePolicy = DEFAULT_POLICY,
 ) -> DemoIssue:
     """Issue the approved certificates with ``renderer`` (started), revoke ``REVOCATIONS`` of them, run the job once.
 
     ``render``: the render queue's settings (its ``public_url`` goes into the
-    printed verification links); ``organisation_name`` is the organisation whose admin revokes (its
+    printed verification links); ``issuer`` signs the credentials; ``organisation_name`` is the organisation whose admin revokes (its
     earliest-issued certificates that are neither expired nor about to). A render that fails
     is left to the render queue's retries in ``certify serve``. Idempotent:
     nothing approved and revocations already made leave nothing to do.
@@ -66,6 +68,7 @@ async def issue_demo(
         storage=storage,
         publisher=NullPublisher(),
         settings=render,
+        issuer=issuer,
     )
     approved = set(await Certificate.filter(status=CertificateStatus.APPROVED).values_list("id", flat=True))
     while await worker.render_due():

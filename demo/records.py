@@ -34,6 +34,7 @@ from models.enums import CreditTransactionKind, NotificationKind
 from resolvers.audit import audit_row
 from resolvers.certification import READY_TITLE
 from resolvers.holder import SanitisedPhoto
+from resolvers.messages import rejected_body
 from resolvers.principal import Principal
 from resolvers.review import REJECTED_TITLE
 from resolvers.sql import Statement, chunks
@@ -175,9 +176,7 @@ def _notifications(plan: CertificatePlan, certificate_id: int, test: Test) -> li
                 test_taker_id=sitting.test_taker_id,
                 kind=NotificationKind.CERTIFICATE_REJECTED,
                 title=REJECTED_TITLE,
-                # The wording of resolvers/review.py, reject_certificate.
-                body=f"Your claim for the {test.name} certificate was not approved: {decision.reason} "
-                "You can correct your name or photo and submit it again.",
+                body=rejected_body(test.name, decision.reason),
                 certificate_id=certificate_id,
                 created_at=decision.at,
                 read_at=_read_before(later[0], decision.at) if later else None,

@@ -21,6 +21,7 @@ from gql.types.inputs import (
 from gql.types.payloads import CertificatePayload
 from models import Certificate as CertificateRow
 from resolvers import claims, render_retry, review, revocation
+from resolvers.credentials import credential_url
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.holder import refuse_photo_size
 from resolvers.verification import verify_certificate
@@ -53,16 +54,29 @@ async def read_upload(upload: Any, limit: int) -> bytes:
 class CertificateQuery:
     @strawberry.field(
         description="Claims waiting for review, oldest first, and approved certificates whose "
-        "rendering failed (security reviewers and platform admins)."
+        "rendering failed (security reviewers and platform admins). `search` keeps those whose test taker's "
+        "name or e-mail, or submitted holder name, contains it (case-insensitive); `newestFirst` reverses "
+        "the order."
     )
     async def review_queue(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        search: str | None = None,
+        newest_first: bool | None = False,
     ) -> CertificateConnection:
-        page = await review.review_queue(principal=info.context.require_principal(), first=first, after=after)
+        page = await review.review_queue(
+            principal=info.context.require_principal(),
+            first=first,
+            after=after,
+            search=search,
+            newest_first=bool(newest_first),
+        )
         return CertificateConnection.from_page(page)
 
     @strawberry.field(description="Public: no authentication needed.")
-    async def verify_certificate(self, code: str) -> CertificateVerification:
+    async def verify_certificate(self, info: Info, code: str) -> CertificateVerification:
         result = await verify_certificate(code=code)
         return CertificateVerification(
             valid=result.valid,
@@ -76,6 +90,9 @@ class CertificateQuery:
             level=result.level,
             organisation_name=result.organisation_name,
             issued_at=result.issued_at,
+            credential_url=credential_url(info.context.state.settings.public_url, result.verification_code)
+            if result.has_credential
+            else None,
         )
 
 

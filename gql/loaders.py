@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
@@ -14,6 +14,27 @@ from models.enums import CertificateStatus
 from resolvers import credits, sittings
 from resolvers.pagination import Page
 from resolvers.principal import Principal
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def loaded(loader: DataLoader[Any, T], key: Any, convert: Callable[[T], R]) -> R | Awaitable[R]:
+    """``convert`` of ``key``'s value: at once if ``loader`` holds it already (a connection prefetched it),
+    else an awaitable of it, ``key`` joining the loader's next batch.
+
+    A resolver returning this stays synchronous for prefetched rows: graphql-core awaits only what is
+    awaitable, so a 50-row page spares the event loop a task per related field (about 150 for a
+    dashboard's page of sittings with test taker, test and certificate).
+    """
+    future = loader.cache_map.get(key)
+    if future is not None and future.done() and not future.cancelled() and future.exception() is None:
+        return convert(future.result())
+    return _converted(loader.load(key), convert)
+
+
+async def _converted(value: Awaitable[T], convert: Callable[[T], R]) -> R:
+    return convert(await value)
 
 
 def _by_id(model: type) -> Any:

@@ -33,6 +33,7 @@ class PlatformMutation:
             min_certifiable_score=input.min_certifiable_score,
             score_max=input.score_max,
             validity_months=input.validity_months,
+            levels=[(level.level, level.min_score) for level in input.levels or []],
         )
         return await as_payload(
             work,

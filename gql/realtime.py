@@ -115,12 +115,14 @@ class Subscription:
         changes = realtime.sitting_status_changes(
             principal=context.require_principal(), spec=filter.to_spec() if filter else None, hub=context.state.hub
         )
-        async for change, row in _fresh(context, changes):
+        async for change, row, executions in _fresh(context, changes):
             yield SittingStatusEvent(
                 sitting=Sitting.from_model(row),
                 previous_status=CertificationStatus(change.previous_status),
                 status=CertificationStatus(change.status),
                 at=change.at,
+                shared_executions=executions,
+                source_key=(id(change), id(row)),
             )
 
     @live_query(description="Live query: the current page at once, then again whenever it may have changed.")
@@ -141,7 +143,7 @@ class Subscription:
             window=context.settings.live_query_window_seconds,
         )
         async for page in _fresh(context, pages):
-            yield SittingConnection.from_page(page)
+            yield await SittingConnection.prefetched(info, page)
 
     @event_subscription(description="The viewer's organisation's credit balance after each change.")
     async def credit_balance_changed(self, info: Info) -> AsyncGenerator[CreditBalanceEvent, None]:

@@ -38,12 +38,16 @@ class CertifySchema(strawberry.Schema):
         return None
 
 
-def build_schema(*, limits: Sequence[type[SchemaExtension]] = ()) -> strawberry.Schema:
+def build_schema(
+    *, limits: Sequence[type[SchemaExtension]] = (), execution_context_class: type | None = None
+) -> strawberry.Schema:
     """The executable schema: every error with its code, then ``limits``.
 
     ``limits``: the extensions that bound what a request may ask, which the
     server adds (:class:`server.documents.DocumentLimits`: tokens, shape,
     cost, depth, aliases, rate limits); they change nothing in the SDL.
+    ``execution_context_class``: graphql-core's executor to run operations with
+    (the server's :class:`server.strawberry_internals.ExecutionContext`); None: strawberry's.
 
     Raises:
         TypeError: a Subscription field that declares no sharing (:func:`gql.realtime.sharing_of`).
@@ -55,6 +59,7 @@ def build_schema(*, limits: Sequence[type[SchemaExtension]] = ()) -> strawberry.
         types=[Organisation, CreditTransaction, Test, TestTaker, Sitting, Certificate, Notification],
         extensions=[ErrorCodes, StreamErrorCodes, *limits],
         config=StrawberryConfig(scalar_map={datetime: DateTimeScalar}),
+        execution_context_class=execution_context_class,
     )
     sharing_of(schema)
     return schema

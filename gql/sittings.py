@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from gql.context import Info
@@ -59,6 +61,14 @@ class SittingQuery:
         order_by: SittingOrder | None = None,
         first: int | None = None,
         after: str | None = None,
+        skip: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Rows passed over before the page, counted from `after` (or the start): opens a "
+                "page by its number (page n of 50: `skip: 50 × (n − 1)`) without reading the cursors before "
+                "it. 0–10,000,000; none: 0."
+            ),
+        ] = None,
     ) -> SittingConnection:
         page = await sittings.list_sittings(
             principal=info.context.require_principal(),
@@ -66,8 +76,9 @@ class SittingQuery:
             order=order_by.to_spec() if order_by else None,
             first=first,
             after=after,
+            skip=skip,
         )
-        return SittingConnection.from_page(page)
+        return await SittingConnection.prefetched(info, page)
 
     @strawberry.field(description="Counts per status (every status, zeros included) and mean score.")
     async def sitting_stats(self, info: Info, filter: SittingFilter | None = None) -> SittingStats:

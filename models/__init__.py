@@ -1,7 +1,7 @@
 """Tortoise models, enums and the status transition table. Never imports strawberry."""
 
 from models.audit import AuditEvent, IdempotencyRecord
-from models.certificate import Certificate
+from models.certificate import Certificate, StatusList
 from models.messaging import Notification, OutboxEmail, Reminder
 from models.organisation import CreditTransaction, Organisation
 from models.sitting import Sitting, Test, TestTaker
@@ -16,6 +16,7 @@ __all__ = [
     "OutboxEmail",
     "Reminder",
     "Sitting",
+    "StatusList",
     "Test",
     "TestTaker",
 ]

@@ -21,6 +21,11 @@ class Certificate(Model):
     (docs/RULES.md, "The certificate's life"). claim_deadline is when an
     AWAITING_CLAIM or REJECTED certificate lapses; revoked_* say who
     withdrew an ISSUED certificate, when and why.
+
+    An ISSUED certificate is also a signed Open Badges 3.0 credential
+    (docs/RULES.md, "Credentials"): its JSON is stored under credential_key,
+    signed with the issuer key named signing_key (a Multikey, ``z6Mk…``); its
+    revocation bit is entry status_list_index of status_list, unique within it.
     """
 
     id = fields.IntField(primary_key=True)
@@ -46,9 +51,31 @@ class Certificate(Model):
     revoked_at = fields.DatetimeField(null=True)
     revoked_by = fields.CharField(max_length=200, null=True)
     revocation_reason = fields.TextField(null=True)
+    credential_key = fields.CharField(max_length=300, null=True)
+    signing_key = fields.CharField(max_length=64, null=True)
+    status_list = fields.ForeignKeyField("models.StatusList", related_name="certificates", null=True)
+    status_list_index = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
         table = "certificate"
+        unique_together = (("status_list", "status_list_index"),)
         indexes = (("status", "submitted_at"), ("render_next_at",), ("status", "claim_deadline"), ("sitting_id",))
+
+
+class StatusList(Model):
+    """One revocation status list of an organisation's credentials (Bitstring Status List v1.0).
+
+    Its bits are not stored: bit i is set when the certificate holding entry
+    i of the list is REVOKED. Entries are drawn at random, never reused; a
+    list takes credentials until half of its entries are used, then the next
+    list begins (docs/RULES.md, "Credentials").
+    """
+
+    id = fields.IntField(primary_key=True)
+    organisation = fields.ForeignKeyField("models.Organisation", related_name="status_lists")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "status_list"

@@ -53,6 +53,8 @@ class CreditTransactionKind(StrEnum):
 
 
 class NotificationKind(StrEnum):
+    """What an in-app notification is about; each has an e-mail of the same name but CERTIFICATE_APPROVED (in-app only)."""
+
     CERTIFICATE_READY_TO_CLAIM = "CERTIFICATE_READY_TO_CLAIM"
     CERTIFICATE_ISSUED = "CERTIFICATE_ISSUED"
     CERTIFICATE_REJECTED = "CERTIFICATE_REJECTED"
@@ -60,6 +62,7 @@ class NotificationKind(StrEnum):
     CLAIM_LAPSED = "CLAIM_LAPSED"
     CERTIFICATE_EXPIRING = "CERTIFICATE_EXPIRING"
     CERTIFICATE_REVOKED = "CERTIFICATE_REVOKED"
+    CERTIFICATE_APPROVED = "CERTIFICATE_APPROVED"
 
 
 class EmailTemplate(StrEnum):

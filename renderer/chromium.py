@@ -4,7 +4,7 @@ The project runs the distribution's Chromium through Playwright's
 ``executable_path``; ``playwright install`` is optional (README.md,
 "Rendering"). Debian's ``chromium-headless-shell`` is preferred to the
 full ``chromium``: it is the same Blink without the browser UI, and opening a
-context with its page costs about a third as much CPU (bench/RESULTS-render.md).
+context with its page costs about a third as much CPU (BENCHMARKS.md, "rendering").
 """
 
 from __future__ import annotations

@@ -12,20 +12,19 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import io
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from playwright.async_api import BrowserContext, CDPSession, Page, Route
 from playwright.async_api import Error as PlaywrightError
+from pypdf import PdfReader
+from pypdf.generic import DictionaryObject, IndirectObject, NameObject, NumberObject, TextStringObject
 
 from renderer.chromium import CLEANUP_TIMEOUT_S, LaunchedChromium, quietly
-from renderer.template import (
-    MM_PER_INCH,
-    NAME_BOX_SELECTOR,
-    NAME_TEXT_SELECTOR,
-    CertificatePage,
-)
+from renderer.template import MM_PER_INCH, CertificatePage
 
 # A4 landscape at 96 dpi: 297 x 210 mm.
 VIEWPORT = {"width": 1123, "height": 794}
@@ -54,14 +53,43 @@ PDF_OPTIONS: dict[str, Any] = {
 # CDP Page.captureScreenshot of the viewport; fast PNG encoding (a larger file,
 # ~145 kB instead of ~120 kB, for about half the encoding time).
 PNG_OPTIONS: dict[str, Any] = {"format": "png", "optimizeForSpeed": True, "captureBeyondViewport": False}
-# Sub-pixel rounding allowed when comparing the name's height with its box's.
-FIT_TOLERANCE_PX = 0.5
-NAME_FITS_EXPRESSION = f"""(() => {{
-  const box = document.querySelector({json.dumps(NAME_BOX_SELECTOR)});
-  const text = document.querySelector({json.dumps(NAME_TEXT_SELECTOR)});
-  if (!box || !text) return true;
-  return text.getBoundingClientRect().height <= box.getBoundingClientRect().height + {FIT_TOLERANCE_PX};
-}})()"""
+# The last "startxref" of a PDF: the offset of its newest cross-reference section.
+PDF_STARTXREF = re.compile(rb"startxref\s+(\d+)")
+# The fitting routine (renderer.template.FitRule), run in the page with one
+# CDP Runtime.evaluate of our own: DevTools evaluation works with the page's
+# scripts disabled, and the page's own scripts never run. Given
+# {box: {lines, sizes}}, it sets each [data-fit] box to each size in turn
+# until its content overflows neither its height nor its width (1 px
+# allowed: scrollHeight and clientHeight are rounded apart). At the last size
+# it clamps the box to the whole lines it holds, with an ellipsis, and
+# writes the full text, transparent, into .full-texts for the PDF's text
+# layer. It answers {box: {size, clamped}} for the boxes on the page.
+FIT_FUNCTION = """(plan) => {
+  const fits = (box) => box.scrollHeight <= box.clientHeight + 1 && box.scrollWidth <= box.clientWidth + 1;
+  const copies = document.querySelector(".full-texts");
+  const fitted = {};
+  for (const [name, rule] of Object.entries(plan)) {
+    const box = document.querySelector(`[data-fit="${name}"]`);
+    if (!box) continue;
+    let size = rule.sizes[0];
+    for (size of rule.sizes) {
+      box.style.fontSize = `${size}pt`;
+      if (fits(box)) break;
+    }
+    const clamped = !fits(box);
+    if (clamped) {
+      const lineHeight = parseFloat(getComputedStyle(box).lineHeight);
+      const lines = Math.floor(box.clientHeight / lineHeight + 0.05);
+      box.style.setProperty("--lines", Math.max(1, Math.min(rule.lines, lines)));
+      box.classList.add("clamped");
+      const copy = copies.appendChild(document.createElement("p"));
+      copy.dir = "auto";
+      copy.textContent = box.textContent.replace(/\\s+/g, " ").trim();
+    }
+    fitted[name] = { size, clamped };
+  }
+  return fitted;
+}"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +101,9 @@ class RenderedCertificate:
     page tried to make outside ``data:`` URLs, all aborted (0 for a normal
     certificate). ``name_class``: the holder name's size class on a
     certificate (``renderer.template.NAME_CLASSES``), None for other pages.
+    ``fitted``: each text box of a certificate (``renderer.template.FIT_RULES``)
+    and how it was fitted, ``{box: {"size": pt, "clamped": bool}}``; empty
+    for other pages.
     """
 
     pdf: bytes
@@ -80,6 +111,7 @@ class RenderedCertificate:
     pdf_sha256: str
     requests_blocked: int
     name_class: str | None = None
+    fitted: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -92,6 +124,7 @@ class Tab:
     cdp: CDPSession | None = None
     renders: int = 0
     blocked: int = 0
+    idle_since: float = 0.0  # the event loop's time when it last went idle
 
     @classmethod
     async def open(cls, chromium: LaunchedChromium) -> Tab:
@@ -118,40 +151,80 @@ class Tab:
     async def print(self, document: str | CertificatePage) -> RenderedCertificate:
         """Load ``document`` as a fresh page and print it to PDF and PNG.
 
-        A ``CertificatePage`` is loaded at its largest name size that fits
-        the name's box (the smallest size if none does).
+        A ``CertificatePage`` has its text boxes fitted first (``fit``) and
+        its metadata (``CertificatePage.metadata``) written into the PDF.
         """
         assert self.page is not None and self.cdp is not None
         self.blocked = 0
-        name_class = None
+        name_class, fitted = None, {}
         if isinstance(document, str):
             await self.page.set_content(document, wait_until="load")
         else:
-            smallest = document.name_classes[-1]
-            for name_class in document.name_classes:
-                await self.page.set_content(document.html(name_class), wait_until="load")
-                if name_class == smallest or await self._name_fits():
-                    break
+            await self.page.set_content(document.html(), wait_until="load")
+            fitted = await self.fit(document.fit_plan)
+            name_class = document.name_class_at(fitted["name"]["size"])
         pdf = base64.b64decode((await self.cdp.send("Page.printToPDF", PDF_OPTIONS))["data"])
         png = base64.b64decode((await self.cdp.send("Page.captureScreenshot", PNG_OPTIONS))["data"])
+        if isinstance(document, CertificatePage):
+            pdf = with_metadata(pdf, document.metadata)
         return RenderedCertificate(
             pdf=pdf,
             png=png,
             pdf_sha256=hashlib.sha256(pdf).hexdigest(),
             requests_blocked=self.blocked,
             name_class=name_class,
+            fitted=fitted,
         )
 
-    async def _name_fits(self) -> bool:
-        """Whether the holder name is no taller than its box, as laid out.
+    async def fit(self, plan: dict[str, dict[str, object]]) -> dict[str, dict[str, Any]]:
+        """Fit the loaded page's text boxes by ``plan`` (``CertificatePage.fit_plan``) with ``FIT_FUNCTION``.
 
-        One CDP ``Runtime.evaluate`` of our own expression: DevTools evaluation
-        still works with the page's scripts disabled (the page's own scripts
-        never run).
+        Returns ``{box: {"size": pt, "clamped": bool}}`` for the boxes on the page.
+
+        Raises:
+            PlaywrightError: the evaluation failed (``CertificateRenderer`` reports it as a ``RenderError``).
         """
         assert self.cdp is not None
-        answer = await self.cdp.send("Runtime.evaluate", {"expression": NAME_FITS_EXPRESSION, "returnByValue": True})
-        return answer.get("result", {}).get("value") is not False
+        expression = f"({FIT_FUNCTION})({json.dumps(plan)})"
+        answer = await self.cdp.send("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+        if "exceptionDetails" in answer:
+            raise PlaywrightError(f"fitting the certificate's text failed: {answer['exceptionDetails'].get('text')}")
+        return answer["result"]["value"]
+
+
+def with_metadata(pdf: bytes, metadata: dict[str, str]) -> bytes:
+    """``pdf`` with ``metadata`` (``{"/Title": ..., ...}``) added to its document information.
+
+    An incremental update (ISO 32000-1, 7.5.6): the printed bytes are kept as
+    they are, and the information dictionary, with Chromium's entries and
+    ``metadata``'s, is appended as a new version of its object with its own
+    cross-reference section (2–10 ms; pypdf's own incremental writer reads
+    every object, ~90 ms for a CJK certificate's fonts).
+
+    Raises:
+        pypdf.errors.PdfReadError: ``pdf`` is not a PDF pypdf can read.
+    """
+    reader = PdfReader(io.BytesIO(pdf))
+    trailer = reader.trailer
+    info = DictionaryObject(trailer["/Info"].get_object()) if "/Info" in trailer else DictionaryObject()
+    info.update({NameObject(key): TextStringObject(value) for key, value in metadata.items()})
+    number = trailer.raw_get("/Info").idnum if "/Info" in trailer else int(trailer["/Size"])
+    new_trailer = DictionaryObject({NameObject(key): value for key, value in trailer.items() if key != "/Prev"})
+    new_trailer[NameObject("/Size")] = NumberObject(max(int(trailer["/Size"]), number + 1))
+    new_trailer[NameObject("/Info")] = IndirectObject(number, 0, reader)
+    new_trailer[NameObject("/Prev")] = NumberObject(int(PDF_STARTXREF.findall(pdf[-64:])[-1]))
+    out = io.BytesIO(pdf)
+    out.seek(0, io.SEEK_END)
+    out.write(b"" if pdf.endswith(b"\n") else b"\n")
+    at = out.tell()
+    out.write(f"{number} 0 obj\n".encode())
+    info.write_to_stream(out)
+    xref_at = out.tell() + len(b"\nendobj\n")
+    # The free entry of object 0 in the section too, as readers expect of a first subsection.
+    out.write(f"\nendobj\nxref\n0 1\n0000000000 65535 f \n{number} 1\n{at:010d} 00000 n \ntrailer\n".encode())
+    new_trailer.write_to_stream(out)
+    out.write(f"\nstartxref\n{xref_at}\n%%EOF\n".encode())
+    return out.getvalue()
 
 
 async def close_tab(opening: asyncio.Future[Tab], chromium: LaunchedChromium) -> None:

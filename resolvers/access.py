@@ -250,6 +250,7 @@ class Field(StrEnum):
     RENDER_ERROR = "Certificate.renderError"
     PHOTO_URL = "Certificate.photoUrl"
     RENDERING_DELAYED = "Certificate.renderingDelayed"
+    ADD_TO_LINKEDIN = "Certificate.addToLinkedInUrl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,13 +272,14 @@ _CREDITS = FieldRule(
     CREDIT_READERS, own_organisation=True, refusal="only the organisation's admins and analysts may read its credits"
 )
 
-# Fields not for everyone (docs/RULES.md, "Who sees what"): credits, render errors, photos, render delays.
+# Fields not for everyone (docs/RULES.md, "Who sees what"): credits, render errors, photos, render delays, LinkedIn.
 FIELD_RULES: dict[Field, FieldRule] = {
     Field.CREDIT_BALANCE: _CREDITS,
     Field.CREDIT_TRANSACTIONS: _CREDITS,
     Field.RENDER_ERROR: FieldRule(REVIEW_READERS),
     Field.PHOTO_URL: FieldRule(PHOTO_VIEWERS),
     Field.RENDERING_DELAYED: FieldRule(ORGANISATION_ADMINS | PLATFORM_ADMINS, own_organisation=True),
+    Field.ADD_TO_LINKEDIN: FieldRule(TEST_TAKERS | ORGANISATION_READERS),
 }
 
 

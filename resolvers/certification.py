@@ -260,8 +260,15 @@ async def _open_certificates(conn, batch: str, now: datetime, deadline: datetime
     """INSERT … SELECT one certificate, notification and outbox e-mail per sitting of ``batch``.
 
     Returns (test taker id, notification id) per notification opened.
+
+    The new certificates are joined as each sitting's current one (``status <> 'LAPSED'``, a
+    literal), the predicate of the unique index ``certificate_current_sitting`` (migration 0006), so
+    both databases look each up by that index. Joined by ``status = AWAITING_CLAIM``, PostgreSQL,
+    whose statistics know neither the new batch nor the new certificates, estimated one row each
+    side and scanned every AWAITING_CLAIM certificate once per sitting (minutes for 20,000).
     """
     opened = CertificateStatus.AWAITING_CLAIM.value
+    current = f"c.status <> '{CertificateStatus.LAPSED.value}'"
     stmt = Statement(conn)
     await stmt.run(
         "INSERT INTO certificate (sitting_id, status, render_attempts, claim_deadline, created_at, updated_at) "
@@ -274,13 +281,13 @@ async def _open_certificates(conn, batch: str, now: datetime, deadline: datetime
         "INSERT INTO notification (test_taker_id, kind, title, body, certificate_id, created_at) "
         f"SELECT s.test_taker_id, {stmt.param(NotificationKind.CERTIFICATE_READY_TO_CLAIM.value)}, "
         f"{stmt.param(READY_TITLE)}, "
-        f"{stmt.param('Your certificate for ')} || t.name || {stmt.param(' (score ')} || CAST(s.score AS TEXT) || "
+        f"{stmt.param('Your certificate for ')} || t.name || {stmt.param(' (score ')} || {stmt.grouped('s.score')} || "
         # The score on its scale, as resolvers/wording.py's score_text writes it.
         f"CASE WHEN t.score_max IS NULL THEN {stmt.param('')} "
-        f"ELSE {stmt.param(' / ')} || CAST(t.score_max AS TEXT) END || "
+        f"ELSE {stmt.param(' / ')} || {stmt.grouped('t.score_max')} END || "
         f"{stmt.param(') is ready. Add your name and photo to claim it.')}, c.id, {stmt.param(now)} "
         "FROM sitting s JOIN certificate c ON c.sitting_id = s.id JOIN test t ON t.id = s.test_id "
-        f"WHERE s.certification_batch = {stmt.param(batch)} AND c.status = {stmt.param(opened)} "
+        f"WHERE s.certification_batch = {stmt.param(batch)} AND {current} "
         "RETURNING test_taker_id, id"
     )
     stmt = Statement(conn)
@@ -289,6 +296,6 @@ async def _open_certificates(conn, batch: str, now: datetime, deadline: datetime
         f"SELECT tt.email, {stmt.param(EmailTemplate.CERTIFICATE_READY_TO_CLAIM.value)}, c.id, 0, "
         f"{stmt.param(now)}, {stmt.param(now)} "
         "FROM sitting s JOIN certificate c ON c.sitting_id = s.id JOIN test_taker tt ON tt.id = s.test_taker_id "
-        f"WHERE s.certification_batch = {stmt.param(batch)} AND c.status = {stmt.param(opened)}"
+        f"WHERE s.certification_batch = {stmt.param(batch)} AND {current}"
     )
     return [(row["test_taker_id"], row["id"]) for row in notified]

@@ -90,9 +90,7 @@ async def _claimable(sitting_id: int | None, test_taker_id: int) -> tuple[Sittin
         raise DomainError(ErrorCode.NOT_FOUND, "no such sitting", ["input", "sittingId"])
     certificate = await Certificate.get_or_none(sitting_id=sitting.id, status__not=CertificateStatus.LAPSED)
     if certificate is None:
-        raise DomainError(
-            ErrorCode.INVALID_TRANSITION, "this sitting has no certificate to claim", ["input", "sittingId"]
-        )
+        raise await _nothing_to_claim(sitting.id)
     if not can_transition(CertificateStatus(certificate.status), CertificateStatus.UNDER_REVIEW):
         raise _not_claimable(certificate.status)
     until = claimable_until(certificate.claim_deadline, sitting.expires_at)
@@ -104,6 +102,18 @@ async def _claimable(sitting_id: int | None, test_taker_id: int) -> tuple[Sittin
             ["input", "sittingId"],
         )
     return sitting, certificate
+
+
+async def _nothing_to_claim(sitting_id: int) -> DomainError:
+    """INVALID_TRANSITION for a sitting without a current certificate: when it lapsed, say since when."""
+    lapsed = await Certificate.filter(sitting_id=sitting_id, status=CertificateStatus.LAPSED).order_by("-id").first()
+    message = "this sitting has no certificate to claim"
+    if lapsed is not None and lapsed.claim_deadline is not None:
+        message = (
+            f"the claim deadline passed on {utc_minute(lapsed.claim_deadline)}; "
+            "this certificate can no longer be claimed"
+        )
+    return DomainError(ErrorCode.INVALID_TRANSITION, message, ["input", "sittingId"])
 
 
 async def _submit(

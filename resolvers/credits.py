@@ -15,6 +15,7 @@ from resolvers.pagination import Page, SortKey, paginate_each
 from resolvers.principal import Principal
 from resolvers.sql import Statement, lock_organisation, transaction
 from resolvers.text import has_control_characters
+from resolvers.wording import number
 from subscriptions.events import CreditBalanceChanged, Publisher
 
 MAX_PURCHASE = 1_000_000
@@ -39,7 +40,11 @@ async def purchase_credits(
     access.require(principal, Operation.PURCHASE_CREDITS)
     reference = reference.strip()
     if not 1 <= credits <= MAX_PURCHASE:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"credits must be 1–{MAX_PURCHASE:,}", ["input", "credits"])
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"credits must be 1–{number(MAX_PURCHASE)}; received {number(credits)}",
+            ["input", "credits"],
+        )
     if not reference or len(reference) > 200 or has_control_characters(reference):
         raise DomainError(
             ErrorCode.INVALID_INPUT, "reference must be 1–200 printable characters", ["input", "reference"]

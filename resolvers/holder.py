@@ -7,15 +7,16 @@ Pure functions; they raise :class:`DomainError` with ``INVALID_NAME`` or
 from __future__ import annotations
 
 import io
+import re
 import struct
 import unicodedata
 from dataclasses import dataclass
 from typing import NoReturn
 
-from idna.core import valid_contextj
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from resolvers.errors import DomainError, ErrorCode
+from resolvers.text import is_needed_joiner
 from resolvers.wording import data_size, megapixels, number
 
 NAME_FIELD = ("input", "holderName")
@@ -31,7 +32,6 @@ REFUSED_CATEGORIES = {
     "Zl": "a line separator",
     "Zp": "a paragraph separator",
 }
-ZWNJ, ZWJ = "\u200c", "\u200d"
 VS16 = "\ufe0f"
 # Characters that print as nothing or as a placeholder although their category
 # is a letter, mark or symbol (Unicode Default_Ignorable_Code_Point and fillers):
@@ -88,7 +88,7 @@ def normalise_holder_name(raw: str) -> str:
     if not name:
         _refuse_name("Enter the name to print on the certificate.")
     if len(name) > MAX_NAME_LENGTH:
-        _refuse_name(f"The name is {len(name)} characters long; at most {MAX_NAME_LENGTH} are allowed.")
+        _refuse_name(f"The name is {number(len(name))} characters long; at most {MAX_NAME_LENGTH} are allowed.")
     if not any(unicodedata.category(c).startswith("L") for c in name):
         _refuse_name("The name must contain at least one letter.")
     return name
@@ -140,8 +140,11 @@ def sanitise_photo(
             clean.info.clear()
     except UnidentifiedImageError:
         _refuse_photo("The photo must be a JPEG or PNG image.")
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        _refuse_photo(f"The photo has too many pixels; at most {max_pixels} are allowed.")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as bomb:
+        # Pillow refused the header's size before our check could read it; its message carries the count.
+        found = re.search(r"\((\d+) pixels\)", str(bomb))
+        size = f" ({megapixels(int(found[1]))})" if found else ""
+        _refuse_photo(f"The photo has too many pixels{size}; at most {megapixels(max_pixels)} are allowed.")
     except (OSError, SyntaxError, ValueError, EOFError, struct.error):
         _refuse_photo("The photo is truncated or corrupt.")
     out = io.BytesIO()
@@ -157,31 +160,12 @@ def _check_name_character(name: str, index: int, char: str) -> None:
         _refuse_name(f"The name contains an invisible character (U+{ord(char):04X}).")
     if index == 0 and category.startswith("M"):
         _refuse_name("The name may not start with a combining mark.")
-    if category in REFUSED_CATEGORIES and not _is_joining(name, index):
+    if category in REFUSED_CATEGORIES and not is_needed_joiner(name, index):
         described = unicodedata.name(char, "")
         _refuse_name(
             f"The name contains {REFUSED_CATEGORIES[category]} "
             f"(U+{ord(char):04X}{' ' + described if described else ''})."
         )
-
-
-def _is_joining(name: str, index: int) -> bool:
-    """A ZWJ/ZWNJ that shapes what is drawn (see ``normalise_holder_name``).
-
-    U+200D between two symbols joins an emoji sequence; otherwise the joiner
-    must meet RFC 5892's CONTEXTJ rules (Appendix A.1 and A.2), as the
-    ``idna`` package implements them: after a virama (Indic conjuncts and
-    Malayalam chillus), or a ZWNJ between letters that join (Arabic script,
-    Persian).
-    """
-    char = name[index]
-    if char not in (ZWNJ, ZWJ):
-        return False
-    if char == ZWJ and 0 < index < len(name) - 1:
-        kinds = unicodedata.category(name[index - 1])[0] + unicodedata.category(name[index + 1])[0]
-        if kinds in ("SS", "MS"):  # emoji, or emoji + variation selector
-            return True
-    return valid_contextj(name, index)
 
 
 def _check_header(image: Image.Image, *, max_pixels: int, min_side: int) -> None:

@@ -11,11 +11,13 @@ stay fast on a million sittings.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 
-from tortoise import Tortoise, connections
+from tortoise import connections
 
 from adapters.storage import FileStorage, StoredFileMissing
+from credentials.baking import BakingError, baked_text
 from models.enums import CertificateStatus, CertificationStatus, CreditTransactionKind
 from resolvers.sql import Statement
 
@@ -31,7 +33,7 @@ class Violation:
 
     ``rule`` is a short stable name (``ledger-sum``, ``balance-negative``,
     ``ledger-balance-after``, ``sitting-debit``, ``current-certificate``,
-    ``issued-files``, ``file-sha256``, ``credential-status-entry``);
+    ``issued-files``, ``file-sha256``, ``credential-status-entry``, ``credential-baked``);
     ``subject`` names what it is about (``"Organisation 3"``,
     ``"Sitting 17"``, ``"Certificate 9"``, ``"Certification batch <id>"``);
     ``detail`` is one human sentence.
@@ -209,19 +211,24 @@ async def _current_certificates(conn) -> list[Violation]:
 
 async def _issued_files(conn, storage: FileStorage) -> tuple[list[Violation], int]:
     """``issued-files`` and ``file-sha256``: every ISSUED certificate's PDF and PNG are stored, and the PDF's
-    SHA-256 is its ``pdf_sha256``; a REVOKED one keeps them too (the organisation still downloads them).
+    SHA-256 is its ``pdf_sha256``, and its credential (see :func:`_credential_matches`); a REVOKED one keeps
+    them too (the organisation still downloads them).
     Returns the violations and the number of certificates checked."""
     stmt = Statement(conn)
     issued, revoked = stmt.param(CertificateStatus.ISSUED.value), stmt.param(CertificateStatus.REVOKED.value)
     rows = await stmt.fetch(
-        f"SELECT id, status, pdf_key, png_key, pdf_sha256 FROM certificate WHERE status IN ({issued}, {revoked}) "
-        "ORDER BY id"
+        "SELECT id, status, pdf_key, png_key, pdf_sha256, credential_key, status_list_id, status_list_index "
+        f"FROM certificate WHERE status IN ({issued}, {revoked}) ORDER BY id"
     )
     violations: list[Violation] = []
     for row in rows:
         subject = f"Certificate {row['id']}"
         pdf = await _stored(storage, row["pdf_key"], "PDF", subject, violations, row["status"])
-        await _stored(storage, row["png_key"], "PNG", subject, violations, row["status"])
+        png = await _stored(storage, row["png_key"], "PNG", subject, violations, row["status"])
+        if row["credential_key"] is not None:
+            credential = await _stored(storage, row["credential_key"], "credential", subject, violations, row["status"])
+            if credential is not None:
+                violations.extend(_credential_matches(row, credential, png))
         if pdf is not None and hashlib.sha256(pdf).hexdigest() != row["pdf_sha256"]:
             violations.append(
                 Violation(
@@ -251,33 +258,68 @@ async def _stored(
 
 
 async def _credential_status_entries(conn) -> tuple[list[Violation], int]:
-    """``credential-status-entry``: no two issued credentials share a status list entry.
-
-    Runs only once a ``Credential`` model is registered in the ``models`` app:
-    its entry is the tuple of its columns named ``status_list*`` (e.g.
-    ``status_list_id``, ``status_list_index``); a model without such columns
-    has no entry to check. Until then it checks nothing and counts 0.
-    """
-    model = dict(Tortoise.apps.items()).get("models", {}).get("Credential")
-    if model is None:
-        return [], 0
-    table = model._meta.db_table
-    columns = sorted(c for c in model._meta.fields_db_projection.values() if c.startswith("status_list"))
+    """``credential-status-entry``: every issued (or since revoked) certificate has a credential with a status
+    list entry, and no two share an entry (docs/RULES.md, "Credentials"). Returns the violations and the
+    number of credentials."""
     stmt = Statement(conn)
-    total = int((await stmt.fetch(f'SELECT COUNT(*) AS n FROM "{table}"'))[0]["n"])
-    if not columns:
-        return [], total
-    entry = ", ".join(f'"{column}"' for column in columns)
-    present = " AND ".join(f'"{column}" IS NOT NULL' for column in columns)
-    rows = await stmt.fetch(
-        f'SELECT {entry}, COUNT(*) AS holders FROM "{table}" WHERE {present} '
-        f"GROUP BY {entry} HAVING COUNT(*) > 1 ORDER BY {entry}"
+    issued, revoked = stmt.param(CertificateStatus.ISSUED.value), stmt.param(CertificateStatus.REVOKED.value)
+    missing = await stmt.fetch(
+        f"SELECT id, status FROM certificate WHERE status IN ({issued}, {revoked}) AND (credential_key IS NULL "
+        "OR status_list_id IS NULL OR status_list_index IS NULL) ORDER BY id"
     )
-    return [
+    shared = await Statement(conn).fetch(
+        "SELECT status_list_id, status_list_index, COUNT(*) AS holders FROM certificate "
+        "WHERE status_list_id IS NOT NULL AND status_list_index IS NOT NULL "
+        "GROUP BY status_list_id, status_list_index HAVING COUNT(*) > 1 ORDER BY status_list_id, status_list_index"
+    )
+    total = await Statement(conn).fetch("SELECT COUNT(*) AS n FROM certificate WHERE credential_key IS NOT NULL")
+    violations = [
         Violation(
             "credential-status-entry",
-            "Status list entry " + ", ".join(f"{column}={row[column]}" for column in columns),
+            f"Certificate {row['id']}",
+            f"it is {row['status']} without a credential and its status entry",
+        )
+        for row in missing
+    ] + [
+        Violation(
+            "credential-status-entry",
+            f"Status list {row['status_list_id']} entry {row['status_list_index']}",
             f"{int(row['holders'])} credentials share it",
         )
-        for row in rows
-    ], total
+        for row in shared
+    ]
+    return violations, int(total[0]["n"])
+
+
+def _credential_matches(row: dict, credential: bytes, png: bytes | None) -> list[Violation]:
+    """``credential-status-entry`` and ``credential-baked``: the stored credential names the row's status entry,
+    and the PNG carries exactly that credential."""
+    subject = f"Certificate {row['id']}"
+    try:
+        entry = json.loads(credential).get("credentialStatus") or {}
+    except (ValueError, AttributeError):
+        return [Violation("credential-status-entry", subject, "its stored credential is not a JSON object")]
+    violations = []
+    expected_url = f"/credentials/status/{row['status_list_id']}"
+    if entry.get("statusListIndex") != str(row["status_list_index"]) or not str(
+        entry.get("statusListCredential", "")
+    ).endswith(expected_url):
+        violations.append(
+            Violation(
+                "credential-status-entry",
+                subject,
+                f"its credential names entry {entry.get('statusListIndex')} of {entry.get('statusListCredential')}, "
+                f"not entry {row['status_list_index']} of status list {row['status_list_id']}",
+            )
+        )
+    if png is not None:
+        try:
+            baked = baked_text(png)
+        except BakingError as error:
+            baked = None
+            violations.append(Violation("credential-baked", subject, f"its PNG carries no credential: {error}"))
+        if baked is not None and baked.encode("utf-8") != credential:
+            violations.append(
+                Violation("credential-baked", subject, "its PNG carries another credential than the stored one")
+            )
+    return violations

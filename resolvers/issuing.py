@@ -17,6 +17,7 @@ from models import Certificate, Sitting
 from models.enums import CertificateStatus, CertificationStatus, NotificationKind
 from models.transitions import ensure_transition
 from resolvers.audit import SystemActor, record_audit
+from resolvers.credentials import SignedCredential
 from resolvers.messages import notify_test_taker
 from resolvers.sql import change_status, transaction
 from subscriptions.events import Event, NotificationCreated, Publisher, SittingStatusChanged
@@ -55,14 +56,15 @@ async def issue_certificate(
     pdf: bytes,
     png: bytes,
     pdf_sha256: str,
+    credential: SignedCredential,
     issued_at: datetime,
     storage: FileStorage,
     publisher: Publisher,
 ) -> None:
-    """Store the PDF and PNG, then in one transaction issue ``certificate`` (from :func:`issuable_certificate`).
+    """Store the PDF, PNG and credential, then in one transaction issue ``certificate`` (from :func:`issuable_certificate`).
 
-    The transaction marks the certificate ISSUED with its files and
-    ``pdf_sha256`` (hex), the sitting CERTIFIED, writes the CERTIFICATE_ISSUED
+    The transaction marks the certificate ISSUED with its files,
+    ``pdf_sha256`` (hex) and its credential's status entry and signing key, the sitting CERTIFIED, writes the CERTIFICATE_ISSUED
     notification and e-mail and the audit row; after the commit it publishes
     ``sittingStatusChanged`` and ``notificationCreated``. On any failure the
     stored files are deleted and nothing changes.
@@ -71,12 +73,14 @@ async def issue_certificate(
         RenderFailed: the certificate is no longer APPROVED or its sitting no longer IN_PROGRESS.
         OSError, database errors: storing or committing failed.
     """
-    pdf_key, png_key = new_key("certificates", "pdf"), new_key("certificates", "png")
-    await storage.put(pdf_key, pdf)
-    await storage.put(png_key, png)
+    keys = {"pdf_key": new_key("certificates", "pdf"), "png_key": new_key("certificates", "png")}
+    keys["credential_key"] = new_key("credentials", "json")
     try:
+        await storage.put(keys["pdf_key"], pdf)
+        await storage.put(keys["png_key"], png)
+        await storage.put(keys["credential_key"], credential.json.encode("utf-8"))
         async with transaction() as conn:
-            await _mark_issued(conn, certificate, pdf_key=pdf_key, png_key=png_key, pdf_sha256=pdf_sha256, at=issued_at)
+            await _mark_issued(conn, certificate, keys=keys, pdf_sha256=pdf_sha256, credential=credential, at=issued_at)
             events = await _tell_test_taker(conn, certificate, issued_at)
             await record_audit(
                 actor=RENDERER,
@@ -87,7 +91,7 @@ async def issue_certificate(
                 conn=conn,
             )
     except BaseException:
-        for key in (pdf_key, png_key):
+        for key in keys.values():
             with contextlib.suppress(Exception):
                 await storage.delete(key)
         raise
@@ -95,7 +99,7 @@ async def issue_certificate(
 
 
 async def _mark_issued(
-    conn, certificate: Certificate, *, pdf_key: str, png_key: str, pdf_sha256: str, at: datetime
+    conn, certificate: Certificate, *, keys: dict[str, str], pdf_sha256: str, credential: SignedCredential, at: datetime
 ) -> None:
     """The two conditional UPDATEs: certificate → ISSUED, sitting → CERTIFIED; RenderFailed if either missed."""
     issued = await change_status(
@@ -103,9 +107,11 @@ async def _mark_issued(
         Certificate,
         certificate.id,
         CertificateStatus.ISSUED,
-        pdf_key=pdf_key,
-        png_key=png_key,
+        **keys,
         pdf_sha256=pdf_sha256,
+        signing_key=credential.signing_key,
+        status_list_id=credential.status_list_id,
+        status_list_index=credential.status_list_index,
         issued_at=at,
         render_next_at=None,
         render_error=None,

@@ -6,6 +6,10 @@ stable even when many rows share a timestamp: a cursor names the last row's
 no skips, whatever is inserted meanwhile. Page size: default 50, 1–500
 (docs/RULES.md, "Limits").
 
+``skip`` (of ``sittings``) passes over that many rows first, an OFFSET the
+database reads through, so a page can be opened by its number; its cursors are
+the same as those the walk from the start gives.
+
 :func:`paginate` reads one connection; :func:`paginate_each` reads the same
 connection of many parents at once (a nested connection), with the same pages
 and cursors.
@@ -32,6 +36,8 @@ T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+MAX_SKIP = 10_000_000
+"""Rows a page may pass over (``skip``): an OFFSET, read through in the database without sending them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,14 +133,19 @@ def strictly_after(key: SortKey, value: Any, pk: int) -> Q:
     )
 
 
-async def paginate(queryset: QuerySet[T], key: SortKey, *, first: int | None, after: str | None) -> Page[T]:
-    """Fetch the page of ``queryset`` after cursor ``after`` (two queries: count and page).
+async def paginate(
+    queryset: QuerySet[T], key: SortKey, *, first: int | None, after: str | None, skip: int | None = None
+) -> Page[T]:
+    """Fetch the page of ``queryset`` after cursor ``after``, passing over ``skip`` rows first (two queries:
+    count and page). ``skip`` opens a page by its number without reading the cursors before it.
 
     Raises:
-        BadArgument: ``first`` outside 1–500, or an ``after`` that is malformed or
-            was made for another ordering.
+        BadArgument: ``first`` outside 1–500, ``skip`` outside 0–10,000,000, or an ``after`` that is
+            malformed or was made for another ordering.
     """
     size = page_size(first)
+    if skip is not None and not 0 <= skip <= MAX_SKIP:
+        raise BadArgument(f"skip must be between 0 and {MAX_SKIP}, got {skip}")
     total = await queryset.count()
     if after is not None:
         value, pk = decode_cursor(after)
@@ -142,9 +153,11 @@ async def paginate(queryset: QuerySet[T], key: SortKey, *, first: int | None, af
         queryset = queryset.filter(strictly_after(key, value, pk))
     prefix = "-" if key.descending else ""
     ordered = queryset.order_by(f"{prefix}{key.field}", f"{prefix}id").limit(size + 1)
+    if skip:
+        ordered = ordered.offset(skip)
     if "__" in key.field:
         ordered = ordered.select_related(key.field.rsplit("__", 1)[0])
-    return _page_of(list(await ordered), key, size, after, total)
+    return _page_of(list(await ordered), key, size, after is not None or bool(skip), total)
 
 
 PARENTS_PER_STATEMENT = 10_000
@@ -195,10 +208,14 @@ async def paginate_each(
         if count:
             counted = queryset.filter(**of_batch).annotate(n=Count("id")).group_by(parent).values_list(parent, "n")
             totals.update(await counted)
-    return {pk: _page_of(items, key, size, after, totals.get(pk, 0) if count else None) for pk, items in rows.items()}
+    return {
+        pk: _page_of(items, key, size, after is not None, totals.get(pk, 0) if count else None)
+        for pk, items in rows.items()
+    }
 
 
-def _page_of(rows: list[T], key: SortKey, size: int, after: str | None, total: int | None) -> Page[T]:
-    """The page of up to ``size + 1`` ordered ``rows`` (the extra row only tells that a next page exists)."""
+def _page_of(rows: list[T], key: SortKey, size: int, previous: bool, total: int | None) -> Page[T]:
+    """The page of up to ``size + 1`` ordered ``rows`` (the extra row only tells that a next page exists);
+    ``previous``: rows come before it."""
     cursors = [encode_cursor(_value_of(row, key.field), row.pk) for row in rows[:size]]
-    return Page(rows[:size], cursors, len(rows) > size, after is not None, total)
+    return Page(rows[:size], cursors, len(rows) > size, previous, total)

@@ -23,7 +23,7 @@ from resolvers import access
 from resolvers.access import Operation, viewer_scope, visible_certificates, visible_notifications, visible_sittings
 from resolvers.pagination import Page
 from resolvers.principal import Principal
-from resolvers.sittings import SittingFilter, SittingOrder, apply_filter, list_sittings
+from resolvers.sittings import SittingFilter, SittingOrder, apply_filter, list_sittings, matches, row_filter
 from subscriptions.channels import REVIEW_QUEUE, organisation_channel, test_taker_channel
 from subscriptions.events import (
     CertificateRevoked,
@@ -40,10 +40,17 @@ PAGE_CHANGES = (SittingStatusChanged, SittingsRecorded, ReviewQueueChanged, Cert
 LIVE_WINDOW_SECONDS = 0.15
 
 
+EXECUTIONS = "executions"
+"""The key of a message's ``shared`` dict under which its events' shared executions are kept."""
+
+
 async def sitting_status_changes(
     *, principal: Principal, spec: SittingFilter | None, hub: Hub
-) -> AsyncIterator[tuple[SittingStatusChanged, Sitting]]:
-    """Each status change of a visible sitting matching ``spec`` as it is after the change, with its row.
+) -> AsyncIterator[tuple[SittingStatusChanged, Sitting, dict]]:
+    """Each status change of a visible sitting matching ``spec`` as it is after the change, with its row and
+    the dict in which the streams it reaches may share their executions of it (one per message:
+    :mod:`server.event_sharing`). Every subscriber of the message gets the same change and, for the
+    same scope and read, the same row object.
 
     The status criterion is checked against the event's new status, the other
     criteria against the row; one query per message serves every local
@@ -58,19 +65,25 @@ async def sitting_status_changes(
     facts = dataclasses.replace(spec, status=None) if spec is not None else None
     apply_filter(Sitting.all(), spec)
     statuses = set(spec.status) if spec is not None and spec.status is not None else None
+    # Criteria a row can answer are checked here, so every filter of one scope shares a single read
+    # (2,000 dashboards with 200 filters: one query per event instead of 200).
+    on_row = row_filter(facts)
+    read = None if on_row is not None else facts
     async with hub.subscribe(organisation_channel(organisation_id)) as subscription:
         async for message, changes in typed_messages(subscription, SittingStatusChanged):
             ids = [change.sitting_id for change in changes]
 
             async def matching(ids=ids) -> dict[int, Sitting]:
-                rows = await apply_filter(visible_sittings(principal), facts).filter(id__in=ids)
+                rows = await apply_filter(visible_sittings(principal), read).filter(id__in=ids)
                 return {row.id: row for row in rows}
 
-            rows = await shared(message, ("sitting-status", viewer_scope(principal), facts), matching)
+            rows = await shared(message, ("sitting-status", viewer_scope(principal), read), matching)
             for change in changes:
                 row = rows.get(change.sitting_id)
-                if row is not None and (statuses is None or change.status in statuses):
-                    yield change, row
+                if row is None or (statuses is not None and change.status not in statuses):
+                    continue
+                if on_row is None or matches(row, on_row):
+                    yield change, row, message.shared.setdefault(EXECUTIONS, {})
 
 
 async def live_sitting_pages(

@@ -16,14 +16,15 @@ from tortoise.exceptions import IntegrityError
 
 from models import Organisation, Sitting, Test, TestTaker
 from models.enums import CertificationStatus, IneligibilityReason, PhotoCheck
+from models.sitting import test_taker_search_key
 from resolvers import access
 from resolvers.access import Operation
 from resolvers.audit import record_audit
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.lifecycle_policy import expires_at
 from resolvers.principal import Principal
-from resolvers.sql import chunks, transaction
-from resolvers.text import has_control_characters
+from resolvers.sql import chunks, insert_rows, transaction
+from resolvers.text import has_control_characters, hidden_character
 from resolvers.wording import count, number
 from subscriptions.events import Event, Publisher, SittingsRecorded, SittingStatusChanged
 
@@ -89,8 +90,8 @@ def _clean_row(index: int, row: SittingRecord, tests: dict[int, Test], organisat
     if test is None:
         raise fail(ErrorCode.NOT_FOUND, "no such test", "testId")
     if row.score < 0 or (test.score_max is not None and row.score > test.score_max):
-        scale = "at least 0" if test.score_max is None else f"0–{test.score_max:,}"
-        raise fail(ErrorCode.INVALID_INPUT, f"score must be {scale}", "score")
+        scale = "at least 0" if test.score_max is None else f"0–{number(test.score_max)}"
+        raise fail(ErrorCode.INVALID_INPUT, f"score must be {scale}; received {number(row.score)}", "score")
     if row.taken_at.tzinfo is None:
         raise fail(ErrorCode.INVALID_INPUT, "takenAt needs a UTC offset", "takenAt")
     if row.taken_at > datetime.now(UTC):
@@ -98,8 +99,16 @@ def _clean_row(index: int, row: SittingRecord, tests: dict[int, Test], organisat
     if row.taken_at < EARLIEST_TAKEN_AT:
         raise fail(ErrorCode.INVALID_INPUT, "takenAt is before 1970-01-01T00:00:00Z", "takenAt")
     name = unicodedata.normalize("NFC", " ".join(row.test_taker_name.split()))
-    if not name or len(name) > 200 or any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
-        raise fail(ErrorCode.INVALID_INPUT, "testTakerName must be 1–200 printable characters", "testTakerName")
+    if not name or len(name) > 200:
+        received = count(len(name), "character")
+        raise fail(
+            ErrorCode.INVALID_INPUT, f"testTakerName must be 1–200 characters; received {received}", "testTakerName"
+        )
+    hidden = hidden_character(name)
+    if hidden is not None:
+        raise fail(
+            ErrorCode.INVALID_INPUT, f"testTakerName must not contain the invisible character {hidden}", "testTakerName"
+        )
     try:
         # allow_smtputf8=False: the outbox speaks plain SMTP, so a non-ASCII local part could never be delivered.
         email = validate_email(
@@ -146,16 +155,16 @@ async def record_sittings(*, principal: Principal, rows: Sequence[SittingRecord]
 class _Tally:
     """What one attempt changes: sittings to insert, counts, status events and the organisations touched."""
 
-    new: list[Sitting] = field(default_factory=list)
+    new: list[tuple] = field(default_factory=list)
     recorded: int = 0
     unchanged: int = 0
     events: list[Event] = field(default_factory=list)
     organisations: set[int] = field(default_factory=set)
 
-    def inserted(self, sitting: Sitting) -> None:
-        self.new.append(sitting)
+    def inserted(self, row: tuple, organisation_id: int) -> None:
+        self.new.append(row)
         self.recorded += 1
-        self.organisations.add(sitting.organisation_id)
+        self.organisations.add(organisation_id)
 
     def updated(self, sitting: Sitting, change: tuple[str, str] | tuple[()], at: datetime) -> None:
         self.recorded += 1
@@ -169,17 +178,23 @@ async def _record(principal: Principal, rows: Sequence[SittingRecord]) -> tuple[
     now = datetime.now(UTC)
     tally = _Tally()
     async with transaction() as conn:
+        if conn.capabilities.dialect == "postgres":
+            # The look-ups by up to 500 external ids and e-mails repeat with the same text; after five runs
+            # PostgreSQL may keep a generic plan, planned on the statistics of a table that was small (a
+            # fresh system's first ingest): a scan comparing each row with every listed value, seconds per
+            # batch as the table grows. Custom plans see the values (an index, or a hashed list).
+            await conn.execute_script("SET LOCAL plan_cache_mode = force_custom_plan")
         tests, organisations = await _references(conn, rows)
         cleaned = [_clean_row(i, row, tests, organisations) for i, row in enumerate(rows)]
         external_ids = _distinct_external_ids([external_id for external_id, _, _ in cleaned])
-        takers = await _test_takers(conn, [(name, email) for _, name, email in cleaned])
+        takers = await _test_taker_ids(conn, [(name, email) for _, name, email in cleaned], now)
         existing = await _existing_sittings(conn, external_ids)
         for index, (row, (external_id, _, email)) in enumerate(zip(rows, cleaned, strict=True)):
             test = tests[row.test_id]  # type: ignore[index]
-            test_taker_id = takers[email.casefold()].id
+            test_taker_id = takers[email.casefold()]
             sitting = existing.get(external_id)
             if sitting is None:
-                tally.inserted(_new_sitting(external_id, row, test, test_taker_id, now))
+                tally.inserted(_new_sitting(external_id, row, test, test_taker_id, now), row.organisation_id)
                 continue
             reason = decide_eligibility(
                 row.score, row.photo_check, test, expires_at(row.taken_at, test.validity_months), now
@@ -191,8 +206,7 @@ async def _record(principal: Principal, rows: Sequence[SittingRecord]) -> tuple[
                 continue
             await _write_facts(conn, sitting, read_status, now)
             tally.updated(sitting, change, now)
-        for part in chunks(tally.new, 500):
-            await Sitting.bulk_create(part, using_db=conn)
+        await insert_rows(conn, "sitting", SITTING_COLUMNS, tally.new)
         if tally.recorded:
             await record_audit(
                 actor=principal,
@@ -269,22 +283,22 @@ async def _existing_sittings(conn, external_ids: list[str]) -> dict[str, Sitting
     }
 
 
-def _new_sitting(external_id: str, row: SittingRecord, test: Test, test_taker_id: int, now: datetime) -> Sitting:
-    """An unsaved sitting for a first-recorded row: UNSELECTED, or INELIGIBLE with its reason."""
+SITTING_COLUMNS = (
+    "external_id", "organisation_id", "test_taker_id", "test_id", "taken_at", "expires_at", "score", "photo_check",
+    "status", "ineligibility_reason", "created_at", "updated_at",
+)  # fmt: skip
+TEST_TAKER_COLUMNS = ("name", "email", "email_key", "search_key", "locale", "created_at")
+
+
+def _new_sitting(external_id: str, row: SittingRecord, test: Test, test_taker_id: int, now: datetime) -> tuple:
+    """The values (``SITTING_COLUMNS``) of a first-recorded row's sitting: UNSELECTED, or INELIGIBLE with its reason."""
     expires = expires_at(row.taken_at, test.validity_months)
     reason = decide_eligibility(row.score, row.photo_check, test, expires, now)
-    return Sitting(
-        external_id=external_id,
-        organisation_id=row.organisation_id,
-        test_taker_id=test_taker_id,
-        test_id=test.id,
-        taken_at=row.taken_at,
-        expires_at=expires,
-        score=row.score,
-        photo_check=row.photo_check,
-        status=CertificationStatus.INELIGIBLE if reason else CertificationStatus.UNSELECTED,
-        ineligibility_reason=reason,
-    )
+    status = CertificationStatus.INELIGIBLE if reason else CertificationStatus.UNSELECTED
+    return (
+        external_id, row.organisation_id, test_taker_id, test.id, row.taken_at, expires, row.score,
+        row.photo_check.value, status.value, reason.value if reason else None, now, now,
+    )  # fmt: skip
 
 
 def _update_existing(
@@ -339,20 +353,29 @@ def _update_existing(
     return (status.value, target.value) if target is not status else ()
 
 
-async def _test_takers(conn, people: list[tuple[str, str]]) -> dict[str, TestTaker]:
-    """Find or create one test taker per e-mail (case-insensitive); keyed by casefolded e-mail."""
+async def _test_taker_ids(conn, people: list[tuple[str, str]], now: datetime) -> dict[str, int]:
+    """Find or create one test taker per e-mail (case-insensitive); their ids keyed by casefolded e-mail.
+
+    New ones get the keys ``TestTaker.for_person`` derives (``email_key``, ``search_key``) and locale ``en``.
+    """
     wanted: dict[str, tuple[str, str]] = {}
     for name, email in people:
         wanted.setdefault(email.casefold(), (name, email))
-    found = {
-        t.email_key: t
-        for part in chunks(list(wanted))
-        for t in await TestTaker.filter(email_key__in=part).using_db(conn)
-    }
-    missing = [TestTaker.for_person(name=n, email=e) for k, (n, e) in wanted.items() if k not in found]
-    for part in chunks(missing, 500):
-        await TestTaker.bulk_create(part, using_db=conn)
+    found = await _ids_by_email_key(conn, list(wanted))
+    missing = [
+        (name, email, key, test_taker_search_key(name, email), "en", now)
+        for key, (name, email) in wanted.items()
+        if key not in found
+    ]
+    await insert_rows(conn, "test_taker", TEST_TAKER_COLUMNS, missing)
     if missing:
-        for part in chunks([t.email_key for t in missing]):
-            found.update({t.email_key: t for t in await TestTaker.filter(email_key__in=part).using_db(conn)})
+        found.update(await _ids_by_email_key(conn, [row[2] for row in missing]))
     return found
+
+
+async def _ids_by_email_key(conn, keys: list[str]) -> dict[str, int]:
+    return {
+        key: pk
+        for part in chunks(keys)
+        for key, pk in await TestTaker.filter(email_key__in=part).using_db(conn).values_list("email_key", "id")
+    }

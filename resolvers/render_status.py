@@ -15,7 +15,7 @@ from models.enums import CertificateStatus
 
 RENDER_EXPECTED_WITHIN = timedelta(minutes=2)
 """How long after approval an issue is still on time: a render takes about 0.3 s and a worker does about
-10 a second (bench/RESULTS-render.md), so even a queue of a thousand approvals is done within it."""
+10 a second (BENCHMARKS.md, "rendering"), so even a queue of a thousand approvals is done within it."""
 RETRYING_AFTER_ATTEMPTS = 2
 """From the second attempt on, an earlier one failed (or the process rendering it died)."""
 

@@ -1,9 +1,10 @@
 """Security review of claimed certificates: the queue, approve and reject.
 
 Rules: docs/RULES.md, "Certificate statuses", "Claims and review" and
-"Who sees what". Approving gives the certificate its verification code and
-queues a durable render (:mod:`workers.rendering`); rejecting records the
-reason and tells the test taker (in-app and e-mail), who may claim again.
+"Who sees what". Approving gives the certificate its verification code,
+queues a durable render (:mod:`workers.rendering`) and tells the test taker
+in-app (the issue e-mail follows the render); rejecting records the reason
+and tells the test taker (in-app and e-mail), who may claim again.
 """
 
 from __future__ import annotations
@@ -20,18 +21,20 @@ from models import (
     TestTaker,
 )
 from models.enums import CertificateStatus, NotificationKind
+from models.sitting import fold
 from models.transitions import TransitionError, ensure_transition
 from resolvers import access
 from resolvers.access import Operation
 from resolvers.audit import record_audit
-from resolvers.errors import DomainError, ErrorCode
+from resolvers.errors import BadArgument, DomainError, ErrorCode
 from resolvers.lifecycle_policy import DEFAULT_POLICY, LifecyclePolicy
-from resolvers.messages import notify_test_taker
+from resolvers.messages import notify_in_app, notify_test_taker, rejected_body
 from resolvers.pagination import Page, SortKey, paginate
 from resolvers.principal import Principal
 from resolvers.render_retry import requeue_given_up_render
+from resolvers.sittings import MAX_SEARCH_LENGTH
 from resolvers.sql import change_status, transaction
-from resolvers.text import clean_reason
+from resolvers.text import clean_reason, has_control_characters
 from resolvers.verification import CODE_ALPHABET, CODE_GROUP_LENGTH, CODE_GROUPS
 from subscriptions.events import (
     Event,
@@ -42,6 +45,7 @@ from subscriptions.events import (
 
 CODE_ATTEMPTS = 5
 REJECTED_TITLE = "Your certificate claim needs changes"
+APPROVED_TITLE = "Your certificate claim has been approved"
 
 
 def new_verification_code() -> str:
@@ -57,19 +61,33 @@ def in_review_queue() -> Q:
     )
 
 
-async def review_queue(*, principal: Principal, first: int | None, after: str | None) -> Page[Certificate]:
-    """The review queue, oldest submission first.
+async def review_queue(
+    *, principal: Principal, first: int | None, after: str | None, search: str | None = None, newest_first: bool = False
+) -> Page[Certificate]:
+    """The review queue, oldest submission first (newest first when ``newest_first``).
+
+    ``search`` (blank: none) keeps the claims whose test taker's name or e-mail contains it, folded as the
+    sittings' search folds it, or whose submitted holder name contains it case-insensitively.
 
     Raises:
         Forbidden: not a security reviewer or platform admin (rule ``reviewQueue``).
-        BadArgument: ``first`` outside 1–500 or a malformed cursor.
+        BadArgument: ``first`` outside 1–500, a malformed cursor, or a search longer than 200 characters
+            or holding control characters.
     """
     access.require(principal, Operation.REVIEW_QUEUE)
-    return await paginate(Certificate.filter(in_review_queue()), SortKey("submitted_at"), first=first, after=after)
+    queryset = Certificate.filter(in_review_queue())
+    needle = (search or "").strip()
+    if needle:
+        if len(needle) > MAX_SEARCH_LENGTH or has_control_characters(needle):
+            raise BadArgument(f"search must be at most {MAX_SEARCH_LENGTH} printable characters")
+        queryset = queryset.filter(
+            Q(sitting__test_taker__search_key__contains=fold(needle)) | Q(holder_name__icontains=needle)
+        )
+    return await paginate(queryset, SortKey("submitted_at", descending=newest_first), first=first, after=after)
 
 
 async def approve_certificate(*, principal: Principal, certificate_id: int | None, publisher: Publisher) -> Certificate:
-    """Approve a claim: APPROVED, a fresh verification code, and a render queued now.
+    """Approve a claim: APPROVED, a fresh verification code, a render queued now, and the test taker told in-app.
 
     Approving an APPROVED certificate whose render failed after its last
     retry queues the render again (and clears ``render_error``); that is the
@@ -88,16 +106,21 @@ async def approve_certificate(*, principal: Principal, certificate_id: int | Non
         await requeue_given_up_render(principal, certificate, now)
         return await Certificate.get(id=certificate.id)
     _ensure(certificate.status, CertificateStatus.APPROVED)
+    sitting = await Sitting.get(id=certificate.sitting_id).select_related("test")
     for attempt in range(CODE_ATTEMPTS):
         try:
-            await _approve(principal, certificate, new_verification_code(), now)
+            notification_id = await _approve(principal, certificate, sitting, new_verification_code(), now)
             break
         except IntegrityError:
             # Two approvals drew the same code (p ≈ 2^-80): draw again.
             if attempt == CODE_ATTEMPTS - 1:
                 raise
-    sitting = await Sitting.get(id=certificate.sitting_id)
-    await publisher.publish([ReviewQueueChanged(certificate.id, sitting.organisation_id, "APPROVED", now)])
+    await publisher.publish(
+        [
+            ReviewQueueChanged(certificate.id, sitting.organisation_id, "APPROVED", now),
+            NotificationCreated(sitting.test_taker_id, notification_id, now),
+        ]
+    )
     return await Certificate.get(id=certificate.id)
 
 
@@ -145,8 +168,7 @@ async def reject_certificate(
             certificate_id=certificate.id,
             kind=NotificationKind.CERTIFICATE_REJECTED,
             title=REJECTED_TITLE,
-            body=f"Your claim for the {sitting.test.name} certificate was not approved: {reason} "
-            "You can correct your name or photo and submit it again.",
+            body=rejected_body(sitting.test.name, reason),
             at=now,
         )
         await record_audit(
@@ -209,7 +231,8 @@ async def _lost_race(principal: Principal, certificate_id: int, target: Certific
     )
 
 
-async def _approve(principal: Principal, certificate: Certificate, code: str, now: datetime) -> None:
+async def _approve(principal: Principal, certificate: Certificate, sitting: Sitting, code: str, now: datetime) -> int:
+    """Mark it APPROVED with ``code`` and write the test taker's notification, in one transaction; its ID."""
     async with transaction() as conn:
         updated = await change_status(
             conn,
@@ -226,7 +249,16 @@ async def _approve(principal: Principal, certificate: Certificate, code: str, no
             updated_at=now,
         )
         if not updated:
-            raise await _lost_race(certificate.id, CertificateStatus.APPROVED)
+            raise await _lost_race(principal, certificate.id, CertificateStatus.APPROVED)
+        notification = await notify_in_app(
+            conn,
+            test_taker_id=sitting.test_taker_id,
+            certificate_id=certificate.id,
+            kind=NotificationKind.CERTIFICATE_APPROVED,
+            title=APPROVED_TITLE,
+            body=f"Your claim for the {sitting.test.name} certificate was approved. Your certificate is being issued: "
+            "we e-mail you when it is ready to download.",
+        )
         await record_audit(
             actor=principal,
             action="approve_certificate",
@@ -235,3 +267,4 @@ async def _approve(principal: Principal, certificate: Certificate, code: str, no
             detail={"verification_code": code},
             conn=conn,
         )
+    return notification.id

@@ -94,6 +94,29 @@ def apply_filter(queryset: QuerySet[Sitting], spec: SittingFilter | None) -> Que
     return queryset
 
 
+def row_filter(spec: SittingFilter | None) -> SittingFilter | None:
+    """``spec`` when :func:`matches` can decide it on a row alone, else None (search, certificate status, naive times).
+
+    The status criterion is left out: callers check it against an event's status.
+    """
+    if spec is None or spec.search is not None or spec.certificate_status is not None:
+        return None
+    if any(moment is not None and moment.tzinfo is None for moment in (spec.taken_after, spec.taken_before)):
+        return None
+    return spec
+
+
+def matches(row: Sitting, spec: SittingFilter) -> bool:
+    """Whether ``row`` meets ``spec``'s test, score and time criteria, as :func:`apply_filter` would select it."""
+    return (
+        (spec.test_id is None or row.test_id == spec.test_id)
+        and (spec.score_min is None or row.score >= spec.score_min)
+        and (spec.score_max is None or row.score <= spec.score_max)
+        and (spec.taken_after is None or row.taken_at >= spec.taken_after)
+        and (spec.taken_before is None or row.taken_at < spec.taken_before)
+    )
+
+
 def certificate_status_condition(statuses: tuple[CertificateStatus, ...]) -> Q:
     """Sittings whose newest certificate has one of ``statuses``: the current one (any status but LAPSED),
     or for LAPSED a lapsed one with no current certificate since (docs/RULES.md, "The certificate's life").
@@ -119,17 +142,19 @@ async def list_sittings(
     order: SittingOrder | None = None,
     first: int | None = None,
     after: str | None = None,
+    skip: int | None = None,
 ) -> Page[Sitting]:
-    """One page of the sittings ``principal`` may read, filtered and ordered (rule: ``sittings``).
+    """One page of the sittings ``principal`` may read, filtered and ordered, ``skip`` rows on from
+    ``after`` (or the start) (rule: ``sittings``).
 
     Raises:
         Forbidden: the ``sittings`` rule refuses the role (docs/RULES.md, "Who sees what").
-        BadArgument: bad filter, ``first`` outside 1–500, or a malformed cursor.
+        BadArgument: bad filter, ``first`` outside 1–500, ``skip`` outside 0–10,000,000, or a malformed cursor.
     """
     access.require(principal, Operation.SITTINGS)
     order = order or SittingOrder()
     queryset = apply_filter(visible_sittings(principal), spec)
-    return await paginate(queryset, SortKey(order.field, order.descending), first=first, after=after)
+    return await paginate(queryset, SortKey(order.field, order.descending), first=first, after=after, skip=skip)
 
 
 async def pages_of_test_takers(

@@ -51,6 +51,13 @@ class Statement:
         self.params.append(value)
         return f"${len(self.params)}" if self.postgres else f"?{len(self.params)}"
 
+    def grouped(self, expression: str) -> str:
+        """SQL text of the whole number ``expression`` with commas between thousands ("1,000,000"), as
+        :func:`resolvers.wording.number` writes it (``to_char`` on PostgreSQL, ``printf('%,d')`` on SQLite)."""
+        if self.postgres:
+            return f"to_char({expression}, 'FM999,999,999,999,990')"
+        return f"printf('%,d', {expression})"
+
     def subquery(self, queryset: QuerySet | Any) -> str:
         """Inline ``queryset`` (e.g. ``.values_list("id", flat=True)``) as SQL text."""
         queryset._choose_db_if_not_chosen()
@@ -255,6 +262,24 @@ class PooledTransaction(TransactionContextPooled):
             await pool.release(self.client._connection)
         except Exception as error:  # noqa: BLE001 - asyncpg has closed the connection; the pool replaces it
             log.warning("a database connection broke while being returned to the pool: %r", error)
+
+
+async def insert_rows(
+    conn: BaseDBAsyncClient, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """INSERT ``rows`` (values in the order of ``columns``) into ``table`` with one ``executemany``.
+
+    The driver prepares the statement once and no model instance is built: recording 1,000 sittings
+    through ``bulk_create`` spent more time in Tortoise's per-field ``__setattr__`` and conversions than
+    in the database. Datetimes are encoded as the ORM stores them; enums must be passed as their values.
+    """
+    if not rows:
+        return
+    postgres = conn.capabilities.dialect == "postgres"
+    marks = ", ".join(f"${n}" if postgres else "?" for n in range(1, len(columns) + 1))
+    names = ", ".join(f'"{column}"' for column in columns)
+    encoded = [[db_datetime(v, conn) if isinstance(v, datetime) else v for v in row] for row in rows]
+    await conn.execute_many(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', encoded)
 
 
 def chunks(values: Sequence[Any], size: int = 500) -> list[Sequence[Any]]:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import unicodedata
 
+from idna.core import valid_contextj
+
 from resolvers.errors import DomainError, ErrorCode
+from resolvers.wording import count
 
 REASON_MAX_LENGTH = 1000
+ZWNJ, ZWJ = "\u200c", "\u200d"
+HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
@@ -14,6 +19,39 @@ def has_control_characters(text: str) -> bool:
     """True when ``text`` holds control, format, surrogate, private-use, unassigned or
     line/paragraph-separator characters (NUL included) — never valid in keys, references or searches."""
     return any(unicodedata.category(ch) in FORBIDDEN_CATEGORIES for ch in text)
+
+
+def is_needed_joiner(text: str, index: int) -> bool:
+    """Whether ``text[index]`` is a ZWJ/ZWNJ that shapes what is drawn, so a name may hold it.
+
+    U+200D between two symbols joins an emoji sequence (👩‍🎓); otherwise the
+    joiner must meet RFC 5892's CONTEXTJ rules (Appendix A.1 and A.2), as the
+    ``idna`` package implements them: after a virama (Sinhala ශ්‍රී, Devanagari
+    क्‍ष, Malayalam chillus, even at the end of a word), or a ZWNJ between
+    letters that join (Persian می‌خواهم). Anywhere else it would only make two
+    identical-looking texts differ.
+    """
+    char = text[index]
+    if char not in (ZWNJ, ZWJ):
+        return False
+    if char == ZWJ and 0 < index < len(text) - 1:
+        kinds = unicodedata.category(text[index - 1])[0] + unicodedata.category(text[index + 1])[0]
+        if kinds in ("SS", "MS"):  # emoji, or emoji + variation selector
+            return True
+    return valid_contextj(text, index)
+
+
+def hidden_character(text: str) -> str | None:
+    """The first control, format or line-separator character of ``text`` that is not a needed joiner
+    (:func:`is_needed_joiner`), named as people read it ("U+200B ZERO WIDTH SPACE"); None when there is none.
+
+    For display names (organisations, tests, test takers): joiners a script needs stay, invisible ones do not.
+    """
+    for index, char in enumerate(text):
+        if unicodedata.category(char) in HIDDEN_CATEGORIES and not is_needed_joiner(text, index):
+            name = unicodedata.name(char, "")
+            return f"U+{ord(char):04X}" + (f" {name}" if name else "")
+    return None
 
 
 def has_visible_text(text: str) -> bool:
@@ -35,9 +73,10 @@ def clean_reason(reason: str) -> str:
     """
     reason = reason.strip()
     if not reason or len(reason) > REASON_MAX_LENGTH or not is_clean_paragraph(reason):
+        received = f"; received {count(len(reason), 'character')}" if len(reason) > REASON_MAX_LENGTH else ""
         raise DomainError(
             ErrorCode.INVALID_INPUT,
-            f"give a reason of 1–{REASON_MAX_LENGTH:,} printable characters (line breaks allowed)",
+            f"give a reason of 1–{REASON_MAX_LENGTH:,} printable characters (line breaks allowed){received}",
             ["input", "reason"],
         )
     return reason

@@ -54,6 +54,7 @@ class Verification:
     issued_at: datetime | None = None
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
+    has_credential: bool = False
 
 
 INVALID = Verification(valid=False)
@@ -113,6 +114,7 @@ async def verify_certificate(*, code: str, now: datetime | None = None) -> Verif
         level=level_for(sitting.score, sitting.test.cefr_mapping),
         organisation_name=sitting.organisation.name,
         issued_at=certificate.issued_at,
+        has_credential=certificate.credential_key is not None,
     )
 
 

@@ -1,9 +1,13 @@
-"""How numbers read in every message: counts with their noun, sizes in KB or MB, pixel counts in megapixels.
+"""How numbers and dates read in every message: counts with their noun, sizes in KB or MB, pixel counts in
+megapixels, days and instants.
 
-One place for the words around numbers, so that every error message reads
-alike: ``1 sitting``, ``3 sittings``, ``12,000 sittings`` (thousands
-separated by commas), ``10 MB``, ``13.2 MB``, ``40 megapixels``. English
-plurals here are regular or given; the service's messages are in English.
+One place for the words around numbers, so that every error message, e-mail
+and page reads alike: ``1 sitting``, ``3 sittings``, ``12,000 sittings``
+(thousands separated by commas), ``10 MB``, ``13.2 MB``, ``40 megapixels``;
+days as the certificate prints them, ``14 March 2026``, and instants as
+``14 March 2026, 09:30 UTC``, always in UTC with the zone stated. English
+plurals and month names here are regular or given, whatever the process
+locale; the service's messages are in English.
 """
 
 from __future__ import annotations
@@ -46,16 +50,43 @@ def data_size(size: int) -> str:
     return f"more than {text}" if round(value, 1) < value else text
 
 
+MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+"""English month names, so a date reads the same under any locale (``%B`` would follow it)."""
+
+
+def utc_day(instant: datetime) -> str:
+    """The day of an instant in UTC, day month year as the certificate prints it: "1 March 2026".
+
+    A naive ``instant`` is taken to be in UTC already.
+    """
+    at = instant.astimezone(UTC) if instant.tzinfo is not None else instant
+    return f"{at.day} {MONTHS[at.month - 1]} {at.year}"
+
+
 def utc_minute(instant: datetime) -> str:
-    """An instant to the minute in UTC, the zone stated: "2026-03-01 14:05 (UTC)"."""
-    return f"{instant.astimezone(UTC):%Y-%m-%d %H:%M} (UTC)"
+    """An instant to the minute in UTC, the zone stated: "1 March 2026, 14:05 UTC" (24-hour clock).
+
+    A naive ``instant`` is taken to be in UTC already.
+    """
+    at = instant.astimezone(UTC) if instant.tzinfo is not None else instant
+    return f"{utc_day(at)}, {at:%H:%M} UTC"
 
 
 def score_text(score: int, score_max: int | None) -> str:
-    """A score on its test's scale, as every reader sees it: "77 / 100", or "310" when the scale has no maximum."""
-    return f"{score} / {score_max}" if score_max is not None else f"{score}"
+    """A score on its test's scale, as every reader sees it: "77 / 100", "999,999 / 1,000,000", or "310"
+    when the scale has no maximum."""
+    return f"{number(score)} / {number(score_max)}" if score_max is not None else number(score)
 
 
 def megapixels(pixels: int) -> str:
-    """A pixel count in megapixels (millions), one decimal at most: "48 megapixels", "0.3 megapixels"."""
-    return f"{number(pixels / 1_000_000)} megapixels"
+    """A pixel count in megapixels (millions), one decimal at most: "48 megapixels", "0.3 megapixels".
+
+    As :func:`data_size` does, a count just over a figure that would round to it reads "more than":
+    40,005,625 pixels is "more than 40 megapixels", so a refusal never reads "40 megapixels; at most 40".
+    """
+    value = pixels / 1_000_000
+    text = f"{number(value)} megapixels"
+    return f"more than {text}" if round(value, 1) < value else text

@@ -25,13 +25,19 @@ from tortoise.contrib.starlette import RegisterTortoise
 from adapters.storage import LocalFileStorage
 from gql.schema import build_schema
 from models.db import forget_compiled_statements, migrate, tortoise_config
+from resolvers.credential_status import StatusListCache
 from server.auth import TokenService
+from server.credential_page import credential_page
+from server.credentials import serve_achievement, serve_credential, serve_did_document, serve_status_list
 from server.documents import DocumentLimits
 from server.errors import http_exception
+from server.event_sharing import SharingExecutionContext
 from server.exports import SittingExports, serve_export
 from server.files import FileUrls, serve_file
 from server.graphiql import STATIC_DIR
 from server.health import health, readiness
+from server.holder_pages import claim_page, downloads_page
+from server.issuer import issuer_of
 from server.limits import BodySizeLimit
 from server.metrics import serve_metrics
 from server.multipart import MAX_REQUEST_BYTES
@@ -43,6 +49,7 @@ from server.state import AppState
 from server.strawberry_internals import websocket_origin_of
 from server.verify_page import verify_page
 from server.view import MAX_JSON_BYTES, CertifyGraphQL
+from server.web_pages import dashboard_page, my_certificates_page, review_page
 from server.worker_process import render_settings_of, renderer_of
 from subscriptions.hub import Hub
 from subscriptions.publisher import BroadcastPublisher
@@ -57,7 +64,7 @@ def _view(state: AppState) -> CertifyGraphQL:
     settings = state.settings
     return CertifyGraphQL(
         state,
-        schema=build_schema(limits=[DocumentLimits]),
+        schema=build_schema(limits=[DocumentLimits], execution_context_class=SharingExecutionContext),
         multipart_uploads_enabled=True,
         keep_alive=True,
         keep_alive_interval=settings.websocket_ping_seconds,
@@ -85,6 +92,8 @@ async def _open_services(state: AppState, graphql: CertifyGraphQL, stack: AsyncE
     state.file_urls = FileUrls(settings)
     state.exports = SittingExports(settings)
     state.storage = LocalFileStorage(settings.files_dir)
+    state.issuer = issuer_of(settings)
+    state.status_lists = StatusListCache(ttl_seconds=settings.status_list_max_age_seconds)
     if settings.rate_limit_enabled:
         state.rate_limiter = RateLimiter(
             storage_for(settings.broadcast_url, key_prefix=f"{settings.channel_prefix}certify-rate")
@@ -106,6 +115,7 @@ async def _open_rendering(state: AppState, stack: AsyncExitStack) -> None:
         storage=state.storage,
         publisher=state.publisher,
         settings=render_settings_of(settings),
+        issuer=state.issuer,
     )
 
 
@@ -155,7 +165,7 @@ def _lifespan(state: AppState, graphql: CertifyGraphQL):
                 _start_background(state)
             # Everything allocated so far lives as long as the process: keep it out of the cyclic
             # GC's scans, which otherwise dominate the cost of fanning an event out to thousands
-            # of websocket subscribers (bench/RESULTS-realtime.md).
+            # of websocket subscribers (docs/ARCHITECTURE.md, "Fan-out").
             gc.freeze()
             state.ready = True
             try:
@@ -177,7 +187,21 @@ def create_app(settings: Settings) -> Starlette:
             Route("/readyz", readiness),
             Route("/files/{token}", serve_file, methods=["GET"]),
             Route("/exports/{token}", serve_export, methods=["GET"]),
+            Route("/verify", credential_page, methods=["GET", "POST"]),
             Route("/verify/{code}", verify_page, methods=["GET"]),
+            Route("/claim/{id}", claim_page, methods=["GET"]),
+            Route("/certificates/{id}", downloads_page, methods=["GET"]),
+            Route("/review", review_page, methods=["GET"]),
+            Route("/dashboard", dashboard_page, methods=["GET"]),
+            Route("/me", my_certificates_page, methods=["GET"]),
+            Route("/credentials/{code}", serve_credential, methods=["GET"]),
+            Route("/orgs/{organisation_id:int}/did.json", serve_did_document, methods=["GET"]),
+            Route("/orgs/{organisation_id:int}/achievements/{test_id:int}", serve_achievement, methods=["GET"]),
+            Route(
+                "/orgs/{organisation_id:int}/credentials/status/{status_list_id:int}",
+                serve_status_list,
+                methods=["GET"],
+            ),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),

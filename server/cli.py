@@ -71,6 +71,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # Links in e-mails, QR codes and signed URLs follow the address served, unless CERTIFY_PUBLIC_URL says otherwise.
     os.environ.setdefault("CERTIFY_PUBLIC_URL", served_url(args.host, args.port))
     settings.warn_if_insecure()
+    # The issuer key ring is read (made on the first start) once here, so a broken file stops the start
+    # with its reason and workers never race to make it.
+    from credentials.keys import KeyFileError
+    from server.issuer import issuer_of
+
+    try:
+        issuer_of(settings)
+    except (KeyFileError, OSError) as error:
+        print(f"certify serve: {error}", file=sys.stderr)
+        return 2
     _fresh_metrics_dir(args.workers)
     logging.getLogger(__name__).info("serving GraphiQL at http://%s:%d/graphql", args.host, args.port)
     uvicorn.run(
@@ -87,6 +97,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # that negotiates it (every browser offers it), more than the rest of an idle subscriber.
         ws_per_message_deflate=False,
         proxy_headers=True,
+        timeout_keep_alive=settings.http_keep_alive_seconds,
         # On SIGTERM: stop accepting, close websockets with 1012, then give in-flight requests this
         # long to finish before they are cancelled (docs/RULES.md, "Realtime"); uvicorn would wait forever.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
@@ -125,10 +136,11 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _seed(settings: Settings, sittings: int) -> dict[str, str]:
+async def _seed(settings: Settings, sittings: int) -> dict[str, str | None]:
     from tortoise import Tortoise
 
     from adapters.storage import LocalFileStorage
+    from demo.sample import sample_holder
     from demo.seed import demo_summary, seed_demo
     from gql.ids import to_global_id
     from models.db import forget_compiled_statements, migrate, tortoise_config
@@ -146,15 +158,20 @@ async def _seed(settings: Settings, sittings: int) -> dict[str, str]:
         elif settings.render_enabled:
             issued = await _issue_demo(settings, storage)
             summary = await demo_summary(created=True)
+        taker_id, taker_name, to_certify = await sample_holder(
+            summary.sample_test_taker_ids, summary.main_organisation_id
+        )
     finally:
         await Tortoise.close_connections()
     tokens = TokenService(settings)
     day = 24 * 3600
     org = to_global_id("Organisation", summary.main_organisation_id)
-    taker = to_global_id("TestTaker", summary.sample_test_taker_ids[0])
+    taker = to_global_id("TestTaker", taker_id)
     return {
         "organisation": org,
         "test_taker": taker,
+        "test_taker_name": taker_name,
+        "test_taker_to_certify": to_certify,
         "org_admin": tokens.mint(role=Role.ORG_ADMIN, subject="demo-admin", organisation_gid=org, ttl_seconds=day),
         "analyst": tokens.mint(role=Role.ANALYST, subject="demo-analyst", organisation_gid=org, ttl_seconds=day),
         "test_taker_token": tokens.mint(
@@ -176,6 +193,7 @@ async def _issue_demo(settings: Settings, storage) -> str:
     """Issue the demo's approved certificates with Chromium (:mod:`demo.issuing`); what happened, in a line."""
     from demo.issuing import issue_demo
     from demo.seed import MAIN_ORGANISATION
+    from server.issuer import issuer_of
     from server.worker_process import render_settings_of, renderer_of
 
     renderer = renderer_of(settings)
@@ -188,6 +206,7 @@ async def _issue_demo(settings: Settings, storage) -> str:
             renderer=renderer,
             storage=storage,
             render=render_settings_of(settings),
+            issuer=issuer_of(settings),
             organisation_name=MAIN_ORGANISATION,
             policy=settings.lifecycle_policy,
         )
@@ -196,16 +215,32 @@ async def _issue_demo(settings: Settings, storage) -> str:
     return f"{len(done.issued)} issued, {len(done.revoked)} of them revoked, {done.expiry_reminders} reminded of expiry"
 
 
+ROLE_TOKENS = ("org_admin", "analyst", "test_taker_token", "security_reviewer", "platform_admin")
+
+
 def _seed_demo(args: argparse.Namespace, settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     result = asyncio.run(_seed(settings, args.sittings))
     print(f"Demo data created: {result['created']}")
     print(f"Organisation: {result['organisation']}   sample test taker: {result['test_taker']}")
+    if result["test_taker_to_certify"]:
+        print(
+            f"The test taker link signs in as {result['test_taker_name']}: certify their sitting on the "
+            "dashboard (search their name) and it arrives on their page to claim."
+        )
     print(f"Certificates: {result['certificates'] or 'none'}")
     print(f"Issued by the seed: {result['issued']}")
     print("Tokens (24 h; send as 'Authorization: Bearer <token>' in GraphiQL's headers):")
-    for role in ("org_admin", "analyst", "test_taker_token", "security_reviewer", "platform_admin"):
+    for role in ROLE_TOKENS:
         print(f"  {role.removesuffix('_token'):<18} {result[role]}")
+    from server.web_pages import sign_in_links
+
+    tokens = {key: value for key, value in result.items() if key in ROLE_TOKENS}
+    links = sign_in_links(settings.public_url, tokens)
+    if links:
+        print("Pages, signed in (development links: the token stays in the URL fragment, which no server sees):")
+        for role, link in links.items():
+            print(f"  {role:<18} {link}")
     return 0
 
 
@@ -302,6 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="check the data's invariants; exit 1 when any is broken")
     check.set_defaults(run=_check)
+
+    from server.credential_cli import add_commands
+
+    add_commands(commands)
     return parser
 
 

@@ -23,6 +23,8 @@ HTTP_ERROR_CODES = {
     405: "METHOD_NOT_ALLOWED",
     408: "REQUEST_TIMEOUT",
     413: "PAYLOAD_TOO_LARGE",
+    431: "REQUEST_HEADER_FIELDS_TOO_LARGE",
+    429: "THROTTLED",
 }
 """``extensions.code`` of a refusal by HTTP status (any other status: ``BAD_REQUEST``)."""
 

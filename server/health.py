@@ -2,11 +2,12 @@
 
 ``/readyz`` checks, each within :data:`CHECK_SECONDS`: the database
 (``SELECT 1`` on the ORM's connection), the event broadcaster (the hub's
-backend is connected), and the renderer (Chromium is running, when rendering
-is on in this process; ``"in worker processes"``, which passes, when
-``certify worker`` renders). It answers 200 when every check passes and 503 otherwise, with one
-line per check: ``"ok"``, ``"disabled"`` or what failed, in a few words
-(no stack, no connection string).
+backend is connected), and the renderer (Chromium is running, or closed for
+idleness until the next render, when rendering is on in this process;
+``"in worker processes"``, which passes, when ``certify worker`` renders).
+It answers 200 when every check passes and 503 otherwise, with one line per
+check: ``"ok"``, ``"disabled"`` or what failed, in a few words (no stack, no
+connection string).
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def _renderer(state: AppState) -> str:
         # `certify worker` processes render; their Chromium shows as renderingDelayed on the certificates.
         return EXTERNAL
     renderer = state.renderer
+    if renderer is not None and renderer.idle_closed:
+        return "ok"  # closed while no render needs it; the next render launches it again
     if renderer is None or renderer.browser_pid is None:
         reason = renderer.start_error if renderer is not None and renderer.start_error else "not started"
         return f"Chromium is not running: {reason}"

@@ -2,7 +2,7 @@
 
 The families are in :mod:`adapters.metrics`. Operations are counted where
 they start and end, never per message of a subscription: fanning an event
-out to thousands of subscribers costs nothing more (bench/RESULTS-realtime.md).
+out to thousands of subscribers costs nothing more (docs/ARCHITECTURE.md, "Fan-out").
 The queues' gauges are read from the database when Prometheus scrapes
 (:mod:`workers.backlog`), one indexed statement each, so they are right
 with any number of processes.

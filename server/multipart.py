@@ -48,7 +48,7 @@ async def parse_multipart(request: Any) -> dict[str, Any] | list[Any]:
     try:
         form = await _form(request)
     except (StarletteHTTPException, MultiPartException) as error:
-        raise _bad(str(getattr(error, "detail", None) or getattr(error, "message", ""))) from error
+        raise _bad(_reworded(str(getattr(error, "detail", None) or getattr(error, "message", "")))) from error
     except ValueError as error:
         raise _bad("the multipart body cannot be parsed") from error
     operations = _json_field(form, "operations")
@@ -72,6 +72,15 @@ async def parse_multipart(request: Any) -> dict[str, Any] | list[Any]:
                 raise _bad(f"at most {MAX_PATHS} file paths per request")
             _place(operations, path, upload)
     return operations
+
+
+def _reworded(message: str) -> str:
+    """Starlette's parse refusals in this API's words: the limit as a limit, as every refusal states it."""
+    if message.startswith("Too many fields"):
+        return f"at most {MAX_FIELDS} text parts per request; this one has more"
+    if message.startswith("Too many files"):
+        return f"at most {MAX_FILES} files per request; this one has more"
+    return message
 
 
 async def _form(request: Any) -> Mapping[str, Any]:

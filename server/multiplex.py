@@ -9,7 +9,7 @@ starts a :class:`SharedStream` that runs strawberry's subscription once, and
 every later identical subscription joins it as a member. Each result is
 encoded once and written to every member's connection in one loop, without a
 task switch per member (:meth:`server.websockets.TransportWSHandler.send_next_now`).
-Measured in bench/RESULTS-realtime.md.
+Measured in BENCHMARKS.md, "fan-out"; what it saves: docs/ARCHITECTURE.md, "Fan-out".
 
 What a member sees is what a subscription of its own would send:
 - event subscriptions (:attr:`gql.realtime.Sharing.EVENTS`): a member that joins receives the

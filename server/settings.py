@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     render_retry_seconds: float = Field(default=5.0, gt=0)
     render_lease_seconds: float = Field(default=30.0, gt=0)
     render_poll_seconds: float = Field(default=1.0, gt=0)
+    render_browser_idle_seconds: float | None = Field(default=60.0, gt=0)
+    """Chromium and its Playwright driver are closed after this long without a render; ``never``: kept open."""
     request_body_idle_seconds: float = Field(default=30.0, gt=0)
     request_body_total_seconds: float = Field(default=180.0, gt=0)
     websocket_init_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -79,6 +81,10 @@ class Settings(BaseSettings):
     anonymous_rate_limit_points_per_minute: int = Field(default=600, ge=1)
     request_timeout_seconds: float = Field(default=30.0, gt=0)
     shutdown_grace_seconds: float = Field(default=30.0, gt=0)
+    http_keep_alive_seconds: int = Field(default=75, ge=1)
+    """How long ``certify serve`` keeps an idle HTTP/1.1 connection open for its next request (seconds). Above
+    the 60 s idle timeout of common load balancers and proxies, so that the server never closes a connection
+    the client in front of it is about to reuse (which fails the request sent on it); nginx's default is 75."""
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
     """``auto``: text when stderr is a terminal, JSON otherwise (:mod:`server.logs`)."""
@@ -93,6 +99,11 @@ class Settings(BaseSettings):
     """ISO 8601 duration before an issued certificate's expiry when its holder is told (``P30D``)."""
     scheduler_seconds: float = Field(default=60.0, gt=0)
     """How often the lifecycle job looks for reminders, lapses and expiries."""
+    issuer_key_file: Path | None = None
+    """The issuer's Ed25519 key ring (``credentials.keys``); unset: ``issuer-keys.json`` in the data
+    directory, generated on first start."""
+    status_list_max_age_seconds: int = Field(default=60, ge=0, le=3600)
+    """How long clients may cache a revocation status list (``Cache-Control: max-age``)."""
     migrate_on_start: bool = True
     in_process_workers: bool = True
     """Run the outbox and the render queue inside the API process; false when ``certify worker`` runs them."""
@@ -103,6 +114,14 @@ class Settings(BaseSettings):
         """``"P14D,P3D"`` → ``("P14D", "P3D")`` for pydantic to parse; other shapes pass through."""
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("render_browser_idle_seconds", mode="before")
+    @classmethod
+    def _never(cls, value):
+        """``"never"`` (any case) → None: the browser is never closed for idleness."""
+        if isinstance(value, str) and value.strip().lower() == "never":
+            return None
         return value
 
     @field_validator("claim_window", "expiry_reminder")
@@ -146,6 +165,11 @@ class Settings(BaseSettings):
     def outbox_dir(self) -> Path:
         """Where e-mails are written as ``.eml`` files when no SMTP server is configured."""
         return self.data_dir / "outbox"
+
+    @property
+    def issuer_key_path(self) -> Path:
+        """Where the issuer's key ring is: ``CERTIFY_ISSUER_KEY_FILE`` or ``issuer-keys.json`` in the data directory."""
+        return (self.issuer_key_file or self.data_dir / "issuer-keys.json").expanduser().resolve()
 
     @property
     def files_dir(self) -> Path:

@@ -8,6 +8,8 @@ from typing import Any
 
 from adapters.storage import FileStorage
 from renderer import CertificateRenderer
+from resolvers.credential_status import StatusListCache
+from resolvers.credentials import CredentialIssuer
 from server.auth import TokenService
 from server.exports import SittingExports
 from server.files import FileUrls
@@ -38,6 +40,8 @@ class AppState:
     storage: FileStorage | None = None
     renderer: CertificateRenderer | None = None
     render_worker: RenderWorker | None = None
+    issuer: CredentialIssuer | None = None
+    status_lists: StatusListCache | None = None
     rate_limiter: RateLimiter | None = None
     background: list[asyncio.Task] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)

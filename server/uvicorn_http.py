@@ -14,15 +14,29 @@ Pass it as uvicorn's ``http`` (``uvicorn.run(..., http=HttpProtocol)``).
 
 from __future__ import annotations
 
+import json
+
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from resolvers.wording import data_size
+from server.errors import error_code
 
 MAX_HEAD_BYTES = 64 * 1024
 """A request's line and headers together, in bytes (nginx's default large buffers hold 4 × 8 KiB; browsers send < 16 KiB)."""
 
-_REFUSAL_TEXT = f"the request headers are larger than {MAX_HEAD_BYTES} bytes".encode()
+_REFUSAL_TEXT = json.dumps(
+    {
+        "errors": [
+            {
+                "message": f"the request line and headers are larger than {data_size(MAX_HEAD_BYTES)}",
+                "extensions": {"code": error_code(431)},
+            }
+        ]
+    }
+).encode()
 REFUSAL = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-    b"content-type: text/plain; charset=utf-8\r\n"
+    b"content-type: application/json\r\n"
     b"connection: close\r\n"
     b"content-length: " + str(len(_REFUSAL_TEXT)).encode() + b"\r\n\r\n" + _REFUSAL_TEXT
 )

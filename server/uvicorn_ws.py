@@ -2,7 +2,7 @@
 
 An idle graphql-transport-ws subscriber is mostly per-connection state, and
 uvicorn's protocol kept ≈ 8 KiB of it that an open connection never uses
-(bench/RESULTS-realtime.md): an ``asyncio.Queue`` for received messages (four
+(docs/ARCHITECTURE.md, "Fan-out"): an ``asyncio.Queue`` for received messages (four
 deques and two events' worth, ≈ 3.2 KiB, for a queue that holds at most a
 message or two because reading pauses after each), an ``asyncio.Event`` for
 write flow control (a deque, ≈ 0.8 KiB) and the parsed handshake request and

@@ -35,6 +35,15 @@ MAX_JSON_BYTES = 1024 * 1024  # a GraphQL document with its variables; uploads g
 class CertifyGraphQL(GraphQL):
     """Strawberry's ASGI view with our context: bearer auth on HTTP, connection_init on websockets."""
 
+    async def reject_websocket(self, request: WebSocket) -> WebSocket:
+        """Refuse a handshake from a page of an origin not allowed: 403 with a JSON body in the GraphQL error
+        shape, like every refusal (ASGI's websocket denial response; a plain 403 where the server lacks it)."""
+        if "websocket.http.response" not in request.scope.get("extensions", {}):
+            return await super().reject_websocket(request)
+        message = "pages of this origin may not open a websocket here (CERTIFY_WEBSOCKET_ORIGINS lists those that may)"
+        await request.send_denial_response(error_response(403, message))
+        return request
+
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
     websocket_adapter_class = WebSocketAdapter

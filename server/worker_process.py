@@ -31,6 +31,7 @@ from tortoise import Tortoise, connections
 from adapters.storage import LocalFileStorage
 from models.db import forget_compiled_statements, tortoise_config
 from renderer import CertificateRenderer
+from server.issuer import issuer_of
 from server.settings import Settings
 from subscriptions.channels import REVIEW_QUEUE
 from subscriptions.hub import Hub, StreamInterrupted
@@ -82,12 +83,13 @@ def render_settings_of(settings: Settings) -> RenderSettings:
 
 
 def renderer_of(settings: Settings) -> CertificateRenderer:
-    """A (not yet started) warm Chromium configured by ``settings``."""
+    """A (not yet started) warm Chromium configured by ``settings``, closed after ``render_browser_idle_seconds`` idle."""
     return CertificateRenderer(
         chromium_path=settings.chromium_path,
         max_concurrency=settings.render_concurrency,
         timeout_s=settings.render_timeout_seconds,
         renders_per_context=settings.renders_per_context,
+        browser_idle_close_s=settings.render_browser_idle_seconds,
     )
 
 
@@ -155,6 +157,7 @@ async def _serve_queues(settings: Settings, stop: asyncio.Event) -> None:
                 storage=LocalFileStorage(settings.files_dir),
                 publisher=BroadcastPublisher(hub),
                 settings=render_settings_of(settings),
+                issuer=issuer_of(settings),
             )
             tasks.append(asyncio.create_task(render_worker.run(stop), name="certify-render"))
         tasks.append(asyncio.create_task(_wake_on_approvals(hub, render_worker, outbox), name="certify-wake"))

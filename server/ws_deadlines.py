@@ -6,7 +6,7 @@ operation of the connection is cancelled (releasing its channels) and the
 socket is closed with 1008, instead of buffering. One
 :class:`ConnectionKeeper` task per process checks every connection's
 deadline and sends the keep-alives, instead of a ping task per connection
-and a timeout context per send (bench/RESULTS-realtime.md).
+and a timeout context per send (docs/ARCHITECTURE.md, "Fan-out").
 
 A shared stream (:mod:`server.multiplex`) writes each event straight to
 every member's connection (:meth:`SendDeadlines.send_text_now`, through

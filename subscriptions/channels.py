@@ -7,7 +7,7 @@ so an event wakes only the subscribers who may see it.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime
 
 from subscriptions.events import (
@@ -54,12 +54,27 @@ def channels_of(event: Event) -> list[str]:
     return []
 
 
+FIELDS: dict[type, tuple[str, ...]] = {cls: tuple(f.name for f in fields(cls)) for cls in EVENT_TYPES.values()}
+"""Each event type's field names, in order (the events are flat: numbers, text and one datetime)."""
+
+
 def encode(events: list[Event]) -> str:
-    """JSON text of a batch of events: ``[{"type": name, ...fields}, ...]``; datetimes as ISO 8601."""
-    return json.dumps(
-        [{"type": type(e).__name__, **asdict(e)} for e in events],
-        default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v),
-    )
+    """JSON text of a batch of events: ``[{"type": name, ...fields}, ...]``; datetimes as ISO 8601.
+
+    Fields are read directly rather than through ``dataclasses.asdict``, which deep-copies every value:
+    certifying 100,000 sittings publishes 200,000 events, and ``asdict`` cost more than the JSON.
+    """
+    times: dict[datetime, str] = {}
+    items = []
+    for event in events:
+        item = {"type": type(event).__name__}
+        for name in FIELDS[type(event)]:
+            value = getattr(event, name)
+            if isinstance(value, datetime):
+                value = times.get(value) or times.setdefault(value, value.isoformat())
+            item[name] = value
+        items.append(item)
+    return json.dumps(items, default=str)
 
 
 def decode(text: str) -> list[Event]:

@@ -72,9 +72,6 @@ query($code: String!) {
 BIDI_EMBEDDINGS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e"))
 
 
-
-
-
 @dataclass
 class Candidate:
     """A certified sitting's test taker, ready to claim: ids and a client holding their token."""
@@ -107,7 +104,9 @@ async def certify_all(server, organisation_pk: int, *, key: str) -> list[Candida
         pk = decode_id(gid, "Sitting")
         sitting = await Sitting.get(id=pk)
         certificate = await Certificate.get(sitting_id=pk)
-        token = server.token(Role.TEST_TAKER, test_taker=sitting.test_taker_id, subject=f"taker-{sitting.test_taker_id}")
+        token = server.token(
+            Role.TEST_TAKER, test_taker=sitting.test_taker_id, subject=f"taker-{sitting.test_taker_id}"
+        )
         candidates.append(Candidate(gid, pk, sitting.test_taker_id, certificate.id, server.client(token)))
     return candidates
 
@@ -146,10 +145,17 @@ async def post_claim(
     )
 
 
-async def send_claim(server, candidate: Candidate, *, name: str, photo: bytes, sitting_id: str | None = None, **part) -> dict:
+async def send_claim(
+    server, candidate: Candidate, *, name: str, photo: bytes, sitting_id: str | None = None, **part
+) -> dict:
     """Claim as ``candidate``'s test taker; return the ``claimCertificate`` payload (no GraphQL errors allowed)."""
     response = await post_claim(
-        server, token=candidate.client.token, sitting_id=sitting_id or candidate.sitting_id, name=name, photo=photo, **part
+        server,
+        token=candidate.client.token,
+        sitting_id=sitting_id or candidate.sitting_id,
+        name=name,
+        photo=photo,
+        **part,
     )
     assert response.status_code == 200, response.text
     body = response.json()
@@ -214,8 +220,8 @@ def pdf_pages(pdf: bytes) -> int:
 
 
 def path_of(url: str) -> str:
-    """The path of an absolute signed URL (the test server is not at the public URL)."""
-    return "/" + url.split("://", 1)[1].split("/", 1)[1]
+    """The path of a signed URL, absolute (the test server is not at the public URL) or already a path."""
+    return url if url.startswith("/") else "/" + url.split("://", 1)[1].split("/", 1)[1]
 
 
 @asynccontextmanager

@@ -157,12 +157,13 @@ class LiveServer:
 
 
 @asynccontextmanager
-async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
-    """Serve ``create_app(settings)`` with uvicorn on a free port until the block ends."""
+async def live_server(settings: Settings, *, port: int | None = None) -> AsyncIterator[LiveServer]:
+    """Serve ``create_app(settings)`` with uvicorn on ``port`` (default: a free one) until the block ends."""
     app = create_app(settings)
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws=WebSocketProtocol, ws_per_message_deflate=False
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws=WebSocketProtocol, ws_per_message_deflate=False,
+        timeout_keep_alive=settings.http_keep_alive_seconds,  # as `certify serve`: a test's pooled connection is not closed under it
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -161,3 +161,10 @@ def shrink_server_send_buffer(server, client_port: int) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
             return
     raise AssertionError("no server connection for the client")
+
+
+async def subscribed(server, count: int, timeout: float = 5.0) -> None:
+    """Wait until the server's hub holds ``count`` local subscribers (the subscriptions are live)."""
+    async with asyncio.timeout(timeout):
+        while server.state.hub.subscriber_count() != count:
+            await asyncio.sleep(0.005)

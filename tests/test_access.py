@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import inspect
 import itertools
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import graphql
@@ -32,7 +33,7 @@ from builders import (
     build_world,
     sitting_row,
 )
-from certificate_flow import APPROVE, portrait, post_claim
+from certificate_flow import APPROVE, png_bytes, portrait, post_claim
 from ws_client import ws_connect, ws_session
 
 from gql.ids import decode_id, to_global_id
@@ -41,6 +42,8 @@ from models import Certificate, CreditTransaction, Sitting
 from models.enums import CertificationStatus, CreditTransactionKind, Role
 from resolvers import access
 from resolvers.access import FIELD_RULES, RULES, Field, FieldRule, Operation, Root, Rule
+from resolvers.credentials import sign_credential
+from resolvers.issuing import issuable_certificate, issue_certificate
 
 ALLOWED, FORBIDDEN, UNAUTHENTICATED, NOT_FOUND, NULL = "ALLOWED", "FORBIDDEN", "UNAUTHENTICATED", "NOT_FOUND", "NULL"
 ANONYMOUS = "anonymous"
@@ -87,6 +90,7 @@ query($id: ID!) { node(id: $id) { ... on Organisation { value: creditTransaction
 RENDER_ERROR = "query($id: ID!) { node(id: $id) { ... on Certificate { value: renderError } } }"
 PHOTO_URL = "query($id: ID!) { node(id: $id) { ... on Certificate { value: photoUrl } } }"
 RENDERING_DELAYED = "query($id: ID!) { node(id: $id) { ... on Certificate { value: renderingDelayed } } }"
+ADD_TO_LINKEDIN = "query($id: ID!) { node(id: $id) { ... on Certificate { value: addToLinkedInUrl } } }"
 
 STATUS_CHANGED = "subscription { sittingStatusChanged { sitting { id } } }"
 LIVE_SITTINGS = "subscription { liveSittings(first: 50) { edges { node { id } } } }"
@@ -144,7 +148,20 @@ class Scene:
         return next(self.serial)
 
 
-A_SITTINGS = ["a0", "a-claim", "a-approve", "a-reject", "a-failed", "a-select", "a-unselect", "a-confirm", "a-certify"]
+A_SITTINGS = [
+    "a0",
+    "a-claim",
+    "a-approve",
+    "a-reject",
+    "a-failed",
+    "a-issued",
+    "a-select",
+    "a-unselect",
+    "a-confirm",
+    "a-certify",
+]
+CLAIMED = 6
+"""The first six of A's sittings are T's and certified."""
 B_SITTINGS = ["b0", "b-selected"]
 T_EMAIL, T2_EMAIL = "taker@example.com", "taker2@example.com"
 
@@ -184,28 +201,47 @@ async def claim_as(server, token: str, sitting: str) -> None:
     assert response.json()["data"]["claimCertificate"]["errors"] == [], response.text
 
 
+async def issue_directly(server, reviewer: str, certificate_pk: int) -> None:
+    """Approve and issue the certificate with small files, signing its credential as the render worker does."""
+    approved = await server.client(reviewer).data(APPROVE, {"id": to_global_id("Certificate", certificate_pk)})
+    assert approved["approveCertificate"]["errors"] == [], approved
+    certificate, now = await issuable_certificate(certificate_id=certificate_pk), datetime.now(UTC)
+    state = server.state
+    await issue_certificate(
+        certificate=certificate,
+        pdf=b"%PDF-1.7 scene",
+        png=png_bytes(4, 4),
+        pdf_sha256=hashlib.sha256(b"%PDF-1.7 scene").hexdigest(),
+        credential=await sign_credential(certificate, state.issuer, issued_at=now),
+        issued_at=now,
+        storage=state.storage,
+        publisher=state.publisher,
+    )
+
+
 async def build_scene(server) -> Scene:
     platform = server.platform()
     a = await build_world(platform, sittings=0, credits=30, name="Acme Languages", prefix="a")
     b = await build_world(platform, sittings=0, credits=30, name="Other Org", prefix="b")
-    await record(platform, a.organisation_id, a.test_id, A_SITTINGS, set(A_SITTINGS[:5]), T_EMAIL)
+    await record(platform, a.organisation_id, a.test_id, A_SITTINGS, set(A_SITTINGS[:CLAIMED]), T_EMAIL)
     await record(platform, b.organisation_id, b.test_id, B_SITTINGS, {"b0"}, T2_EMAIL)
     rows = {name: await pk_of(name, n) for names in (A_SITTINGS, B_SITTINGS) for n, name in enumerate(names)}
     sittings = {name: to_global_id("Sitting", row.id) for name, row in rows.items()}
-    claimed = [sittings[name] for name in A_SITTINGS[:5]]
+    claimed = [sittings[name] for name in A_SITTINGS[:CLAIMED]]
     await certify_and_select(server, a.organisation_pk, claimed, [sittings["a-unselect"], sittings["a-confirm"]])
     await certify_and_select(server, b.organisation_pk, [sittings["b0"]], [sittings["b-selected"]])
     taker = server.token(Role.TEST_TAKER, test_taker=rows["a0"].test_taker_id)
-    for name in ("a0", "a-approve", "a-reject", "a-failed"):
+    for name in ("a0", "a-approve", "a-reject", "a-failed", "a-issued"):
         await claim_as(server, taker, sittings[name])
     certificates = {
         name: (await Certificate.get(sitting_id=rows[name].id)).id
-        for name in ("a0", "a-approve", "a-reject", "a-failed", "b0")
+        for name in ("a0", "a-approve", "a-reject", "a-failed", "a-issued", "b0")
     }
     certificate_ids = {name: to_global_id("Certificate", pk) for name, pk in certificates.items()}
     reviewer = server.token(Role.SECURITY_REVIEWER)
     approved = await server.client(reviewer).data(APPROVE, {"id": certificate_ids["a-failed"]})
     assert approved["approveCertificate"]["errors"] == [], approved
+    await issue_directly(server, reviewer, certificates["a-issued"])
     # What the render worker leaves behind when the last retry failed.
     await Certificate.filter(id=certificates["a-failed"]).update(render_error="renderer crashed", render_next_at=None)
     other_taker = server.token(Role.TEST_TAKER, test_taker=rows["b0"].test_taker_id)
@@ -289,6 +325,8 @@ class Probe:
     judge: Callable[[dict, Scene, bool], object]
     outside: bool = False
     send: Callable | None = None
+    hidden_from: frozenset[str] = frozenset()
+    """Callers who cannot see the probed object at all (reviewers see no ISSUED certificate): NOT_FOUND."""
 
 
 def no_variables(scene: Scene, in_scope: bool) -> dict:
@@ -419,7 +457,9 @@ PROBES: dict[Operation, Probe] = {
         REJECT_CERTIFICATE, lambda s, mine: {"id": s.certificates["a-reject"]}, payload("rejectCertificate")
     ),
     # a0 is under review, so every caller access lets through is refused its state and nothing changes
-    Operation.RETRY_RENDER: Probe(RETRY_RENDER, lambda s, mine: {"id": s.certificates["a0"]}, answered_for("retryRender")),
+    Operation.RETRY_RENDER: Probe(
+        RETRY_RENDER, lambda s, mine: {"id": s.certificates["a0"]}, answered_for("retryRender")
+    ),
     # a0 is under review and b0 awaits its claim: revoking either is refused its state; a0's deadline cannot move
     Operation.REVOKE_CERTIFICATE: Probe(
         REVOKE,
@@ -444,8 +484,12 @@ FIELD_PROBES: dict[Field, Probe] = {
     ),
     Field.RENDER_ERROR: Probe(RENDER_ERROR, lambda s, mine: {"id": s.certificates["a-failed"]}, field_value),
     Field.PHOTO_URL: Probe(PHOTO_URL, lambda s, mine: {"id": s.certificates["a-failed"]}, field_value),
-    Field.RENDERING_DELAYED: Probe(
-        RENDERING_DELAYED, lambda s, mine: {"id": s.certificates["a-failed"]}, field_value
+    Field.RENDERING_DELAYED: Probe(RENDERING_DELAYED, lambda s, mine: {"id": s.certificates["a-failed"]}, field_value),
+    Field.ADD_TO_LINKEDIN: Probe(
+        ADD_TO_LINKEDIN,
+        lambda s, mine: {"id": s.certificates["a-issued"]},
+        field_value,
+        hidden_from=frozenset({Role.SECURITY_REVIEWER.value}),
     ),
 }
 
@@ -529,8 +573,10 @@ async def test_each_role_gets_what_the_table_says_from_every_query_mutation_and_
     for rule_field, probe in FIELD_PROBES.items():
         for in_scope in targets(probe):
             for caller in CALLERS:
-                wanted[rule_field.value, scope_name(in_scope), caller] = expected_field(
-                    FIELD_RULES[rule_field], caller, in_scope
+                wanted[rule_field.value, scope_name(in_scope), caller] = (
+                    NOT_FOUND
+                    if caller in probe.hidden_from
+                    else expected_field(FIELD_RULES[rule_field], caller, in_scope)
                 )
                 outcome = await observe(sqlite_server, probe, scene, caller, in_scope)
                 observed[rule_field.value, scope_name(in_scope), caller] = outcome

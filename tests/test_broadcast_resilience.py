@@ -14,7 +14,7 @@ import pytest
 from builders import PURCHASE_CREDITS, build_world
 from harness import live_server, make_settings
 from own_redis import own_redis  # noqa: F401 - fixture
-from support import admin_of, balance
+from support import admin_of, balance, subscribed
 from ws_client import ws_session
 
 pytestmark = pytest.mark.redis
@@ -31,11 +31,6 @@ def failure(payload: dict) -> dict:
     (error,) = payload["errors"]
     return {"message": error["message"], "code": error["extensions"]["code"]}
 
-
-async def subscribed(server, count: int, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while server.state.hub.subscriber_count() != count:
-            await asyncio.sleep(0.01)
 
 
 async def test_a_redis_restart_ends_subscriptions_with_an_error_and_resubscribing_works(tmp_path, sqlite_url, own_redis):

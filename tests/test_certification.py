@@ -6,8 +6,9 @@ from builders import PURCHASE_CREDITS, RECORD_SITTINGS, build_world, sitting_row
 from support import SqlStatements, admin_of, sitting_nodes, sitting_pk, snapshot
 
 from gql.ids import decode_id
-from models import AuditEvent, Certificate, Notification, OutboxEmail, Sitting
+from models import AuditEvent, Certificate, Notification, OutboxEmail, Sitting, Test
 from models.enums import Role
+from resolvers.wording import score_text
 
 SELECT_SITTINGS = "mutation($ids: [ID!]) { selectSittings(input: {ids: $ids}) { changedCount errors { code } } }"
 CONFIRM_CERTIFICATION = """
@@ -341,3 +342,21 @@ async def test_certifying_all_is_a_fixed_handful_of_statements(server):
     assert await Certificate.all().count() == 2020
     assert await Notification.all().count() == 2020
     assert await OutboxEmail.all().count() == 2020
+
+
+async def test_the_ready_notification_writes_a_large_score_as_every_message_does(server):
+    # given a sitting on a scale of a million (the API's largest) scoring 999,999
+    _world, admin, ids = await scene(server, scores=(80,))
+    await Test.all().update(score_max=1_000_000)
+    await Sitting.filter(id=sitting_pk(ids[0])).update(score=999_999)
+
+    # when it is certified
+    assert (await certify(admin, {"ids": ids}, "big"))["certifiedCount"] == 1
+
+    # then its notification reads the score as the e-mails and the certificate do
+    notification = await Notification.get(kind="CERTIFICATE_READY_TO_CLAIM")
+    assert f"(score {score_text(999_999, 1_000_000)})" == "(score 999,999 / 1,000,000)"
+    assert notification.body == (
+        "Your certificate for Acme Languages English (score 999,999 / 1,000,000) is ready. "
+        "Add your name and photo to claim it."
+    )

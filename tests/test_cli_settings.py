@@ -33,3 +33,18 @@ def test_wrong_settings_are_listed_one_a_line_and_the_command_exits_2(tmp_path):
         "certify: CERTIFY_CLAIM_WINDOW: must be a positive duration of at most ten years (P3650D) (got 'P99999999D')",
         "certify: CERTIFY_EXPIRY_REMINDER: must be a positive duration of at most ten years (P3650D) (got '-P1D')",
     ]
+
+
+def test_chromium_closes_after_a_minute_idle_unless_set_otherwise(monkeypatch):
+    from server.worker_process import renderer_of
+
+    monkeypatch.delenv("CERTIFY_RENDER_BROWSER_IDLE_SECONDS", raising=False)
+    assert renderer_of(Settings()).browser_idle_close_s == 60.0
+    for value, seconds in (("5", 5.0), ("0.5", 0.5), ("never", None), ("Never", None)):
+        monkeypatch.setenv("CERTIFY_RENDER_BROWSER_IDLE_SECONDS", value)
+        settings = Settings()
+        assert (settings.render_browser_idle_seconds, renderer_of(settings).browser_idle_close_s) == (seconds, seconds)
+    for value in ("0", "-1", ""):
+        monkeypatch.setenv("CERTIFY_RENDER_BROWSER_IDLE_SECONDS", value)
+        with pytest.raises(ValidationError, match="render_browser_idle_seconds"):
+            Settings()

@@ -24,11 +24,14 @@ from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from adapters.storage import LocalFileStorage
+from credentials.baking import bake
 from models import Certificate, CreditTransaction, Sitting
 from resolvers.invariants import Violation, check_invariants, find_violations
 
 SELECT_IDS = "mutation($ids: [ID!]!) { selectSittings(input: {ids: $ids}) { changedCount errors { code } } }"
 ROOT = Path(__file__).resolve().parents[1]
+STATUS_ENTRY_INDEX = "uid_certificate_status__2f6c25"
+"""The unique index on (status_list_id, status_list_index), migration 0007."""
 
 
 @dataclass
@@ -111,7 +114,7 @@ async def test_a_certified_world_is_sound_and_each_broken_invariant_is_reported(
             "sittings": 6,
             "certificates": 3,
             "issued_certificates": 1,
-            "credentials": 0,
+            "credentials": 1,
         }
         org, (issued, second, third), batch = f.organisation, f.sittings, f.batch
         purchase, certification, top_up = f.ledger
@@ -262,6 +265,56 @@ async def test_a_certified_world_is_sound_and_each_broken_invariant_is_reported(
         # when an ISSUED certificate has no PNG key
         assert await violations_while(f, f"UPDATE certificate SET png_key = NULL WHERE id = {issued_certificate}") == [
             Violation("issued-files", f"Certificate {issued_certificate}", "it is ISSUED without a PNG key"),
+        ]
+
+        # when an ISSUED certificate has no credential
+        assert await violations_while(
+            f, f"UPDATE certificate SET credential_key = NULL WHERE id = {issued_certificate}"
+        ) == [
+            Violation(
+                "credential-status-entry",
+                f"Certificate {issued_certificate}",
+                "it is ISSUED without a credential and its status entry",
+            ),
+        ]
+
+        # when another certificate holds the issued one's status list entry (past the unique index)
+        entry = (certificate.status_list_id, certificate.status_list_index)
+        assert await violations_while(
+            f,
+            f'ALTER TABLE certificate DROP CONSTRAINT "{STATUS_ENTRY_INDEX}"'
+            if database_url.startswith("postgres")
+            else f'DROP INDEX "{STATUS_ENTRY_INDEX}"',
+            f"UPDATE certificate SET status_list_id = {entry[0]}, status_list_index = {entry[1]} "
+            f"WHERE id = {second_certificate}",
+        ) == [
+            Violation("credential-status-entry", f"Status list {entry[0]} entry {entry[1]}", "2 credentials share it")
+        ]
+
+        # when the row's entry differs from the one its signed credential names
+        other_index = (entry[1] + 1) % 131_072
+        assert await violations_while(
+            f, f"UPDATE certificate SET status_list_index = {other_index} WHERE id = {issued_certificate}"
+        ) == [
+            Violation(
+                "credential-status-entry",
+                f"Certificate {issued_certificate}",
+                f"its credential names entry {entry[1]} of {server.settings.public_url}/orgs/{org}/credentials/status/"
+                f"{entry[0]}, not entry {other_index} of status list {entry[0]}",
+            ),
+        ]
+
+        # when the PNG carries another credential than the stored one
+        png = png_path.read_bytes()
+        png_path.write_bytes(bake(png, '{"id": "forged"}'))
+        forged = await find_violations(storage=f.storage)
+        png_path.write_bytes(png)
+        assert forged == [
+            Violation(
+                "credential-baked",
+                f"Certificate {issued_certificate}",
+                "its PNG carries another credential than the stored one",
+            )
         ]
 
         # then, every breakage undone, the world is sound again

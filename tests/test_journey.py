@@ -43,9 +43,9 @@ async def test_claim_reject_claim_again_approve_issue_download_and_verify(tmp_pa
         # when the test taker claims with a real photo and the reviewer rejects it
         claimed = await claim_ok(server, candidate, "Zoe Nguyen")
         assert claimed["status"] == "UNDER_REVIEW"
-        rejected = (await reviewer(server).data(REJECT, {"id": candidate.certificate_id, "reason": "The photo is blurred."}))[
-            "rejectCertificate"
-        ]
+        rejected = (
+            await reviewer(server).data(REJECT, {"id": candidate.certificate_id, "reason": "The photo is blurred."})
+        )["rejectCertificate"]
         assert rejected["errors"] == []
         assert (rejected["certificate"]["status"], rejected["certificate"]["rejectionReason"]) == (
             "REJECTED",
@@ -80,7 +80,9 @@ async def test_claim_reject_claim_again_approve_issue_download_and_verify(tmp_pa
         text = pdf_text(pdf.content)
         assert "Zoë Nguyễn" in text
         assert code in text
-        assert hashlib.sha256(pdf.content).hexdigest() == (await Certificate.get(id=candidate.certificate_pk)).pdf_sha256
+        assert (
+            hashlib.sha256(pdf.content).hexdigest() == (await Certificate.get(id=candidate.certificate_pk)).pdf_sha256
+        )
         png = await server.http.get(path_of(as_admin["pngUrl"]))
         assert png.status_code == 200 and png.headers["content-type"] == "image/png"
         assert Image.open(io.BytesIO(png.content)).size == (1123, 794)
@@ -99,11 +101,16 @@ async def test_claim_reject_claim_again_approve_issue_download_and_verify(tmp_pa
         assert page.status_code == 200
         assert "Zoë Nguyễn" in page.text and "Acme Languages English" in page.text
 
-        # and the test taker was told in-app and by e-mail at each step
+        # and the test taker was told in-app at each step, and by e-mail at each but the approval
         kinds = [e["node"]["kind"] for e in (await candidate.client.data(NOTIFICATIONS))["notifications"]["edges"]]
-        assert kinds == ["CERTIFICATE_ISSUED", "CERTIFICATE_REJECTED", "CERTIFICATE_READY_TO_CLAIM"]
+        assert kinds == [
+            "CERTIFICATE_ISSUED",
+            "CERTIFICATE_APPROVED",
+            "CERTIFICATE_REJECTED",
+            "CERTIFICATE_READY_TO_CLAIM",
+        ]
         templates = sorted(
             await OutboxEmail.filter(certificate_id=candidate.certificate_pk).values_list("template", flat=True)
         )
         assert templates == ["CERTIFICATE_ISSUED", "CERTIFICATE_READY_TO_CLAIM", "CERTIFICATE_REJECTED"]
-        assert await Notification.filter(test_taker_id=candidate.test_taker_pk).count() == 3
+        assert await Notification.filter(test_taker_id=candidate.test_taker_pk).count() == 4

@@ -15,20 +15,32 @@ from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("server", "gql", "resolvers", "workers", "adapters", "demo", "subscriptions", "renderer", "models")
+PACKAGES = (
+    "server",
+    "gql",
+    "resolvers",
+    "workers",
+    "adapters",
+    "demo",
+    "subscriptions",
+    "renderer",
+    "credentials",
+    "models",
+)
 # The arrows of docs/ARCHITECTURE.md, "Who imports whom"; a package may import what they reach.
 ARROWS: dict[str, frozenset[str]] = {
     "server": frozenset({"gql", "workers", "demo"}),
     "gql": frozenset({"resolvers"}),
     "workers": frozenset({"resolvers", "renderer", "adapters", "models"}),
     "demo": frozenset({"resolvers", "workers"}),
-    "resolvers": frozenset({"adapters", "subscriptions", "models"}),
+    "resolvers": frozenset({"adapters", "subscriptions", "credentials", "models"}),
     "adapters": frozenset({"models"}),
     "subscriptions": frozenset({"models"}),
     "renderer": frozenset(),
+    "credentials": frozenset(),
     "models": frozenset(),
 }
-NO_STRAWBERRY = ("resolvers", "workers", "adapters", "demo", "subscriptions", "renderer", "models")
+NO_STRAWBERRY = ("resolvers", "workers", "adapters", "demo", "subscriptions", "renderer", "credentials", "models")
 # Cycles are allowed only among these modules, and only through lazy imports (strawberry.lazy pairs).
 LAZY_TYPES_PREFIX = "gql.types."
 MAX_MODULE_LINES = 400

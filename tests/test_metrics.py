@@ -251,3 +251,38 @@ def test_operation_names_and_labels_are_bounded():
     assert operation_label("x" * 101) == "(invalid)"
     assert error_code_label("BAD_USER_INPUT") == "BAD_USER_INPUT"
     assert error_code_label("lower") == "(other)"
+
+
+async def test_the_render_queue_depth_failures_and_given_up_renders(tmp_path, sqlite_url):
+    from certificate_flow import approve, certified_candidates, claim_ok, wait_for
+
+    from models import Certificate
+
+    # given an approved claim while no process renders (a separate worker would)
+    async with live_server(make_settings(tmp_path, sqlite_url, in_process_workers=False)) as server:
+        _, [candidate] = await certified_candidates(server)
+        await claim_ok(server, candidate)
+        await approve(server, candidate)
+        queued = await scrape(server.http)
+
+    # when a server whose Chromium cannot start tries it twice
+    broken = make_settings(
+        tmp_path,
+        sqlite_url,
+        render_enabled=True,
+        chromium_path=str(tmp_path / "no-chromium"),
+        render_max_attempts=2,
+        render_retry_seconds=0.05,
+        render_poll_seconds=0.05,
+    )
+    async with live_server(broken) as server:
+        await wait_for(lambda: Certificate.filter(id=candidate.certificate_pk, render_error__isnull=False).exists())
+        after = await scrape(server.http)
+
+    # then the queue showed it waiting, each failed attempt was counted, and it is given up
+    assert value(queued, "certify_render_queue_depth") == 1
+    assert value(queued, "certify_render_given_up") == 0
+    # (both servers run in this process, whose counter the first scrape read)
+    assert value(after, "certify_render_failures_total") - value(queued, "certify_render_failures_total") == 2
+    assert value(after, "certify_render_queue_depth") == 0
+    assert value(after, "certify_render_given_up") == 1

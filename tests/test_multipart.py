@@ -225,3 +225,20 @@ async def test_a_client_that_leaves_mid_upload_is_no_server_error(sqlite_server,
 
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert (await sqlite_server.http.post("/graphql", json={"query": "{ __typename }"})).status_code == 200
+
+
+async def test_too_many_parts_are_refused_in_this_apis_words(sqlite_server):
+    many_fields = {"operations": "{}", "map": "{}", **{f"f{i}": "v" for i in range(11)}}
+    many_files = {f"p{i}": (f"p{i}.txt", b"x", "text/plain") for i in range(11)}
+
+    fields = await sqlite_server.http.post("/graphql", data=many_fields, files={"x": ("x.txt", b"x", "text/plain")})
+    files = await sqlite_server.http.post("/graphql", data={"operations": "{}", "map": "{}"}, files=many_files)
+
+    assert (fields.status_code, fields.json()["errors"][0]["message"]) == (
+        400,
+        "Invalid multipart request: at most 10 text parts per request; this one has more",
+    )
+    assert (files.status_code, files.json()["errors"][0]["message"]) == (
+        400,
+        "Invalid multipart request: at most 10 files per request; this one has more",
+    )

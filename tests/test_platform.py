@@ -63,7 +63,11 @@ async def test_a_minimum_without_a_maximum_is_accepted_and_the_scale_stays_open(
     await assert_refused(
         platform,
         {"minCertifiableScore": 1_000_001},
-        ("INVALID_INPUT", "minCertifiableScore must be 0–1,000,000", ["input", "minCertifiableScore"]),
+        (
+            "INVALID_INPUT",
+            "minCertifiableScore must be 0–1,000,000; received 1,000,001",
+            ["input", "minCertifiableScore"],
+        ),
     )
 
 
@@ -79,11 +83,23 @@ async def test_with_a_maximum_the_minimum_is_between_zero_and_it(server):
 
     # when the minimum is above the maximum or below zero, or the maximum is off the scale
     refused = [
-        ({"minCertifiableScore": 101, "scoreMax": 100}, "minCertifiableScore must be 0–100", "minCertifiableScore"),
-        ({"minCertifiableScore": -1, "scoreMax": 100}, "minCertifiableScore must be 0–100", "minCertifiableScore"),
-        ({"minCertifiableScore": -1}, "minCertifiableScore must be 0–1,000,000", "minCertifiableScore"),
-        ({"minCertifiableScore": 0, "scoreMax": 0}, "scoreMax must be 1–1,000,000", "scoreMax"),
-        ({"minCertifiableScore": 0, "scoreMax": 1_000_001}, "scoreMax must be 1–1,000,000", "scoreMax"),
+        (
+            {"minCertifiableScore": 101, "scoreMax": 100},
+            "minCertifiableScore must be 0–100; received 101",
+            "minCertifiableScore",
+        ),
+        (
+            {"minCertifiableScore": -1, "scoreMax": 100},
+            "minCertifiableScore must be 0–100; received -1",
+            "minCertifiableScore",
+        ),
+        ({"minCertifiableScore": -1}, "minCertifiableScore must be 0–1,000,000; received -1", "minCertifiableScore"),
+        ({"minCertifiableScore": 0, "scoreMax": 0}, "scoreMax must be 1–1,000,000; received 0", "scoreMax"),
+        (
+            {"minCertifiableScore": 0, "scoreMax": 1_000_001},
+            "scoreMax must be 1–1,000,000; received 1,000,001",
+            "scoreMax",
+        ),
     ]
 
     # then each is INVALID_INPUT naming the field at fault, and nothing is created
@@ -102,7 +118,7 @@ async def test_a_validity_outside_1_to_1200_months_is_refused_and_nothing_is_cre
         await assert_refused(
             platform,
             {"minCertifiableScore": 60, "scoreMax": 100, "validityMonths": months},
-            ("INVALID_INPUT", "validityMonths must be 1–1,200", ["input", "validityMonths"]),
+            ("INVALID_INPUT", f"validityMonths must be 1–1,200; received {months:,}", ["input", "validityMonths"]),
         )
     assert await Test.all().count() == 0
 
@@ -163,3 +179,97 @@ async def test_validity_ends_the_same_day_months_later_clamped_to_the_months_end
             "certificate": {"status": "AWAITING_CLAIM", "expiresAt": expiry.isoformat()},
         }
         assert sitting.expires_at.astimezone(UTC) == expiry
+
+
+JOINED_NAMES = [
+    "ශ්\u200dරී ලංකා භාෂා ආයතනය",  # Sinhala: the ZWJ after the virama makes the rakaaraansaya
+    "श्रीमती क्\u200dषमा संस्थान",  # Devanagari: a half form
+    "موسسه زبان می\u200cخواهم",  # Persian: ZWNJ between joining letters
+    "ഭാഷാ കേന്ദ്രം അവന്\u200d",  # Malayalam: a chillu at the end of a word
+]
+
+
+async def test_organisation_test_and_test_taker_names_keep_the_joiners_their_script_needs(server):
+    platform = server.platform()
+    for n, name in enumerate(JOINED_NAMES):
+        # when an organisation, a test and a test taker are named in a script that needs a joiner
+        created = await platform.data(CREATE_ORGANISATION, {"name": name})
+        assert created["createOrganisation"]["errors"] == []
+        organisation = created["createOrganisation"]["organisation"]["id"]
+        test = await create(platform, name=name, minCertifiableScore=1)
+        assert test["errors"] == [] and test["test"]["name"] == name
+        row = sitting_row(organisation, test["test"]["id"], n, name=name, prefix=f"joined{n}")
+        recorded = await platform.data(RECORD_SITTINGS, {"rows": [row]})
+        assert recorded["recordSittings"]["errors"] == []
+
+    # then each is stored exactly, joiner included
+    assert sorted(await Test.all().values_list("name", flat=True)) == sorted(JOINED_NAMES)
+    assert sorted(await Sitting.all().values_list("test_taker__name", flat=True)) == sorted(JOINED_NAMES)
+
+
+async def test_a_joiner_that_only_hides_text_is_refused_in_names_and_named(server):
+    platform = server.platform()
+    refused = await platform.data(CREATE_ORGANISATION, {"name": "Ac\u200dme"})
+    assert refused["createOrganisation"] == {
+        "organisation": None,
+        "errors": [
+            {"code": "INVALID_INPUT", "message": "must not contain the invisible character U+200D ZERO WIDTH JOINER"}
+        ],
+    }
+    await assert_refused(
+        platform,
+        {"name": "Acme\u200b English", "minCertifiableScore": 1},
+        ("INVALID_INPUT", "must not contain the invisible character U+200B ZERO WIDTH SPACE", ["input", "name"]),
+    )
+
+
+LEVELS_TEST = """
+mutation($input: CreateTestInput!) {
+  createTest(input: $input) { test { id levels { level minScore } } errors { code message field } }
+}
+"""
+SITTING_LEVEL = "query($id: ID!) { node(id: $id) { ... on Sitting { score level } } }"
+
+
+async def test_a_test_created_with_levels_gives_its_results_their_level(server):
+    platform = server.platform()
+    levels = [{"level": "B2", "minScore": 60}, {"level": "B1", "minScore": 40}, {"level": "C1", "minScore": 80}]
+    created = await platform.data(
+        LEVELS_TEST, {"input": {"name": "English", "minCertifiableScore": 40, "scoreMax": 100, "levels": levels}}
+    )
+    test = created["createTest"]["test"]
+    assert test["levels"] == [
+        {"level": "B1", "minScore": 40},
+        {"level": "B2", "minScore": 60},
+        {"level": "C1", "minScore": 80},
+    ]
+    organisation = (await platform.data(CREATE_ORGANISATION, {"name": "Acme"}))["createOrganisation"]["organisation"]
+    rows = [
+        sitting_row(organisation["id"], test["id"], n, score=score, prefix="lv") for n, score in enumerate([79, 80, 39])
+    ]
+    assert (await platform.data(RECORD_SITTINGS, {"rows": rows}))["recordSittings"]["errors"] == []
+    sittings = await Sitting.filter(external_id__startswith="lv-").order_by("external_id").values_list("id", flat=True)
+    read = [(await platform.data(SITTING_LEVEL, {"id": sitting_gid(pk)}))["node"] for pk in sittings]
+    assert read == [{"score": 79, "level": "B2"}, {"score": 80, "level": "C1"}, {"score": 39, "level": None}]
+    plain = await platform.data(LEVELS_TEST, {"input": {"name": "Plain", "minCertifiableScore": 1}})
+    assert plain["createTest"]["test"]["levels"] is None
+
+
+async def test_levels_that_cannot_be_read_one_way_are_refused(server):
+    platform = server.platform()
+    cases = [
+        ([{"level": "B2", "minScore": 60}, {"level": "B2", "minScore": 70}], "the level B2 is given twice"),
+        ([{"level": "B1", "minScore": 60}, {"level": "B2", "minScore": 60}], "two levels start at the score 60"),
+        ([{"level": "C2", "minScore": 101}], "the minimum score of C2 must be 0–100; received 101"),
+        ([{"level": " ", "minScore": 1}], "must be 1–40 characters; received 0 characters"),
+        ([{"level": f"L{n}", "minScore": n} for n in range(21)], "give at most 20 levels; received 21"),
+    ]
+    for levels, message in cases:
+        answer = await platform.data(
+            LEVELS_TEST, {"input": {"name": "English", "minCertifiableScore": 1, "scoreMax": 100, "levels": levels}}
+        )
+        assert answer["createTest"] == {
+            "test": None,
+            "errors": [{"code": "INVALID_INPUT", "message": message, "field": ["input", "levels"]}],
+        }
+    assert await Test.all().count() == 0

@@ -63,6 +63,34 @@ async def test_sittings_page_with_relations_is_six_statements(server):
     assert few == many == 6
 
 
+THROUGH_FRAGMENTS = """
+query($first: Int, $noTaker: Boolean!) {
+  sittings(first: $first) { edges { ...Edge } }
+}
+fragment Edge on SittingEdge { node { id ... on Sitting { testTaker @skip(if: $noTaker) { name } test { name } level } } }
+"""
+
+
+async def test_a_page_loads_the_relations_its_selection_reads_through_fragments_and_no_other(sqlite_server):
+    # given an organisation with 20 sittings
+    world = await build_world(sqlite_server.platform(), sittings=20)
+    admin = admin_of(sqlite_server, world)
+
+    # when its admin reads the page's test takers and tests through fragments, then the same with the test takers skipped
+    with_takers, data = await count_statements(admin, THROUGH_FRAGMENTS, {"first": 50, "noTaker": False})
+    without, skipped = await count_statements(admin, THROUGH_FRAGMENTS, {"first": 50, "noTaker": True})
+
+    # then count, page and one batch per relation read (test takers, tests), and a skipped relation is not
+    # loaded at all
+    nodes = [edge["node"] for edge in data["sittings"]["edges"]]
+    assert len(nodes) == 20
+    assert {node["test"]["name"] for node in nodes} == {"Acme Languages English"}
+    assert sorted(node["testTaker"]["name"] for node in nodes) == sorted(f"Candidate {n}" for n in range(20))
+    assert {node["level"] for node in nodes} == {None}
+    assert all("testTaker" not in edge["node"] for edge in skipped["sittings"]["edges"])
+    assert (with_takers, without) == (4, 3)
+
+
 async def test_sitting_stats_is_one_statement(sqlite_server):
     # given an organisation with sittings
     world = await build_world(sqlite_server.platform(), sittings=30)

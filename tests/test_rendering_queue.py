@@ -29,6 +29,7 @@ from support import admin_of, analyst_of
 from adapters.storage import LocalFileStorage
 from models import AuditEvent, Certificate, Notification, OutboxEmail, Sitting
 from renderer import CertificateRenderer
+from server.issuer import issuer_of
 from subscriptions.events import NullPublisher
 from workers.rendering import RenderSettings, RenderWorker
 
@@ -211,6 +212,7 @@ async def test_two_workers_never_render_the_same_certificate(tmp_path, database_
                     storage=storage,
                     publisher=NullPublisher(),
                     settings=RenderSettings(public_url=server.settings.public_url, batch_size=10),
+                    issuer=issuer_of(server.settings),
                 )
                 for _ in range(2)
             ]
@@ -246,7 +248,13 @@ async def test_a_long_render_keeps_its_claim_past_the_lease(tmp_path, database_u
         settings = RenderSettings(public_url=server.settings.public_url, lease_seconds=0.6)
         async with CertificateRenderer(max_concurrency=1) as renderer:
             slow, other = (
-                RenderWorker(renderer=renderer, storage=storage, publisher=NullPublisher(), settings=settings)
+                RenderWorker(
+                    renderer=renderer,
+                    storage=storage,
+                    publisher=NullPublisher(),
+                    settings=settings,
+                    issuer=issuer_of(server.settings),
+                )
                 for storage in (
                     GatedStorage(server.settings.files_dir, gate),
                     LocalFileStorage(server.settings.files_dir),
@@ -376,6 +384,7 @@ async def test_a_chromium_that_cannot_start_shows_as_rendering_delayed_and_a_pla
                 storage=LocalFileStorage(server.settings.files_dir),
                 publisher=NullPublisher(),
                 settings=RenderSettings(public_url=server.settings.public_url),
+                issuer=issuer_of(server.settings),
             )
             assert await worker.render_due() == 1
 

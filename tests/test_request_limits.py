@@ -132,6 +132,12 @@ def test_request_heads_over_64_kib_get_431_before_any_work_and_no_memory(served)
         assert (name, status) == (name, 431)
         assert seconds < SECONDS_BOUND, (name, seconds)
         assert growth < RSS_BOUND_KIB, (name, growth)
+    # and the refusal is JSON in the GraphQL error shape, like every other
+    answer = exchange(served.port, many)
+    assert answer.split(b"\r\n\r\n", 1)[1] == (
+        b'{"errors": [{"message": "the request line and headers are larger than 64 KB", '
+        b'"extensions": {"code": "REQUEST_HEADER_FIELDS_TOO_LARGE"}}]}'
+    )
     # and a head just under the limit, and the next request, are served
     fitting = request_head("/healthz", {"X-Padding": "p" * (MAX_HEAD_BYTES - 200)})
     assert status_of(exchange(served.port, fitting)) == 200

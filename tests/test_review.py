@@ -18,6 +18,7 @@ from certificate_flow import (
     send_claim,
     wait_for,
 )
+from support import SqlStatements
 
 from models import AuditEvent, Certificate, Notification, OutboxEmail, TestTaker
 from models.enums import Role
@@ -294,3 +295,99 @@ async def test_verification_codes_are_unique_under_many_concurrent_approvals(ser
     assert all(CODE.fullmatch(code) for code in issued)
     stored = await Certificate.filter(verification_code__isnull=False).values_list("verification_code", flat=True)
     assert sorted(stored) == sorted(issued)
+
+
+SEARCHED_QUEUE = """
+query($search: String, $newestFirst: Boolean, $first: Int, $after: String) {
+  reviewQueue(search: $search, newestFirst: $newestFirst, first: $first, after: $after) {
+    totalCount edges { node { holderName sitting { testTaker { name } } } } pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+
+async def searched(server, **variables) -> dict:
+    return (await reviewer(server).data(SEARCHED_QUEUE, variables))["reviewQueue"]
+
+
+def holders(queue: dict) -> list[str]:
+    return [edge["node"]["holderName"] for edge in queue["edges"]]
+
+
+async def test_the_queue_searches_names_and_reads_newest_first(server):
+    # given four claims, submitted in this order (test takers "Candidate 0" … "Candidate 3")
+    _, candidates = await certified_candidates(server, 4)
+    for candidate, name in zip(candidates, ["Zoë Nguyễn", "İhsan Öztürk", "ليلى حداد", "Zoe Adams"], strict=True):
+        await claim_ok(server, candidate, name)
+
+    # when the reviewer searches a test taker's name, any case, then that claim alone is listed
+    assert holders(await searched(server, search="  CANDIDATE 1 ")) == ["İhsan Öztürk"]
+    # a submitted holder name, any case, matches too; blank is no search
+    assert holders(await searched(server, search="zoe")) == ["Zoe Adams"]
+    assert holders(await searched(server, search="ليلى")) == ["ليلى حداد"]
+    assert (await searched(server, search="   "))["totalCount"] == 4
+    nobody = await searched(server, search="nobody")
+    assert (nobody["totalCount"], nobody["edges"]) == (0, [])
+
+    # when they ask for newest first, the last submission leads and the cursor pages on in that order
+    page1 = await searched(server, newestFirst=True, first=3)
+    assert (page1["totalCount"], holders(page1)) == (4, ["Zoe Adams", "ليلى حداد", "İhsan Öztürk"])
+    page2 = await searched(server, newestFirst=True, first=3, after=page1["pageInfo"]["endCursor"])
+    assert (holders(page2), page2["pageInfo"]["hasNextPage"]) == (["Zoë Nguyễn"], False)
+    # and newestFirst false, the default, is the contract's oldest first
+    oldest_first = ["Zoë Nguyễn", "İhsan Öztürk", "ليلى حداد", "Zoe Adams"]
+    assert holders(await searched(server, newestFirst=False)) == holders(await searched(server)) == oldest_first
+
+
+async def test_a_search_too_long_or_with_control_characters_is_refused(server):
+    for search in ("x" * 201, "a\u0000b"):
+        body = await reviewer(server).post(SEARCHED_QUEUE, {"search": search})
+        assert body["data"] is None
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body
+        assert "search must be at most 200 printable characters" in body["errors"][0]["message"]
+
+
+async def test_a_searched_newest_first_queue_is_two_statements(server):
+    _, candidates = await certified_candidates(server, 3)
+    for n, candidate in enumerate(candidates):
+        await claim_ok(server, candidate, f"Holder {n}")
+    client = reviewer(server)
+    await client.data("{ viewer { role } }")
+    with SqlStatements() as sql:
+        data = await client.data(SEARCHED_QUEUE, {"search": "holder", "newestFirst": True})
+    # then four: the count and the page (the test taker's name joined into both for the search), one
+    # sitting batch and one test taker batch
+    assert holders(data["reviewQueue"]) == ["Holder 2", "Holder 1", "Holder 0"]
+    assert sql.count == 4
+
+
+NOTIFICATIONS = "query { notifications(first: 5) { edges { node { kind body } } } }"
+
+
+@pytest.mark.parametrize(
+    ("reason", "said"),
+    [
+        ("Photo is of someone else — שלום", "“Photo is of someone else — שלום.”"),
+        ("התמונה אינה ברורה", "“התמונה אינה ברורה.”"),
+        ("Is this really you?", "“Is this really you?”"),
+        ("لماذا؟", "“لماذا؟”"),
+    ],
+)
+async def test_the_rejection_notification_quotes_the_reason_as_a_sentence_of_its_own(server, reason, said):
+    # given a claim under review
+    _, [candidate] = await certified_candidates(server)
+    await claim_ok(server, candidate, "Yael Cohen")
+    # when the reviewer rejects it with a reason, ended or not, in either direction of script
+    payload = (await reviewer(server).data(REJECT, {"id": candidate.certificate_id, "reason": reason}))[
+        "rejectCertificate"
+    ]
+    assert payload["errors"] == []
+    # then the test taker's notification quotes it, ended by a full stop when it had no end of its own
+    edges = (await candidate.client.data(NOTIFICATIONS))["notifications"]["edges"]
+    bodies = [edge["node"]["body"] for edge in edges if edge["node"]["kind"] == "CERTIFICATE_REJECTED"]
+    assert bodies == [
+        (
+            f"Your claim for the Acme Languages English certificate was not approved. The reason given: {said} "
+            "You can correct your name or photo and submit it again."
+        )
+    ]

@@ -491,7 +491,8 @@ async def test_a_claim_deadline_ends_with_the_results_validity_and_never_moves_p
     payload = (await admin.data(EXTEND, {"id": candidate.certificate_id, "deadline": later}))["extendClaimDeadline"]
 
     # then it is INVALID_INPUT saying why, and nothing changed
-    shown = f"{expires:%Y-%m-%d %H:%M} (UTC)"
+    at = expires.astimezone(UTC)
+    shown = f"{at.day} {at:%B} {at.year}, {at:%H:%M} UTC"
     assert payload == {
         "certificate": None,
         "errors": [

@@ -15,7 +15,7 @@ import strawberry
 from builders import PURCHASE_CREDITS, RECORD_SITTINGS, build_world, sitting_row
 from harness import live_server, make_settings
 from own_redis import own_redis  # noqa: F401 - fixture
-from support import admin_of, analyst_of, shrink_server_send_buffer, sitting_nodes, slow_socket
+from support import admin_of, analyst_of, shrink_server_send_buffer, sitting_nodes, slow_socket, subscribed
 from websockets.exceptions import ConnectionClosed
 from ws_client import LEGACY_WS, ws_connect, ws_session
 
@@ -89,11 +89,6 @@ def test_a_subscription_field_that_declares_no_sharing_is_refused_when_the_schem
     with pytest.raises(TypeError, match=r"Subscription.undeclared must be declared with event_subscription\(\) or live_query\(\)"):
         sharing_of(strawberry.Schema(query=Query, subscription=Subscription))
 
-
-async def subscribed(server, count: int, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while server.state.hub.subscriber_count() != count:
-            await asyncio.sleep(0.005)
 
 
 def test_authenticated_event_and_live_subscriptions_are_shared_by_text_variables_and_viewer_scope():

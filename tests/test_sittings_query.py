@@ -213,6 +213,51 @@ async def test_pages_are_stable_when_rows_tie(server, field, direction):
     assert [n["id"] for n in nodes] == [n["id"] for n in ordered]
 
 
+SKIPPED = """
+query($orderBy: SittingOrder, $first: Int, $after: String, $skip: Int) {
+  sittings(orderBy: $orderBy, first: $first, after: $after, skip: $skip) {
+    totalCount
+    edges { cursor node { id } }
+    pageInfo { hasNextPage hasPreviousPage endCursor }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("field", "direction"), [(f, d) for f, d, _ in ORDERINGS], ids=[f"{f}-{d}" for f, d, _ in ORDERINGS]
+)
+async def test_skip_opens_a_page_by_its_number(server, field, direction):
+    # given 23 sittings with ties, walked in pages of five
+    admin = await record_ties(server)
+    order = {"field": field, "direction": direction}
+    pages = await walk(admin, order, 5)
+
+    # when the admin opens each page by its number instead
+    skipped = [(await admin.data(SKIPPED, {"orderBy": order, "first": 5, "skip": 5 * n}))["sittings"] for n in range(5)]
+
+    # then each is the same page, with the same cursors, and says what comes before and after it
+    assert [[e["cursor"] for e in p["edges"]] for p in skipped] == [[e["cursor"] for e in p["edges"]] for p in pages]
+    assert [p["pageInfo"]["hasPreviousPage"] for p in skipped] == [False, True, True, True, True]
+    assert [p["pageInfo"]["hasNextPage"] for p in skipped] == [True, True, True, True, False]
+    # and skip counts on from a cursor too
+    after = pages[1]["pageInfo"]["endCursor"]
+    on = (await admin.data(SKIPPED, {"orderBy": order, "first": 5, "after": after, "skip": 10}))["sittings"]
+    assert [e["cursor"] for e in on["edges"]] == [e["cursor"] for e in pages[4]["edges"]]
+    # past the end: an empty page that still counts them all
+    beyond = (await admin.data(SKIPPED, {"orderBy": order, "first": 5, "skip": 23}))["sittings"]
+    assert (beyond["edges"], beyond["totalCount"], beyond["pageInfo"]["hasNextPage"]) == ([], 23, False)
+
+
+@pytest.mark.parametrize("skip", [-1, 10_000_001])
+async def test_skip_outside_0_to_10_million_is_bad_user_input(sqlite_server, skip):
+    world = await build_world(sqlite_server.platform(), sittings=1)
+    body = await admin_of(sqlite_server, world).post(SKIPPED, {"skip": skip})
+    assert body["data"] is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["message"] == f"skip must be between 0 and 10000000, got {skip}"
+
+
 @pytest.mark.parametrize("first", [0, -1, 501, 10_000])
 async def test_first_outside_1_to_500_is_bad_user_input(sqlite_server, first):
     # given an admin

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+from datetime import timedelta
 
 import pytest
-from builders import PURCHASE_CREDITS, build_world
+from builders import BASE_TIME, PURCHASE_CREDITS, build_world
 from certificate_flow import APPROVE, certified_candidates, claim_ok, reviewer
-from support import admin_of, analyst_of, sitting_nodes, sitting_pk
+from support import admin_of, analyst_of, sitting_nodes, sitting_pk, subscribed
 from ws_client import LEGACY_WS, TRANSPORT_WS, ws_connect, ws_session
 
 from gql.ids import to_global_id
@@ -38,12 +39,6 @@ mutation($selection: SittingSelectionInput!, $key: String!) {
 }
 """
 
-
-async def subscribed(server, count: int, timeout: float = 5.0) -> None:
-    """Wait until the server's hub holds ``count`` local subscribers (the subscriptions are live)."""
-    async with asyncio.timeout(timeout):
-        while server.state.hub.subscriber_count() != count:
-            await asyncio.sleep(0.01)
 
 
 async def test_status_changes_reach_only_the_organisation_and_match_the_filter(server):
@@ -91,6 +86,38 @@ async def test_status_changes_reach_only_the_organisation_and_match_the_filter(s
         await selected_only.nothing_for(0.3)
         await outsider.nothing_for(0.1)
 
+
+
+async def test_status_changes_match_score_test_time_and_search_filters(server):
+    # given three sittings taken a minute apart and six admins, each with one filter
+    world = await build_world(server.platform(), sittings=3, credits=5)
+    admin = admin_of(server, world)
+    ids = [node["id"] for node in await sitting_nodes(admin)]
+    minute = (BASE_TIME + timedelta(minutes=1)).isoformat()
+    filters = {
+        "above": {"scoreMin": 81},
+        "test": {"scoreMax": 80, "testId": world.test_id},
+        "other test": {"testId": to_global_id("Test", 10_000)},
+        "after": {"takenAfter": minute},
+        "before": {"takenBefore": minute},
+        "search": {"search": "candidate 2"},
+    }
+    async with contextlib.AsyncExitStack() as stack:
+        sessions = {name: await stack.enter_async_context(ws_session(server.ws_url, admin.token)) for name in filters}
+        for name, spec in filters.items():
+            await sessions[name].subscribe("1", STATUS_CHANGED, {"filter": spec})
+        await subscribed(server, len(filters))
+
+        # when all three are certified at once
+        certified = await admin.data(CERTIFY, {"selection": {"ids": ids}, "key": "filters"})
+        assert certified["certifySittings"]["certifiedCount"] == 3
+
+        # then each admin hears of exactly the sittings its filter selects
+        expected = {"above": [], "test": ids, "other test": [], "after": ids[1:], "before": ids[:1], "search": ids[2:]}
+        for name, wanted in expected.items():
+            got = [(await sessions[name].data("1"))["sittingStatusChanged"]["sitting"]["id"] for _ in wanted]
+            assert sorted(got) == sorted(wanted), name
+            await sessions[name].nothing_for(0.05)
 
 async def test_live_sittings_sends_the_page_at_once_then_the_fresh_page(server):
     # given an organisation with five sittings and an admin watching the first three, oldest first

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import websockets
 from builders import build_world
@@ -65,6 +67,25 @@ async def test_listed_origins_are_accepted_and_their_subscriptions_work(tmp_path
             await client.nothing_for(0.2)
 
     assert (listed, other_port) == (101, 403)
+
+
+async def test_a_refused_handshake_says_why_in_the_graphql_error_shape(sqlite_server):
+    try:
+        async with websockets.connect(sqlite_server.ws_url, subprotocols=[TRANSPORT_WS], origin="https://evil.example"):
+            raise AssertionError("the handshake was accepted")
+    except websockets.InvalidStatus as refused:
+        response = refused.response
+
+    assert (response.status_code, response.headers["content-type"]) == (403, "application/json")
+    assert json.loads(response.body) == {
+        "errors": [
+            {
+                "message": "pages of this origin may not open a websocket here "
+                "(CERTIFY_WEBSOCKET_ORIGINS lists those that may)",
+                "extensions": {"code": "FORBIDDEN"},
+            }
+        ]
+    }
 
 
 @pytest.mark.parametrize(

@@ -1,42 +1,36 @@
-"""What an outbox e-mail says, and how it becomes a header-safe MIME message.
+"""What an outbox e-mail says: its subject, its plain text, and the same text as HTML.
 
 One plain-text Jinja2 template per :class:`~models.enums.EmailTemplate`;
 the words come from the row's certificate → sitting → test taker / test /
-organisation. Anything that reaches a header goes through
-:func:`clean_header_text` (text) or :func:`check_address` (addresses), so a
-name such as ``"Ann\\r\\nBcc: x@example.test"`` can never add a header.
+organisation, days and instants as :mod:`resolvers.wording` writes them
+everywhere ("14 March 2026", "14 March 2026, 09:30 UTC"). The HTML part is
+made from the plain text (:func:`html_body`), so the two say the same and
+carry the same links. Making the MIME message is :mod:`workers.mime`.
 """
 
 from __future__ import annotations
 
-import email.errors
-import email.policy
-import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
 from functools import cache
 
-from jinja2 import Environment, StrictUndefined, Template
+from jinja2 import Environment, StrictUndefined, Template, select_autoescape
 
 from models import Certificate, OutboxEmail
 from models.enums import EmailTemplate
+from resolvers.credentials import LINKEDIN_ADD_TO_PROFILE, credential_url, linkedin_url
 from resolvers.global_ids import to_global_id
-from resolvers.wording import score_text
+from resolvers.verification import level_for
+from resolvers.wording import score_text, utc_day, utc_minute
+from workers.mime import clean_header_text
 
 SUBJECT_MAX_LENGTH = 300  # OutboxEmail.subject is a CharField(300)
-MESSAGE_POLICY = email.policy.SMTP.clone(max_line_length=998)
-"""CRLF line ends, lines up to RFC 5322's 998 characters: a subject of up to 300 characters is never folded
-before its first word, which parsers would return with a leading space."""
+SUBJECT_NAME_MAX, SUBJECT_TEST_MAX = 60, 120
+"""The longest name and test a subject shows whole; longer ones end in "…" (the body has them in full)."""
 
-# Cf characters that are part of how names are spelt (Persian and Indic
-# names use ZWNJ, emoji sequences ZWJ); they cannot break a header line.
-_KEPT_FORMAT_CHARACTERS = frozenset({"\u200c", "\u200d"})
-# Cc/Cf are controls and invisible formatting (bidi overrides included);
-# Zl/Zp are the Unicode line and paragraph separators.
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` if it has at most ``limit`` characters, else its first ``limit - 1`` (trailing spaces dropped) and "…"."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +46,12 @@ _WORDING: dict[EmailTemplate, _Wording] = {
 Hello {{ name }},
 
 {{ organisation }} has granted you a certificate for {{ test }}
-(score {{ score }}, taken on {{ taken_on }}).
+(score {{ score }}{% if level %}, level {{ level }}{% endif %}, taken on {{ taken_on }}).
 
 To receive it, confirm the name to print on the certificate and upload a photo:
-{{ link }}
+{{ claim_link }}
 {% if claim_deadline %}
-Claim it by {{ claim_deadline }} (UTC): after that it can no longer be claimed.
+Claim it by {{ claim_deadline }}: after that it can no longer be claimed.
 {% endif %}
 Our security team reviews every claim before the certificate is issued.
 
@@ -69,12 +63,23 @@ Certify, on behalf of {{ organisation }}
         body="""\
 Hello {{ name }},
 
-Your certificate for {{ test }} (score {{ score }}, taken on
-{{ taken_on }}) has been approved and issued by {{ organisation }}.
+Your certificate for {{ test }} (score {{ score }}{% if level %}, level {{ level }}{% endif %},
+taken on {{ taken_on }}) has been approved and issued by {{ organisation }}.
+{% if expires_on %}It is valid until {{ expires_on }}.
+{% endif %}
+Download it as a PDF or an image, once you have signed in:
+{{ downloads_link }}
 
 Anyone can check that it is genuine at:
-{{ link }}
+{{ verify_link }}
+{% if credential_link %}
+It is also a signed digital credential (Open Badges 3.0), which employers,
+universities and wallets can verify without us:
+{{ credential_link }}
 
+Add it to your LinkedIn profile:
+{{ linkedin_link }}
+{% endif %}
 Certify, on behalf of {{ organisation }}
 """,
     ),
@@ -90,7 +95,7 @@ Reason given by the reviewer:
 {{ rejection_reason }}
 
 You can correct your claim and submit it again here:
-{{ link }}
+{{ claim_link }}
 
 Certify, on behalf of {{ organisation }}
 """,
@@ -101,10 +106,10 @@ Certify, on behalf of {{ organisation }}
 Hello {{ name }},
 
 Your certificate for {{ test }} from {{ organisation }} is still waiting for you.
-Claim it by {{ claim_deadline }} (UTC): after that it can no longer be claimed.
+Claim it by {{ claim_deadline }}: after that it can no longer be claimed.
 
 Confirm the name to print on the certificate and upload a photo:
-{{ link }}
+{{ claim_link }}
 
 Certify, on behalf of {{ organisation }}
 """,
@@ -115,7 +120,7 @@ Certify, on behalf of {{ organisation }}
 Hello {{ name }},
 
 The certificate for {{ test }} that {{ organisation }} granted you was not
-claimed by {{ claim_deadline }} (UTC), so it can no longer be claimed.
+claimed by {{ claim_deadline }}, so it can no longer be claimed.
 
 If you still need it, please contact {{ organisation }}.
 
@@ -127,12 +132,15 @@ Certify, on behalf of {{ organisation }}
         body="""\
 Hello {{ name }},
 
-Your certificate for {{ test }} (score {{ score }}, taken on {{ taken_on }})
-from {{ organisation }} is valid until {{ expires_on }} (UTC). After that date
-its verification page will show it as expired.
+Your certificate for {{ test }} (score {{ score }}{% if level %}, level {{ level }}{% endif %},
+taken on {{ taken_on }}) from {{ organisation }} is valid until {{ expires_at }}. After that its
+verification page will show it as expired.
+
+Download it as a PDF or an image, once you have signed in:
+{{ downloads_link }}
 
 Its verification page:
-{{ link }}
+{{ verify_link }}
 
 Certify, on behalf of {{ organisation }}
 """,
@@ -144,7 +152,8 @@ Hello {{ name }},
 
 {{ organisation }} has revoked your certificate for {{ test }}
 (taken on {{ taken_on }}). It is no longer valid, and its verification page
-now shows it as revoked.
+now shows it as revoked:
+{{ verify_link }}
 
 Reason given:
 {{ revocation_reason }}
@@ -156,105 +165,28 @@ Certify, on behalf of {{ organisation }}
     ),
 }
 
-
-class InvalidAddress(ValueError):
-    """An e-mail address that must not be put into a header or an SMTP envelope."""
-
-
-def clean_header_text(text: str, *, max_length: int | None = None) -> str:
-    """``text`` made safe for one header line.
-
-    Control and invisible formatting characters (Unicode categories Cc, Cf
-    except ZWNJ/ZWJ, Zl, Zp) become spaces, runs of white space collapse to
-    one space, the ends are stripped, and the result is cut to
-    ``max_length`` characters when given. Never raises.
-    """
-    cleaned = "".join(
-        " " if unicodedata.category(ch) in _UNSAFE_CATEGORIES and ch not in _KEPT_FORMAT_CHARACTERS else ch
-        for ch in text
-    )
-    cleaned = " ".join(cleaned.split())
-    if max_length is not None:
-        cleaned = cleaned[:max_length].rstrip()
-    return cleaned
+HTML_PAGE = """\
+<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ subject }}</title>
+</head>
+<body style="font-family: Arial, Helvetica, sans-serif; font-size: 16px; line-height: 1.5; color: #1d2330;">
+{% for paragraph in paragraphs %}
+<p>{% for line in paragraph %}{% if not loop.first %}<br>
+{% endif %}{% if line.link %}<a href="{{ line.text }}">{{ line.text }}</a>{% else %}{{ line.text }}{% endif %}{% endfor %}</p>
+{% endfor %}
+</body>
+</html>
+"""
 
 
-def check_address(address: str) -> str:
-    """The addr-spec ``local@domain``, with the domain in IDNA (ASCII) form.
-
-    Raises :class:`InvalidAddress` when ``address`` contains white space or any
-    control/format character, is not exactly one RFC 5322 addr-spec, or has
-    a non-ASCII local part (SMTPUTF8 is not used).
-    """
-    if not address or any(ch.isspace() or unicodedata.category(ch) in _UNSAFE_CATEGORIES for ch in address):
-        raise InvalidAddress(f"address contains white space or control characters: {address!r}")
-    local, at, domain = address.rpartition("@")
-    if not at or not local or not domain:
-        raise InvalidAddress(f"not an e-mail address: {address!r}")
-    try:
-        ascii_domain = domain.encode("idna").decode("ascii")
-        parsed = Address(addr_spec=f"{local}@{ascii_domain}")
-    except (ValueError, IndexError, UnicodeError, email.errors.MessageError) as exc:
-        raise InvalidAddress(f"not an e-mail address: {address!r} ({exc})") from exc
-    if not parsed.username.isascii():
-        raise InvalidAddress(f"non-ASCII local part is not supported: {address!r}")
-    return parsed.addr_spec
-
-
-def message_id_for(row_id: int, sender: str) -> str:
-    """The stable Message-ID of outbox row ``row_id``: ``<outbox-{id}@{sender's domain}>``.
-
-    Every retry of a row carries the same id, so a receiver can drop a
-    duplicate delivered after a crash between acceptance and bookkeeping.
-    """
-    domain = check_address(parseaddr(sender)[1]).rpartition("@")[2]
-    return f"<outbox-{row_id}@{domain}>"
-
-
-def build_message(
-    *,
-    sender: str,
-    to: str,
-    subject: str,
-    body: str,
-    message_id: str,
-    to_name: str | None = None,
-    date: datetime | None = None,
-) -> EmailMessage:
-    """A plain-text ``EmailMessage`` (:data:`MESSAGE_POLICY`) ready to send.
-
-    ``sender`` is ``"Display Name <addr>"`` or a bare address; ``to`` a bare
-    address, shown with ``to_name`` when given. Subject and display names are
-    passed through :func:`clean_header_text`. ``message_id`` must look like
-    ``<left@right>``; ``date`` defaults to now.
-
-    Raises :class:`InvalidAddress` for an unusable sender or recipient and
-    ``ValueError`` for a malformed ``message_id``.
-    """
-    sender_name, sender_address = parseaddr(sender)
-    if not sender_address or any(unicodedata.category(ch) in _UNSAFE_CATEGORIES for ch in sender):
-        raise InvalidAddress(f"unusable sender: {sender!r}")
-    if not (message_id.startswith("<") and message_id.endswith(">") and "@" in message_id):
-        raise ValueError(f"malformed Message-ID: {message_id!r}")
-    if clean_header_text(message_id) != message_id:
-        raise ValueError(f"Message-ID contains white space or control characters: {message_id!r}")
-
-    message = EmailMessage(policy=MESSAGE_POLICY)
-    message["From"] = _address_header(sender_name, sender_address)
-    message["To"] = _address_header(to_name or "", to)
-    message["Subject"] = clean_header_text(subject)
-    message["Date"] = format_datetime(date or datetime.now(UTC))
-    message["Message-ID"] = message_id
-    if body.isascii():
-        message.set_content(body)
-    else:
-        message.set_content(body, cte="quoted-printable")
-    return message
-
-
-def _address_header(display_name: str, address: str) -> Address:
-    local, _, domain = check_address(address).rpartition("@")
-    return Address(display_name=clean_header_text(display_name), username=local, domain=domain)
+@dataclass(frozen=True, slots=True)
+class _Line:
+    text: str
+    link: bool
 
 
 async def compose(row: OutboxEmail, *, public_url: str) -> tuple[str, str]:
@@ -265,51 +197,116 @@ async def compose(row: OutboxEmail, *, public_url: str) -> tuple[str, str]:
     Raises ``ValueError`` when the row has no certificate and
     ``tortoise.exceptions.DoesNotExist`` when the certificate is gone.
     """
-    if row.certificate_id is None:
-        raise ValueError(f"outbox row {row.id} ({row.template}) has no certificate")
-    certificate = await Certificate.get(id=row.certificate_id).select_related(
-        "sitting__test_taker", "sitting__test", "sitting__organisation"
-    )
+    certificate = await _certificate_of(row)
     template = EmailTemplate(row.template)
-    values = _template_values(certificate, template, public_url=public_url.rstrip("/"))
+    values = _template_values(certificate, public_url=public_url.rstrip("/"))
     subject_template, body_template = _compiled(template)
-    subject = clean_header_text(subject_template.render(values), max_length=SUBJECT_MAX_LENGTH)
+    # The names are shortened, never the words saying what happened (the API allows a 100-character
+    # name and a 200-character test, more than a subject of SUBJECT_MAX_LENGTH holds).
+    short = values | {
+        "name": shorten(values["name"], SUBJECT_NAME_MAX),
+        "test": shorten(values["test"], SUBJECT_TEST_MAX),
+    }
+    subject = clean_header_text(subject_template.render(short), max_length=SUBJECT_MAX_LENGTH)
     return subject, body_template.render(values)
 
 
-def _template_values(certificate: Certificate, template: EmailTemplate, *, public_url: str) -> dict[str, object]:
+async def recipient_name(row: OutboxEmail) -> str:
+    """The name ``row``'s e-mail greets its reader by, for the To header: the holder's name, else the test taker's.
+
+    Raises as :func:`compose` does.
+    """
+    certificate = await _certificate_of(row)
+    return certificate.holder_name or certificate.sitting.test_taker.name
+
+
+def html_body(text: str, *, subject: str, public_url: str) -> str:
+    """The plain-text ``text`` as an HTML document, escaped: a paragraph per blank-line-separated block, and
+    each line that is one URL under ``public_url`` (or LinkedIn's add-to-profile link) a link to it.
+
+    The plain text is wrapped for a 78-column reader; in HTML the reader's window wraps, so a line joins the
+    next with a space, except after a line ending in ``:`` (a label above its value) and around links, which
+    keep a ``<br>`` of their own. Names may hold ``<`` or ``&``: every piece of text is escaped (Jinja2
+    autoescape), so the HTML says exactly what the plain text says. Never raises.
+    """
+    prefixes = (public_url.rstrip("/") + "/", LINKEDIN_ADD_TO_PROFILE + "?")
+    blocks = [block.strip("\n") for block in text.replace("\r\n", "\n").split("\n\n")]
+    paragraphs = [_reflowed(block.split("\n"), prefixes) for block in blocks if block]
+    return _html_page().render(subject=subject, paragraphs=paragraphs)
+
+
+def _reflowed(lines: list[str], prefixes: tuple[str, ...]) -> list[_Line]:
+    """A block's lines as HTML lines: wrapped text joined again, each link and each labelled value apart."""
+    joined: list[_Line] = []
+    for line in lines:
+        link = line.startswith(prefixes) and not any(ch.isspace() for ch in line)
+        previous = joined[-1] if joined else None
+        if previous is not None and not link and not previous.link and not previous.text.endswith(":"):
+            joined[-1] = _Line(f"{previous.text} {line.strip()}", False)
+        else:
+            joined.append(_Line(line, link))
+    return joined
+
+
+async def _certificate_of(row: OutboxEmail) -> Certificate:
+    if row.certificate_id is None:
+        raise ValueError(f"outbox row {row.id} ({row.template}) has no certificate")
+    return await Certificate.get(id=row.certificate_id).select_related(
+        "sitting__test_taker", "sitting__test", "sitting__organisation"
+    )
+
+
+def _template_values(certificate: Certificate, *, public_url: str) -> dict[str, object]:
     sitting = certificate.sitting
     return {
         "name": certificate.holder_name or sitting.test_taker.name,
         "test": sitting.test.name,
         "score": score_text(sitting.score, sitting.test.score_max),
-        "taken_on": sitting.taken_at.date().isoformat(),
+        "level": level_for(sitting.score, sitting.test.cefr_mapping) or "",
+        "taken_on": utc_day(sitting.taken_at),
         "organisation": sitting.organisation.name,
         "rejection_reason": certificate.rejection_reason or "(no reason was recorded)",
         "revocation_reason": certificate.revocation_reason or "(no reason was recorded)",
-        "claim_deadline": _minute(certificate.claim_deadline),
-        "expires_on": sitting.expires_at.date().isoformat() if sitting.expires_at else "",
-        "link": _link(certificate, template, public_url=public_url),
+        "claim_deadline": utc_minute(certificate.claim_deadline) if certificate.claim_deadline else "",
+        "expires_on": utc_day(sitting.expires_at) if sitting.expires_at else "",
+        "expires_at": utc_minute(sitting.expires_at) if sitting.expires_at else "",
+        **links(certificate, public_url=public_url),
     }
 
 
-def _minute(instant: datetime | None) -> str:
-    """``2026-03-01 14:05`` in UTC, or an empty string."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if instant else ""
+def links(certificate: Certificate, *, public_url: str) -> dict[str, str]:
+    """The links an e-mail about ``certificate`` may carry, each under ``public_url`` (no trailing slash):
+
+    ``claim_link`` ``/claim/{Sitting ID}``: the claim page, with the ID ``claimCertificate`` takes (the
+    API's global ID); ``downloads_link`` ``/certificates/{Certificate ID}``: the holder's page that signs
+    them in and fetches fresh download URLs, so the link never expires, as a signed file URL would after
+    ``CERTIFY_SIGNED_URL_TTL_SECONDS``; ``verify_link`` ``/verify/{code}``: the public verification page,
+    empty before the certificate has a code; ``credential_link`` ``/credentials/{code}``: the signed
+    credential, and ``linkedin_link``: LinkedIn's add-to-profile link, both empty until it has a credential.
+    The pages are served by this service (server/app.py).
+    """
+    code = certificate.verification_code
+    credential = credential_url(public_url, code) if code and certificate.credential_key else ""
+    return {
+        "claim_link": f"{public_url}/claim/{to_global_id('Sitting', certificate.sitting_id)}",
+        "downloads_link": f"{public_url}/certificates/{to_global_id('Certificate', certificate.id)}",
+        "verify_link": f"{public_url}/verify/{code}" if code else "",
+        "credential_link": credential,
+        "linkedin_link": _linkedin(certificate, credential) if credential else "",
+    }
 
 
-_VERIFY_LINKED = frozenset(
-    {EmailTemplate.CERTIFICATE_ISSUED, EmailTemplate.CERTIFICATE_EXPIRING, EmailTemplate.CERTIFICATE_REVOKED}
-)
-
-
-def _link(certificate: Certificate, template: EmailTemplate, *, public_url: str) -> str:
-    # /verify/{code} is served by this service (docs/RULES.md, "E-mail");
-    # /claim/{sitting ID} is the deep link the web and mobile clients open to
-    # build the certificate: the ID claimCertificate takes (the API's global ID).
-    if template in _VERIFY_LINKED and certificate.verification_code:
-        return f"{public_url}/verify/{certificate.verification_code}"
-    return f"{public_url}/claim/{to_global_id('Sitting', certificate.sitting_id)}"
+def _linkedin(certificate: Certificate, credential: str) -> str:
+    """LinkedIn's add-to-profile link of an issued ``certificate`` (sitting, test and organisation loaded)."""
+    sitting = certificate.sitting
+    return linkedin_url(
+        test_name=sitting.test.name,
+        organisation_name=sitting.organisation.name,
+        issued_at=certificate.issued_at,
+        expires_at=sitting.expires_at,
+        credential=credential,
+        code=certificate.verification_code,
+    )
 
 
 @cache
@@ -317,6 +314,12 @@ def _environment() -> Environment:
     # Plain text: nothing is HTML, so no autoescape; StrictUndefined turns a
     # typo in a template into an error instead of an empty gap in a message.
     return Environment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True)
+
+
+@cache
+def _html_page() -> Template:
+    environment = Environment(autoescape=select_autoescape(default=True), undefined=StrictUndefined)
+    return environment.from_string(HTML_PAGE)
 
 
 @cache

@@ -5,8 +5,9 @@ Rows are written (set-based, in the certifying transaction) with
 claims a batch of due rows with one UPDATE (a 60 s lease on
 ``next_attempt_at``; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
 :mod:`workers.leases`), renders and stores subject/body once, and hands the
-message to the SMTP server or, without one, writes an ``.eml`` file
-(both transports in :mod:`adapters.smtp`).
+message (that text, and the same as HTML: :func:`workers.emails.html_body`)
+to the SMTP server or, without one, writes an ``.eml`` file (both
+transports in :mod:`adapters.smtp`).
 ``sent_at`` set means accepted: the row is never sent again. A failure
 counts an attempt and backs off exponentially (2^attempts s, at most 1 h,
 jittered); after ``outbox_max_attempts`` the row stays with its
@@ -38,8 +39,9 @@ from adapters.smtp import (
 )
 from models import OutboxEmail
 from resolvers.sql import Statement
-from workers.emails import InvalidAddress, build_message, check_address, compose, message_id_for
+from workers.emails import compose, html_body, recipient_name
 from workers.leases import Queue, claim_due
+from workers.mime import InvalidAddress, build_message, check_address, message_id_for
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +208,13 @@ class OutboxDeliverer:
         if row.subject is None or row.body is None:
             row.subject, row.body = await compose(row, public_url=self._settings.public_url)
             await OutboxEmail.filter(id=row.id).update(subject=row.subject, body=row.body)
-        message = _message_for(row, sender=self._settings.smtp_from, recipient=recipient)
+        message = _message_for(
+            row,
+            sender=self._settings.smtp_from,
+            recipient=recipient,
+            recipient_name=await recipient_name(row),
+            public_url=self._settings.public_url,
+        )
         await transport.send(message, row_id=row.id, sender=self._sender_address, recipient=recipient)
         row.sent_at = _now()
         await OutboxEmail.filter(id=row.id, sent_at=None).update(sent_at=row.sent_at)
@@ -230,13 +238,19 @@ def _checked_recipient(address: str) -> str:
         raise PermanentFailure(str(exc)) from exc
 
 
-def _message_for(row: OutboxEmail, *, sender: str, recipient: str) -> EmailMessage:
+def _message_for(
+    row: OutboxEmail, *, sender: str, recipient: str, recipient_name: str, public_url: str
+) -> EmailMessage:
+    """The row's stored subject and text, with the same text as HTML (made afresh: the same on every attempt)."""
+    subject, body = row.subject or "", row.body or ""
     try:
         return build_message(
             sender=sender,
             to=recipient,
-            subject=row.subject or "",
-            body=row.body or "",
+            to_name=recipient_name,
+            subject=subject,
+            body=body,
+            html=html_body(body, subject=subject, public_url=public_url),
             message_id=message_id_for(row.id, sender),
         )
     except InvalidAddress as exc:

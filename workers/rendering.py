@@ -11,7 +11,9 @@ claim, and a process that died mid-render (SIGKILL, power loss) leaves the
 certificate due again within one lease (40 s by default). A graceful stop
 hands its in-flight renders back at once.
 
-On success the worker hands the PDF and PNG to the issuing verb
+On success the worker signs the certificate's credential
+(:func:`resolvers.credentials.sign_credential`), bakes it into the PNG and
+hands the PDF, PNG and credential to the issuing verb
 (:func:`resolvers.issuing.issue_certificate`), which stores them and in one
 transaction marks the certificate ISSUED and the sitting CERTIFIED and tells
 the test taker; events are published after the commit. A failure
@@ -33,9 +35,11 @@ from tortoise.expressions import F
 
 from adapters.metrics import RENDER_FAILURES
 from adapters.storage import FileStorage
+from credentials.baking import bake
 from models import Certificate
 from models.enums import CertificateStatus
 from renderer import CertificateData, CertificateRenderer
+from resolvers.credentials import CredentialIssuer, sign_credential
 from resolvers.issuing import issuable_certificate, issue_certificate
 from resolvers.sql import Statement
 from resolvers.verification import level_for
@@ -70,9 +74,16 @@ class RenderWorker:
     """Renders due certificates with one process's warm ``renderer``; run :meth:`run` as a task."""
 
     def __init__(
-        self, *, renderer: CertificateRenderer, storage: FileStorage, publisher: Publisher, settings: RenderSettings
+        self,
+        *,
+        renderer: CertificateRenderer,
+        storage: FileStorage,
+        publisher: Publisher,
+        settings: RenderSettings,
+        issuer: CredentialIssuer,
     ):
         self._renderer = renderer
+        self._issuer = issuer
         self._storage = storage
         self._publisher = publisher
         self._settings = settings
@@ -159,11 +170,13 @@ class RenderWorker:
         certificate = await issuable_certificate(certificate_id=certificate_id)
         issued_at = datetime.now(UTC)
         rendered = await self._renderer.render(await self._data_for(certificate, issued_at))
+        credential = await sign_credential(certificate, self._issuer, issued_at=issued_at)
         await issue_certificate(
             certificate=certificate,
             pdf=rendered.pdf,
-            png=rendered.png,
+            png=await asyncio.to_thread(bake, rendered.png, credential.json),
             pdf_sha256=rendered.pdf_sha256,
+            credential=credential,
             issued_at=issued_at,
             storage=self._storage,
             publisher=self._publisher,
@@ -182,6 +195,7 @@ class RenderWorker:
             level=level_for(sitting.score, sitting.test.cefr_mapping),
             taken_at=sitting.taken_at,
             issued_at=issued_at,
+            expires_at=sitting.expires_at,
             organisation_name=sitting.organisation.name,
             verification_code=certificate.verification_code,
             verification_url=verification_url(self._settings.public_url, certificate.verification_code),

@@ -12,8 +12,11 @@ from gql.context import Info
 from gql.ids import to_global_id
 from gql.types.common import CertificateStatus, Node, PageInfo, edges_of
 from models import Certificate as CertificateRow
+from models.enums import CertificateStatus as CertificateStatusRow
 from resolvers import access, verification
 from resolvers.access import Field
+from resolvers.certificate_files import FILED
+from resolvers.credentials import credential_url, linkedin_url
 from resolvers.pagination import Page
 from resolvers.render_status import rendering_delayed
 
@@ -99,6 +102,38 @@ class Certificate(Node):
         return info.context.state.file_urls.certificate_url(self.row, "png")
 
     @strawberry.field(
+        description="Public URL of the signed Open Badges 3.0 credential (JSON-LD with a Data Integrity proof), "
+        "set once ISSUED."
+    )
+    def credential_url(self, info: Info) -> str | None:
+        if self.row.credential_key is None or self.row.status not in FILED:
+            return None
+        return credential_url(info.context.state.settings.public_url, self.row.verification_code)
+
+    @strawberry.field(
+        description="LinkedIn's add-to-profile link for this certificate, set once ISSUED, "
+        "for the holder and the organisation."
+    )
+    async def add_to_linked_in_url(self, info: Info) -> str | None:
+        if self.row.status != CertificateStatusRow.ISSUED or self.row.credential_key is None:
+            return None
+        loaders = info.context.loaders
+        sitting = await loaders.sitting_by_id.load(self.row.sitting_id)
+        principal = info.context.require_principal()
+        if not access.may_read(principal, Field.ADD_TO_LINKEDIN, organisation_id=sitting.organisation_id):
+            return None
+        test = await loaders.test_by_id.load(sitting.test_id)
+        organisation = await loaders.organisation_by_id.load(sitting.organisation_id)
+        return linkedin_url(
+            test_name=test.name,
+            organisation_name=organisation.name,
+            issued_at=self.row.issued_at,
+            expires_at=sitting.expires_at,
+            credential=credential_url(info.context.state.settings.public_url, self.row.verification_code),
+            code=self.row.verification_code,
+        )
+
+    @strawberry.field(
         description="Short-lived signed URL of the submitted photo, set from the claim on, "
         "for the test taker, reviewers and the organisation's admins."
     )
@@ -154,6 +189,9 @@ class CertificateVerification:
     )
     organisation_name: str | None = None
     issued_at: datetime | None = None
+    credential_url: str | None = strawberry.field(
+        default=None, description="Public URL of the certificate's signed Open Badges 3.0 credential."
+    )
 
 
 @strawberry.enum

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import Enum
 from typing import Generic, TypeVar
 
@@ -95,26 +96,33 @@ class UserError:
 N = TypeVar("N")
 
 
-def selects(info: Info, name: str) -> bool:
-    """Whether the field being resolved selects ``name`` (e.g. ``"totalCount"``), in fragments too.
+def selects(info: Info, *path: str) -> bool:
+    """Whether the field being resolved selects ``path``, a field (``"totalCount"``) or a field within fields
+    (``"edges", "node", "testTaker"``), in fragments too (GraphQL names).
 
     A selection skipped by ``@skip(if: true)`` or ``@include(if: false)`` does not count.
     """
-    return any(_selects(field.selections, name) for field in info.selected_fields)
+    level = list(info.selected_fields)
+    for name in path:
+        level = [
+            field for field in _fields_of([s for parent in level for s in parent.selections]) if field.name == name
+        ]
+        if not level:
+            return False
+    return True
 
 
-def _selects(selections: list, name: str) -> bool:
+def _fields_of(selections: list) -> Iterator:
+    """The fields of ``selections``, those of its fragments included, less those a directive skips."""
     for selection in selections:
         directives = selection.directives
         if directives.get("skip", {}).get("if") is True or directives.get("include", {}).get("if") is False:
             continue
         # A field has arguments; fragment spreads and inline fragments hold selections of their own.
         if hasattr(selection, "arguments"):
-            if selection.name == name:
-                return True
-        elif _selects(selection.selections, name):
-            return True
-    return False
+            yield selection
+        else:
+            yield from _fields_of(selection.selections)
 
 
 def edges_of(page: Page, edge_type: type, convert) -> list:

@@ -41,6 +41,12 @@ class CreateOrganisationInput:
     name: str
 
 
+@strawberry.input(description="One level of a test's own mapping: a score of at least minScore reaches it.")
+class LevelInput:
+    level: str = strawberry.field(description="Its name as printed, e.g. B2; 1–40 characters.")
+    min_score: int
+
+
 @strawberry.input
 class CreateTestInput:
     name: str
@@ -48,6 +54,11 @@ class CreateTestInput:
     score_max: int | None = strawberry.field(default=None, description="Highest possible score; null: no maximum.")
     validity_months: int | None = strawberry.field(
         default=None, description="Months a certificate stays valid from the sitting's takenAt; null: for ever."
+    )
+    levels: list[LevelInput] | None = strawberry.field(
+        default=None,
+        description="The test's own level mapping (at most 20; a score reaches the highest level whose minScore "
+        "it meets); null or empty: its results have no level.",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated
@@ -10,7 +11,7 @@ import strawberry
 
 from gql.context import Info
 from gql.ids import decode_id, to_global_id
-from gql.loaders import PageKey
+from gql.loaders import PageKey, loaded
 from gql.types.common import (
     CertificateStatus,
     CertificationStatus,
@@ -54,6 +55,19 @@ class Test(Node):
             score_max=row.score_max,
             validity_months=row.validity_months,
         )
+
+    @strawberry.field(description="The test's own level mapping, lowest first; null: its results have no level.")
+    def levels(self) -> list[Level] | None:
+        mapping = self.row.cefr_mapping
+        if not mapping:
+            return None
+        return [Level(level=name, min_score=minimum) for name, minimum in sorted(mapping.items(), key=lambda i: i[1])]
+
+
+@strawberry.type(description="One level of a test's mapping: a score of at least minScore reaches it.")
+class Level:
+    level: str
+    min_score: int
 
 
 @strawberry.type
@@ -104,26 +118,30 @@ class Sitting(Node):
         return Organisation.from_model(await info.context.loaders.organisation_by_id.load(self.row.organisation_id))
 
     @strawberry.field
-    async def test_taker(self, info: Info) -> TestTaker:
-        return TestTaker.from_model(await info.context.loaders.test_taker_by_id.load(self.row.test_taker_id))
+    def test_taker(self, info: Info) -> TestTaker:
+        return loaded(info.context.loaders.test_taker_by_id, self.row.test_taker_id, TestTaker.from_model)
 
     @strawberry.field
-    async def test(self, info: Info) -> Test:
-        return Test.from_model(await info.context.loaders.test_by_id.load(self.row.test_id))
+    def test(self, info: Info) -> Test:
+        return loaded(info.context.loaders.test_by_id, self.row.test_id, Test.from_model)
 
     @strawberry.field(
         description="The level the test's own mapping gives the score (e.g. B2); null: the test has none."
     )
-    async def level(self, info: Info) -> str | None:
-        test = await info.context.loaders.test_by_id.load(self.row.test_id)
-        return level_for(self.row.score, test.cefr_mapping)
+    def level(self, info: Info) -> str | None:
+        return loaded(
+            info.context.loaders.test_by_id, self.row.test_id, lambda test: level_for(self.row.score, test.cefr_mapping)
+        )
 
     @strawberry.field
-    async def certificate(self, info: Info) -> Annotated[Certificate, strawberry.lazy("gql.types.certificate")] | None:
+    def certificate(self, info: Info) -> Annotated[Certificate, strawberry.lazy("gql.types.certificate")] | None:
         from gql.types.certificate import Certificate
 
-        row = await info.context.loaders.certificate_by_sitting_id.load(self.row.id)
-        return Certificate.from_model(row) if row is not None else None
+        return loaded(
+            info.context.loaders.certificate_by_sitting_id,
+            self.row.id,
+            lambda row: Certificate.from_model(row) if row is not None else None,
+        )
 
     @strawberry.field(
         description="Every certificate this sitting has had, newest first (a lapsed claim leaves one behind)."
@@ -148,6 +166,26 @@ class SittingConnection:
     edges: list[SittingEdge]
     page_info: PageInfo
     total_count: int
+
+    @classmethod
+    async def prefetched(cls, info: Info, page: Page[SittingRow]) -> SittingConnection:
+        """The connection of ``page``, its rows' test takers, tests and current certificates loaded first
+        where the selection reads them (``edges.node.testTaker`` …), one batch each, so that the nodes'
+        fields resolve without awaiting (:func:`gql.loaders.loaded`)."""
+        loaders = info.context.loaders
+        wanted = (
+            (("testTaker",), loaders.test_taker_by_id, "test_taker_id"),
+            (("test", "level"), loaders.test_by_id, "test_id"),
+            (("certificate",), loaders.certificate_by_sitting_id, "id"),
+        )
+        loads = [
+            loader.load_many({getattr(row, column) for row in page.items})
+            for names, loader, column in wanted
+            if page.items and any(selects(info, "edges", "node", name) for name in names)
+        ]
+        if loads:
+            await asyncio.gather(*loads)
+        return cls.from_page(page)
 
     @classmethod
     def from_page(cls, page: Page[SittingRow]) -> SittingConnection:
@@ -233,3 +271,6 @@ class SittingStatusEvent:
     previous_status: CertificationStatus
     status: CertificationStatus
     at: datetime
+    # Where streams reached by the same change and row share one execution of it (server/event_sharing.py).
+    shared_executions: strawberry.Private[dict | None] = None
+    source_key: strawberry.Private[tuple] = ()

@@ -15,8 +15,8 @@ from pathlib import Path
 from tortoise import connections
 
 from demo.issuing import REVOCATION_REASON
-from models import AuditEvent, Certificate, Notification, OutboxEmail, Reminder
-from models.enums import CertificateStatus, NotificationKind
+from models import AuditEvent, Certificate, Notification, OutboxEmail, Reminder, Sitting, TestTaker
+from models.enums import CertificateStatus, CertificationStatus, NotificationKind
 from resolvers.verification import VerificationStatus, verify_certificate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +59,24 @@ async def test_seed_demo_issues_revokes_reminds_and_passes_certify_check(db, tmp
     assert line, seeded.stdout
     issued_count, revoked_count, reminded = (int(n) for n in line.groups())
     assert revoked_count == 2
+    # and a signed-in link for each role that has a page, the token in the fragment
+    pages = re.findall(r"^  (\w+) +https?://[^/]+(/[^#\s]*)#access_token=ey", seeded.stdout, re.MULTILINE)
+    assert [(role, path.split("/")[1]) for role, path in pages] == [
+        ("org_admin", "dashboard"),
+        ("analyst", "dashboard"),
+        ("test_taker", "me"),
+        ("security_reviewer", "review"),
+    ]
+    # and the test taker signed in has a sitting the admin can certify and a certificate to claim already,
+    # so the printed links make one journey
+    said = re.search(
+        r"^The test taker link signs in as (.+): certify their sitting on the dashboard", seeded.stdout, re.MULTILINE
+    )
+    assert said, seeded.stdout
+    holder = await TestTaker.get(name=said.group(1))
+    assert await Sitting.filter(test_taker=holder, status=CertificationStatus.UNSELECTED).exists()
+    claimable = [CertificateStatus.AWAITING_CLAIM, CertificateStatus.REJECTED]
+    assert await Certificate.filter(sitting__test_taker=holder, status__in=claimable).exists()
 
     # then every approved certificate was issued with its files; none waits for the server
     certificates = await Certificate.all().select_related("sitting__test")
@@ -118,7 +136,7 @@ async def test_seed_demo_issues_revokes_reminds_and_passes_certify_check(db, tmp
     # then certify check finds every invariant holding, the issued files included
     checked = certify("check", env=env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert checked.stdout.endswith(f"{issued_count} issued certificates, 0 credentials: 0 violations\n")
+    assert checked.stdout.endswith(f"{issued_count} issued certificates, {issued_count} credentials: 0 violations\n")
 
     # when it is run again, then nothing changes
     before = await counts()

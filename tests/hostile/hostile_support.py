@@ -40,9 +40,11 @@ from hypothesis import HealthCheck, settings
 from PIL import Image
 from pypdf import PdfWriter
 
+from credentials.baking import bake
 from gql.ids import decode_id, to_global_id
 from models import Certificate, Notification, Sitting
 from models.enums import Role
+from resolvers.credentials import sign_credential
 from resolvers.issuing import issuable_certificate, issue_certificate
 from server.auth import TokenService
 from server.settings import Settings
@@ -241,20 +243,41 @@ async def _issued_certificate(live: LiveServer, admin, sitting_id: str, prefix: 
     reviewer = live.client(live.token(Role.SECURITY_REVIEWER, subject=f"{prefix}-reviewer"))
     approved = (await reviewer.data(APPROVE, {"id": to_global_id("Certificate", certificate.id)}))["approveCertificate"]
     assert approved["errors"] == [], approved
-    pdf, png = _pdf_bytes(prefix), _png_bytes(prefix)
-    await issue_certificate(
-        certificate=await issuable_certificate(certificate_id=certificate.id),
-        pdf=pdf,
-        png=png,
-        pdf_sha256=hashlib.sha256(pdf).hexdigest(),
-        issued_at=datetime.now(UTC),
-        storage=live.state.storage,
-        publisher=live.state.publisher,
-    )
+    pdf, png = await issue_approved(live, certificate.id, prefix)
     issued = await Certificate.get(id=certificate.id)
     assert str(issued.status) == "ISSUED", issued.status
     photo = await live.state.storage.get(issued.photo_key)
     return certificate.id, {"pdf": pdf, "png": png, "photo": photo}
+
+
+async def issue_approved(
+    live: LiveServer, certificate_id: int, text: str, *, baked: bool = False
+) -> tuple[bytes, bytes]:
+    """Issue the APPROVED certificate ``certificate_id`` through the render worker's verb; the stored (pdf, png).
+
+    The files are small valid PDF and PNG bytes (``text`` in the PDF's title,
+    its first letter in the PNG's colour), the credential is signed by the
+    server's issuer, and the issuing verb stores them and marks the
+    certificate ISSUED and its sitting CERTIFIED. With ``baked`` the PNG
+    carries the credential, as the worker bakes it, so ``credential-baked``
+    holds; without it the PNG is plain (what ``_issued_certificate`` stores).
+    """
+    pdf, png = _pdf_bytes(text), _png_bytes(text)
+    issuable, now = await issuable_certificate(certificate_id=certificate_id), datetime.now(UTC)
+    credential = await sign_credential(issuable, live.state.issuer, issued_at=now)
+    if baked:
+        png = bake(png, credential.json)
+    await issue_certificate(
+        certificate=issuable,
+        pdf=pdf,
+        png=png,
+        pdf_sha256=hashlib.sha256(pdf).hexdigest(),
+        credential=credential,
+        issued_at=now,
+        storage=live.state.storage,
+        publisher=live.state.publisher,
+    )
+    return pdf, png
 
 
 def _pdf_bytes(text: str) -> bytes:

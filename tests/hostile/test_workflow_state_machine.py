@@ -1,10 +1,10 @@
 """The certification workflow as a state machine, driven over real HTTP.
 
 Hypothesis's ``RuleBasedStateMachine`` runs random sequences of record,
-select, unselect, certify (by ids, and confirm), purchase, claim, reject and
-approve across two fresh organisations per example, on SQLite and on
-PostgreSQL. A model predicts each answer (the counts changed, or the first
-error's code) and the state after it.
+select, unselect, certify (by ids, and confirm), purchase, claim, reject,
+approve, issue, revoke and lapse across two fresh organisations per example,
+on SQLite and on PostgreSQL. A model predicts each answer (the counts
+changed, or the first error's code) and the state after it.
 
 Some steps send two requests at once over two HTTP connections: two admins
 of one organisation selecting, unselecting, confirming or certifying (the
@@ -16,10 +16,18 @@ model takes that order's state. After every step:
 - ``resolvers.invariants.find_violations`` finds nothing;
 - each organisation's sittings per status (``sittings(filter: {status})
   { totalCount }``), ``sittingStats`` and its credit balance equal the model;
-- the review queue's ``totalCount`` equals the model's claims under review.
+- the review queue's ``totalCount`` equals the model's claims under review;
+- each sitting's current certificate has the model's status, its lapsed
+  certificates are as many as the model's, and each organisation has as many
+  REFUND ledger rows as the model.
 
-Rendering is off, so an approved certificate stays APPROVED (the render
-path has its own tests); lapse and revoke do not exist.
+Rendering is off, so an approved certificate stays APPROVED until the issue
+rule hands the issuing verb small files and a signed credential, as the
+render worker would (the render itself has its own tests). Revoke is the
+organisation admin's ``revokeCertificate`` over GraphQL. Lapse runs the
+lifecycle job with ``now`` moved past the claim deadline of some or all open
+(AWAITING_CLAIM or REJECTED) certificates: exactly those lapse, each sitting
+becomes UNSELECTED with one REFUND of +1, and it may be certified again.
 """
 
 from __future__ import annotations
@@ -29,20 +37,22 @@ import itertools
 import json
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import httpx
 import pytest
 from builders import CREATE_ORGANISATION, CREATE_TEST, PURCHASE_CREDITS, RECORD_SITTINGS, sitting_row
 from certificate_flow import portrait
-from hostile_support import HOSTILE, bearer
+from hostile_support import HOSTILE, bearer, issue_approved
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from gql.ids import decode_id, to_global_id
-from models import Certificate, Sitting
-from models.enums import Role
+from models import Certificate, CreditTransaction, Sitting
+from models.enums import CertificateStatus, CreditTransactionKind, Role
 from resolvers.invariants import find_violations
+from resolvers.lifecycle import run_lifecycle
 
 STATUSES = ["UNSELECTED", "SELECTED", "IN_PROGRESS", "CERTIFIED", "INELIGIBLE"]
 MIN_SCORE = 60
@@ -72,7 +82,12 @@ DASHBOARD = (
     )
     + " }"
 )
+REVOKE = """
+mutation($id: ID!) { revokeCertificate(input: {certificateId: $id, reason: "Issued in error"}) { certificate { status } errors { code } } }
+"""
 REVIEW_QUEUE = "{ reviewQueue(first: 1) { totalCount } }"
+OPEN = ("AWAITING_CLAIM", "REJECTED")
+"""Certificate statuses that lapse once their claim deadline has passed."""
 PICKS = st.lists(st.integers(0, 50), min_size=1, max_size=3)
 ADMIN_ACTIONS = st.one_of(st.tuples(st.sampled_from(["select", "unselect", "certify"]), PICKS), st.just(("confirm",)))
 
@@ -83,7 +98,15 @@ class ModelSitting:
     test_taker_pk: int
     status: str
     certificate: str | None = None
+    """The current (not lapsed) certificate's status; None without one."""
     certificate_gid: str | None = None
+    """The current certificate's global ID once a rule has read it."""
+    lapsed: list[str] = field(default_factory=list)
+    """The global IDs of its lapsed certificates, oldest first."""
+
+    @property
+    def pk(self) -> int:
+        return decode_id(self.gid, "Sitting")
 
 
 @dataclass
@@ -95,6 +118,7 @@ class ModelOrganisation:
     second_admin: str
     balance: int
     sittings: list[ModelSitting] = field(default_factory=list)
+    refunds: int = 0
 
 
 class Workflow(RuleBasedStateMachine):
@@ -351,9 +375,22 @@ class Workflow(RuleBasedStateMachine):
         model = self.orgs[org]
         self._race(org, [("purchase", credits), ("certify", self._aimed(org, picks))], [model.admin, model.admin])
 
-    @rule(org=st.integers(0, 1), pick=st.integers(0, 50))
-    def claim(self, org, pick):
-        sitting = self.orgs[org].sittings[pick % len(self.orgs[org].sittings)]
+    def _sitting(self, org: int, pick: int, aim: bool, statuses: tuple[str, ...]) -> ModelSitting:
+        """The ``pick``-th sitting of ``org``; with ``aim``, among those whose certificate is in ``statuses`` if any."""
+        sittings = self.orgs[org].sittings
+        aimed = [s for s in sittings if s.certificate in statuses] if aim else []
+        return (aimed or sittings)[pick % len(aimed or sittings)]
+
+    def _certified_any(self) -> bool:
+        return any(s.certificate or s.lapsed for org in self.orgs for s in org.sittings)
+
+    @precondition(_certified_any)
+    @rule(org=st.integers(0, 1), pick=st.integers(0, 50), aim=st.booleans())
+    def claim(self, org, pick, aim):
+        self._claim(self._sitting(org, pick, aim, OPEN))
+
+    def _claim(self, sitting: ModelSitting) -> None:
+        """The test taker claims ``sitting``'s certificate over HTTP: UNDER_REVIEW, or INVALID_TRANSITION."""
         token = self.server.token(
             Role.TEST_TAKER, test_taker=sitting.test_taker_pk, subject=f"taker-{sitting.test_taker_pk}"
         )
@@ -372,30 +409,172 @@ class Workflow(RuleBasedStateMachine):
         if sitting.certificate in ("AWAITING_CLAIM", "REJECTED"):
             assert result["errors"] == [] and result["certificate"]["status"] == "UNDER_REVIEW", result
             sitting.certificate = "UNDER_REVIEW"
-            if sitting.certificate_gid is None:
-                sitting.certificate_gid = self._certificate_gid(sitting)
+            self._certificate_gid(sitting)
         else:
             assert [e["code"] for e in result["errors"]] == ["INVALID_TRANSITION"], (result, sitting)
 
     def _certificate_gid(self, sitting: ModelSitting) -> str:
-        async def read():
-            return (await Certificate.get(sitting_id=decode_id(sitting.gid, "Sitting"))).id
-
-        return to_global_id("Certificate", self.server.run(read()))
-
-    @rule(org=st.integers(0, 1), pick=st.integers(0, 50), approve=st.booleans())
-    def review(self, org, pick, approve):
-        sitting = self.orgs[org].sittings[pick % len(self.orgs[org].sittings)]
+        """The global ID of ``sitting``'s current certificate, read once and kept in the model."""
         if sitting.certificate_gid is None:
-            return
+
+            async def read():
+                current = Certificate.filter(sitting_id=sitting.pk).exclude(status=CertificateStatus.LAPSED)
+                return (await current.get()).id
+
+            sitting.certificate_gid = to_global_id("Certificate", self.server.run(read()))
+        return sitting.certificate_gid
+
+    @precondition(lambda self: any(s.certificate_gid or s.lapsed for org in self.orgs for s in org.sittings))
+    @rule(org=st.integers(0, 1), pick=st.integers(0, 50), approve=st.booleans(), aim=st.booleans())
+    def review(self, org, pick, approve, aim):
+        """A reviewer approves or rejects a claim.
+
+        An APPROVED certificate is INVALID_TRANSITION; one outside the review
+        queue (awaiting its claim, rejected, issued, revoked, lapsed) is
+        NOT_FOUND, like an ID that names nothing.
+        """
+        sitting = self._sitting(org, pick, aim, ("UNDER_REVIEW",))
+        gid = sitting.certificate_gid or (sitting.lapsed[-1] if sitting.lapsed else None)
+        if gid is not None:
+            self._review(sitting, gid, approve)
+
+    def _review(self, sitting: ModelSitting, gid: str, approve: bool) -> None:
         name = "approveCertificate" if approve else "rejectCertificate"
-        result = self._post(APPROVE if approve else REJECT, {"id": sitting.certificate_gid}, self.reviewer)[name]
-        if sitting.certificate == "UNDER_REVIEW":
+        result = self._post(APPROVE if approve else REJECT, {"id": gid}, self.reviewer)[name]
+        if gid == sitting.certificate_gid and sitting.certificate == "UNDER_REVIEW":
             target = "APPROVED" if approve else "REJECTED"
             assert result["errors"] == [] and result["certificate"]["status"] == target, result
             sitting.certificate = target
         else:
-            assert [e["code"] for e in result["errors"]] == ["INVALID_TRANSITION"], (result, sitting)
+            status = sitting.certificate if gid == sitting.certificate_gid else "LAPSED"
+            code = "INVALID_TRANSITION" if status == "APPROVED" else "NOT_FOUND"
+            assert [e["code"] for e in result["errors"]] == [code], (result, sitting)
+
+    def _approved(self) -> list[ModelSitting]:
+        return [s for org in self.orgs for s in org.sittings if s.certificate == "APPROVED"]
+
+    @precondition(lambda self: self._approved())
+    @rule(pick=st.integers(0, 50))
+    def issue(self, pick):
+        """The render worker's last step for an APPROVED certificate: ISSUED, its sitting CERTIFIED."""
+        approved = self._approved()
+        self._issue(approved[pick % len(approved)])
+
+    def _issue(self, sitting: ModelSitting) -> None:
+        certificate = decode_id(self._certificate_gid(sitting), "Certificate")
+        self.server.run(issue_approved(self.server.live, certificate, f"{self.prefix}-{certificate}", baked=True))
+        sitting.status, sitting.certificate = "CERTIFIED", "ISSUED"
+
+    @precondition(_certified_any)
+    @rule(org=st.integers(0, 1), pick=st.integers(0, 50), aim=st.booleans(), lapsed=st.booleans())
+    def revoke(self, org, pick, aim, lapsed):
+        """``org``'s admin revokes one of its certificates (current or, with ``lapsed``, a lapsed one); see ``_revokes``."""
+        candidates = [s for s in self.orgs[org].sittings if s.certificate or s.lapsed]
+        if aim:
+            candidates = [s for s in candidates if s.certificate == "ISSUED"] or candidates
+        if not candidates:
+            return
+        sitting = candidates[pick % len(candidates)]
+        if sitting.lapsed and (lapsed or sitting.certificate is None):
+            gid, status = sitting.lapsed[-1], "LAPSED"
+        else:
+            gid, status = self._certificate_gid(sitting), sitting.certificate
+        self._revokes(org, sitting, gid, status)
+
+    def _revokes(self, org: int, sitting: ModelSitting, gid: str, status: str | None) -> None:
+        """The other organisation's admin, then ``org``'s, revoke ``gid``; after a success, ``org``'s admin again.
+
+        For the other organisation the certificate is NOT_FOUND whatever its
+        status; for its own, ISSUED becomes REVOKED (the sitting stays
+        CERTIFIED, nothing is refunded) and any other status, a lapsed or
+        just revoked certificate too, is INVALID_TRANSITION. A refusal changes
+        nothing: the invariants compare every status, balance and count.
+        """
+        self._revoke(1 - org, sitting, gid, status, other=True)
+        self._revoke(org, sitting, gid, status, other=False)
+        if status == "ISSUED":
+            self._revoke(org, sitting, gid, "REVOKED", other=False)
+
+    def _revoke(self, org: int, sitting: ModelSitting, gid: str, status: str | None, other: bool) -> None:
+        """``org``'s admin revokes ``gid`` (``sitting``'s certificate, of ``status``; ``other``: another organisation's)."""
+        result = self._post(REVOKE, {"id": gid}, self.orgs[org].admin)["revokeCertificate"]
+        if other:
+            assert [e["code"] for e in result["errors"]] == ["NOT_FOUND"], (result, sitting)
+        elif status == "ISSUED":
+            assert result["errors"] == [] and result["certificate"]["status"] == "REVOKED", result
+            sitting.certificate = "REVOKED"
+        else:
+            assert [e["code"] for e in result["errors"]] == ["INVALID_TRANSITION"], (result, sitting, status)
+
+    @rule(org=st.integers(0, 1), pick=st.integers(0, 50), short=st.integers(0, 3), reject=st.booleans())
+    def advance(self, org, pick, short, reject):
+        """One certificate of ``org`` up to ``4 - short`` steps along its life: claimed, approved (or, with
+        ``reject``, rejected), issued, revoked.
+
+        Each step goes through the same path as its own rule and is checked
+        as exactly. Without a certificate to move, one open sitting is
+        certified first (or refused for want of credits, as the model
+        predicts). The other rules pick sittings at random to reach the
+        refusals; this one keeps ten-step runs reaching issued and revoked
+        certificates.
+        """
+        sittings = self.orgs[org].sittings
+        movable = [s for s in sittings if s.certificate not in (None, "REVOKED")]
+        if not movable:
+            open_ = [n for n, s in enumerate(sittings) if s.status in ("UNSELECTED", "SELECTED")]
+            if open_:
+                self._step(org, ("certify", [open_[pick % len(open_)]]))
+            movable = [s for s in self.orgs[org].sittings if s.certificate == "AWAITING_CLAIM"]
+            if not movable:
+                return
+        sitting = movable[pick % len(movable)]
+        approve = not reject
+        for _ in range(4 - short):
+            if sitting.certificate in OPEN:
+                self._claim(sitting)
+            elif sitting.certificate == "UNDER_REVIEW":
+                self._review(sitting, self._certificate_gid(sitting), approve)
+            elif sitting.certificate == "APPROVED":
+                self._issue(sitting)
+            elif sitting.certificate == "ISSUED":
+                self._revokes(org, sitting, self._certificate_gid(sitting), "ISSUED")
+
+    @precondition(lambda self: any(s.certificate in OPEN for org in self.orgs for s in org.sittings))
+    @rule(cut=st.integers(0, 50), everything=st.booleans())
+    def lapse(self, cut, everything):
+        """The lifecycle job runs with ``now`` just past the claim deadline of one open certificate, or of the last.
+
+        Exactly the open certificates whose deadline has passed lapse (across
+        the whole database: earlier examples' too); each one's sitting goes
+        back to UNSELECTED with a REFUND of +1, and the certificate is kept as
+        a lapsed one of its sitting.
+        """
+        owners = {s.pk: (org, s) for org in self.orgs for s in org.sittings}
+
+        async def open_certificates():
+            rows = Certificate.filter(sitting_id__in=list(owners), status__in=list(OPEN))
+            return await rows.order_by("claim_deadline", "id").values_list("id", "sitting_id", "claim_deadline")
+
+        rows = self.server.run(open_certificates())
+        assert sorted(row[1] for row in rows) == sorted(pk for pk, (_, s) in owners.items() if s.certificate in OPEN)
+        now = rows[-1 if everything else cut % len(rows)][2] + timedelta(seconds=1)
+
+        async def due():
+            return await Certificate.filter(status__in=list(OPEN), claim_deadline__lte=now).count()
+
+        lapsing = self.server.run(due())
+        state = self.server.live.state
+        report = self.server.run(
+            run_lifecycle(policy=state.settings.lifecycle_policy, publisher=state.publisher, now=now)
+        )
+        assert (report.lapsed, report.refunded, report.unselected, report.expired) == (lapsing,) * 3 + (0,), report
+        for certificate, sitting_pk, deadline in rows:
+            if deadline <= now:
+                org, sitting = owners[sitting_pk]
+                sitting.status, sitting.certificate, sitting.certificate_gid = "UNSELECTED", None, None
+                sitting.lapsed.append(to_global_id("Certificate", certificate))
+                org.balance += 1
+                org.refunds += 1
 
     # -- invariants -----------------------------------------------------
 
@@ -414,6 +593,36 @@ class Workflow(RuleBasedStateMachine):
             stats = {entry["status"]: entry["count"] for entry in board["sittingStats"]["byStatus"]}
             assert {status: stats.get(status, 0) for status in STATUSES} == expected, board
             assert board["viewer"]["organisation"]["creditBalance"] == org.balance
+
+    @invariant()
+    def certificates_and_refunds_equal_model(self):
+        """Each sitting's certificates, current and lapsed, and each organisation's REFUND rows are the model's."""
+        sittings = [s for org in self.orgs for s in org.sittings]
+
+        async def read():
+            rows = await Certificate.filter(sitting_id__in=[s.pk for s in sittings]).values_list(
+                "id", "sitting_id", "status"
+            )
+            refunds = [
+                await CreditTransaction.filter(organisation_id=org.pk, kind=CreditTransactionKind.REFUND).count()
+                for org in self.orgs
+            ]
+            return rows, refunds
+
+        rows, refunds = self.server.run(read())
+        actual = {s.pk: (None, []) for s in sittings}
+        for certificate, sitting_pk, status in sorted(rows):
+            if CertificateStatus(status) == CertificateStatus.LAPSED:
+                actual[sitting_pk][1].append(certificate)
+            else:
+                assert actual[sitting_pk][0] is None, (sitting_pk, rows)
+                actual[sitting_pk] = (CertificateStatus(status).value, actual[sitting_pk][1])
+        expected = {s.pk: (s.certificate, [decode_id(gid, "Certificate") for gid in s.lapsed]) for s in sittings}
+        assert actual == expected
+        for s in sittings:
+            if s.certificate_gid is not None:
+                assert any(row[0] == decode_id(s.certificate_gid, "Certificate") and row[1] == s.pk for row in rows)
+        assert refunds == [org.refunds for org in self.orgs]
 
     @invariant()
     def review_queue_counts_claims(self):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from datetime import timedelta
 
 import httpx
@@ -24,6 +25,13 @@ def subjects(smtp: SmtpServer, to: str) -> list[str]:
         for envelope in list(smtp.messages)
         if to in envelope.rcpt_tos
     ]
+
+
+def links_in(message: email.message.EmailMessage) -> tuple[list[str], list[str]]:
+    """(the URLs of the plain-text part, the hrefs of the HTML part) of a multipart/alternative e-mail."""
+    plain, html = (part.get_content() for part in message.iter_parts())
+    assert [part.get_content_type() for part in message.iter_parts()] == ["text/plain", "text/html"]
+    return re.findall(r"https?://\S+", plain), re.findall(r'<a href="([^"]+)">', html)
 
 
 async def kinds_of(test_taker_pk: int) -> list[str]:

@@ -29,7 +29,7 @@ from certificate_flow import (
     wait_for,
 )
 from harness import live_server, make_settings
-from lifecycle_support import WINDOW, kinds_of, lifecycle_app, lifecycle_runs, subjects
+from lifecycle_support import WINDOW, kinds_of, lifecycle_app, lifecycle_runs, links_in, subjects
 from support import ledger_sum
 from ws_client import ws_session
 
@@ -103,19 +103,26 @@ async def test_an_unclaimed_certificate_is_reminded_once_then_lapses_and_is_refu
             return len(subjects(smtp_server, email)) >= 3
 
         await wait_for(delivered, timeout=10)
-        deadline = certificate.claim_deadline.strftime("%Y-%m-%d %H:%M")
+        at = certificate.claim_deadline.astimezone(UTC)
+        deadline = f"{at.day} {at:%B} {at.year}, {at:%H:%M} UTC"
         assert subjects(smtp_server, taker.email) == [
             f"{taker.name}, your Acme Languages English certificate is ready to claim",
             f"{taker.name}, claim your Acme Languages English certificate by {deadline}",
             f"{taker.name}, your Acme Languages English certificate was not claimed in time",
         ]
-        ready = next(
+        ready, reminder, lapse = (
             email.message_from_bytes(envelope.content, policy=email.policy.default)
             for envelope in list(smtp_server.messages)
             if taker.email in envelope.rcpt_tos
         )
         body = ready.get_body(("plain",)).get_content().replace("\r\n", "\n")
-        assert f"\nClaim it by {deadline} (UTC): after that it can no longer be claimed.\n" in body
+        assert f"\nClaim it by {deadline}: after that it can no longer be claimed.\n" in body
+        # the reminder links to the claim page of this sitting in both parts; the lapse notice to nothing
+        claim_link = f"{server.settings.public_url}/claim/{candidate.sitting_id}"
+        assert links_in(ready) == links_in(reminder) == ([claim_link], [claim_link])
+        assert links_in(lapse) == ([], [])
+        lapse_text = lapse.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        assert f"\nclaimed by {deadline}, so it can no longer be claimed.\n" in lapse_text
     assert await Reminder.filter(certificate_id__in=[c.certificate_pk for c in candidates]).count() == 2
     # one +1 refund per certificate, naming its batch and certificate; the balance is the ledger's sum
     refunds = await CreditTransaction.filter(organisation_id=world.organisation_pk, kind="REFUND").order_by("id")
@@ -232,7 +239,8 @@ async def test_leads_that_passed_together_send_one_reminder_and_are_all_recorded
         return len(subjects(smtp_server, taker.email)) >= 2
 
     await wait_for(delivered, timeout=10)
-    deadline = certificate.claim_deadline.strftime("%Y-%m-%d %H:%M")
+    at = certificate.claim_deadline.astimezone(UTC)
+    deadline = f"{at.day} {at:%B} {at.year}, {at:%H:%M} UTC"
     assert subjects(smtp_server, taker.email) == [
         f"{taker.name}, your Acme Languages English certificate is ready to claim",
         f"{taker.name}, claim your Acme Languages English certificate by {deadline}",
@@ -335,7 +343,8 @@ async def test_past_the_deadline_a_claim_is_refused_before_the_job_lapses_it(idl
     extended = await admin.data(EXTEND, {"id": overdue.certificate_id, "deadline": later})
 
     # then
-    shown = f"{deadline.astimezone(UTC):%Y-%m-%d %H:%M} (UTC)"
+    at = deadline.astimezone(UTC)
+    shown = f"{at.day} {at:%B} {at.year}, {at:%H:%M} UTC"
     assert payload == {
         "certificate": None,
         "errors": [

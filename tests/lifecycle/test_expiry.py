@@ -128,7 +128,8 @@ async def test_sittings_expire_and_an_unclaimed_certificate_of_one_lapses_with_i
         return len(subjects(smtp_server, taker.email)) >= 3
 
     await wait_for(delivered, timeout=10)
-    deadline = certified_expiry.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    at = certified_expiry.astimezone(UTC)
+    deadline = f"{at.day} {at:%B} {at.year}, {at:%H:%M} UTC"
     assert subjects(smtp_server, taker.email) == [
         f"{taker.name}, your Acme English certificate is ready to claim",
         f"{taker.name}, claim your Acme English certificate by {deadline}",

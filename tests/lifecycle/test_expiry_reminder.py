@@ -19,7 +19,7 @@ from certificate_flow import certify_all, issue, rendering_server, wait_for
 from lifecycle_support import kinds_of, lifecycle_runs
 
 from gql.ids import decode_id
-from models import OutboxEmail, Reminder, Sitting
+from models import Certificate, OutboxEmail, Reminder, Sitting
 from models.enums import ReminderKind
 
 LEAD = timedelta(days=200)
@@ -57,8 +57,12 @@ async def issued_pair(server):
     return soon, later
 
 
+def received(smtp_server) -> list[email.message.EmailMessage]:
+    return [email.message_from_bytes(e.content, policy=email.policy.default) for e in list(smtp_server.messages)]
+
+
 def delivered_to(smtp_server, subject: str) -> list[tuple[list[str], str]]:
-    """(envelope recipients, To header) of every message the SMTP server accepted with ``subject``."""
+    """(envelope recipients, To header: the holder's name and address) of every message the SMTP server accepted with ``subject``."""
     accepted = []
     for envelope in list(smtp_server.messages):
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -98,6 +102,7 @@ async def test_an_issued_certificate_expiring_within_the_lead_is_reminded_once(r
     # and its holder has one CERTIFICATE_EXPIRING notification, newest, about this certificate
     assert await kinds_of(soon.test_taker_pk) == [
         "CERTIFICATE_READY_TO_CLAIM",
+        "CERTIFICATE_APPROVED",
         "CERTIFICATE_ISSUED",
         "CERTIFICATE_EXPIRING",
     ]
@@ -108,17 +113,31 @@ async def test_an_issued_certificate_expiring_within_the_lead_is_reminded_once(r
         "body": EXPIRING_BODY,
         "certificate": {"id": soon.certificate_id},
     }
-    assert await kinds_of(later.test_taker_pk) == ["CERTIFICATE_READY_TO_CLAIM", "CERTIFICATE_ISSUED"]
+    assert await kinds_of(later.test_taker_pk) == [
+        "CERTIFICATE_READY_TO_CLAIM",
+        "CERTIFICATE_APPROVED",
+        "CERTIFICATE_ISSUED",
+    ]
 
     # and one e-mail, to the holder, naming the day it expires
-    subject = f"Zoë Nguyễn, your Acme English certificate expires on {soon_sitting.expires_at.date().isoformat()}"
+    expires = soon_sitting.expires_at.astimezone(UTC)
+    subject = f"Zoë Nguyễn, your Acme English certificate expires on {expires.day} {expires:%B} {expires.year}"
     address = soon_sitting.test_taker.email
 
     async def sent() -> bool:
         return bool(delivered_to(smtp_server, subject))
 
     await wait_for(sent, timeout=10)
-    assert delivered_to(smtp_server, subject) == [([address], address)]
+    assert delivered_to(smtp_server, subject) == [([address], f"Zoë Nguyễn <{address}>")]
+    # saying when, in UTC, and linking to the holder's downloads page and the verification page, in both parts
+    [message] = [m for m in received(smtp_server) if m["Subject"] == subject]
+    plain, html = (part.get_content() for part in message.iter_parts())
+    code = (await Certificate.get(id=soon.certificate_pk)).verification_code
+    public_url = server.settings.public_url
+    links = [f"{public_url}/certificates/{soon.certificate_id}", f"{public_url}/verify/{code}"]
+    assert f"is valid until {expires.day} {expires:%B} {expires.year}, {expires:%H:%M} UTC. After that" in plain
+    assert [line for line in plain.splitlines() if line.startswith(public_url)] == links
+    assert [f'<a href="{link}">{link}</a>' in html for link in links] == [True, True]
     # the only expiry e-mail written at all: the other holder got none
     expiring = await OutboxEmail.filter(template="CERTIFICATE_EXPIRING").values_list("to_address", "subject")
     assert expiring == [(address, subject)]

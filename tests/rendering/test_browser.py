@@ -335,3 +335,20 @@ def _cmdline(pid: int) -> bytes:
             return file.read()
     except OSError:
         return b""
+
+
+async def test_contexts_idle_for_a_while_are_closed_and_the_next_render_opens_a_new_one():
+    # given contexts that close after 0.3 s without a render
+    renderer = await started(new_renderer(max_concurrency=2, idle_close_s=0.3))
+    try:
+        # when two renders run at once, then nothing for a second
+        await asyncio.gather(*(renderer.render(SAMPLE) for _ in range(2)))
+        assert renderer.idle_contexts() == 2
+        await asyncio.sleep(1.0)
+
+        # then both contexts are closed, and the next render opens a third
+        assert (renderer.open_contexts(), renderer.idle_contexts()) == (0, 0)
+        await renderer.render(SAMPLE)
+        assert renderer.contexts_opened == 3
+    finally:
+        await renderer.close()

@@ -186,6 +186,34 @@ def test_transparency_is_flattened_on_white():
     assert Image.open(io.BytesIO(photo.jpeg)).getpixel((160, 160)) >= (250, 250, 250)
 
 
+def _palette(colour: tuple[int, int, int]) -> Image.Image:
+    image = Image.new("P", (320, 320), 0)
+    image.putpalette(list(colour) * 256)
+    return image
+
+
+@pytest.mark.parametrize(
+    ("image", "options"),
+    [
+        pytest.param(_palette((255, 0, 0)), {"transparency": 0}, id="palette-with-a-transparent-entry"),
+        pytest.param(Image.new("LA", (320, 320), (0, 0)), {}, id="grey-with-alpha"),
+        pytest.param(Image.new("RGB", (320, 320), (255, 0, 0)), {"transparency": (255, 0, 0)}, id="rgb-colour-key"),
+        pytest.param(Image.new("L", (320, 320), 0), {"transparency": 0}, id="grey-colour-key"),
+        pytest.param(Image.new("I;16", (320, 320), 0), {"transparency": 0}, id="16-bit-grey-colour-key"),
+    ],
+)
+def test_every_kind_of_png_transparency_is_flattened_on_white(image, options):
+    photo = sanitise_photo(encoded(image, "PNG", **options))
+
+    assert Image.open(io.BytesIO(photo.jpeg)).convert("RGB").getpixel((160, 160)) >= (250, 250, 250)
+
+
+def test_half_transparent_pixels_are_blended_with_white():
+    photo = sanitise_photo(encoded(Image.new("RGBA", (320, 320), (0, 0, 0, 128)), "PNG"))
+
+    assert all(126 <= channel <= 129 for channel in Image.open(io.BytesIO(photo.jpeg)).getpixel((160, 160)))
+
+
 def test_a_png_built_like_the_bomb_below_but_small_is_a_valid_photo():
     photo = sanitise_photo(blank_png(400, 300))
 
@@ -282,3 +310,13 @@ def test_large_photos_are_stored_at_most_1200_pixels_on_the_long_side():
     # then it keeps its aspect ratio within 1200 px
     assert (photo.width, photo.height) == (1200, 800)
     assert Image.open(io.BytesIO(photo.jpeg)).size == (1200, 800)
+
+
+def test_a_photo_pillow_refuses_as_a_bomb_is_refused_with_its_megapixels():
+    out = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(out, format="PNG")
+
+    with pytest.raises(DomainError) as refused:
+        sanitise_photo(out.getvalue())
+
+    assert refused.value.message == "The photo has too many pixels (400 megapixels); at most 40 megapixels are allowed."

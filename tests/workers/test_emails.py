@@ -8,17 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from models import Certificate, OutboxEmail
+from models import Certificate, OutboxEmail, Test
 from models.enums import EmailTemplate
 from resolvers.global_ids import to_global_id
-from workers.emails import (
-    InvalidAddress,
-    build_message,
-    check_address,
-    clean_header_text,
-    compose,
-    message_id_for,
-)
+from workers.emails import compose, html_body
+from workers.mime import InvalidAddress, build_message, check_address, clean_header_text, message_id_for
 
 PUBLIC_URL = "https://certify.example.test"
 SENDER = "Certify <no-reply@certify.example.test>"
@@ -55,7 +49,7 @@ async def test_ready_to_claim_names_the_test_taker_test_score_organisation_and_c
     assert subject == "Zoë Ångström, your English B2 Academic certificate is ready to claim"
     assert "Hello Zoë Ångström," in body
     assert "Northwind Language Centre" in body
-    assert "score 82 / 100, taken on 2026-03-14" in body
+    assert "(score 82 / 100, taken on 14 March 2026).\n" in body
     assert f"{PUBLIC_URL}/claim/{to_global_id('Sitting', await sitting_of(row))}" in body
 
 
@@ -71,8 +65,80 @@ async def test_issued_prefers_the_holder_name_and_links_to_the_public_verificati
 
     assert subject.startswith("Иван Петров, ")
     assert "issued" in subject
-    assert f"{PUBLIC_URL}/verify/VX7Q-22KD" in body
+    certificate_id = to_global_id("Certificate", row.certificate_id)
+    assert (
+        "Download it as a PDF or an image, once you have signed in:\n"
+        f"{PUBLIC_URL}/certificates/{certificate_id}\n\n"
+        f"Anyone can check that it is genuine at:\n{PUBLIC_URL}/verify/VX7Q-22KD\n"
+    ) in body
+    assert "/files/" not in body
     assert "Ivan Petrov" not in body
+
+
+async def test_issued_states_the_level_and_the_validity_where_the_test_has_them(make_email):
+    # given an issued certificate of a test with levels whose result expires
+    row = await make_email(template=EmailTemplate.CERTIFICATE_ISSUED, verification_code="VX7Q-22KD", score=82)
+    certificate = await Certificate.get(id=row.certificate_id).select_related("sitting__test")
+    await Test.filter(id=certificate.sitting.test_id).update(cefr_mapping={"B1": 40, "B2": 60, "C1": 85})
+    certificate.sitting.expires_at = datetime(2028, 3, 14, 9, 30, tzinfo=UTC)
+    await certificate.sitting.save(update_fields=["expires_at"])
+
+    # when
+    _, body = await compose(row, public_url=PUBLIC_URL)
+
+    # then the sentence names the score, the level and the day it is valid until
+    assert (
+        "Your certificate for English B2 Academic (score 82 / 100, level B2,\n"
+        "taken on 14 March 2026) has been approved and issued by Northwind Language Centre.\n"
+        "It is valid until 14 March 2028.\n\n"
+        "Download it as a PDF or an image"
+    ) in body
+
+
+async def test_issued_without_levels_or_expiry_says_neither(make_email):
+    row = await make_email(template=EmailTemplate.CERTIFICATE_ISSUED, verification_code="VX7Q-22KD", score=82)
+
+    _, body = await compose(row, public_url=PUBLIC_URL)
+
+    assert (
+        "Your certificate for English B2 Academic (score 82 / 100,\n"
+        "taken on 14 March 2026) has been approved and issued by Northwind Language Centre.\n\n"
+        "Download it as a PDF or an image"
+    ) in body
+    assert "level" not in body and "valid until" not in body
+
+
+def test_the_html_part_joins_the_plain_texts_wrapped_lines_and_keeps_labels_and_links_apart():
+    text = (
+        "Your certificate for English B2 Academic (score 82 / 100,\n"
+        "taken on 14 March 2026) has been issued.\nIt is valid until 14 March 2028.\n\n"
+        f"Download it here:\n{PUBLIC_URL}/certificates/Q2VydDox\n"
+    )
+
+    html = html_body(text, subject="Issued", public_url=PUBLIC_URL)
+
+    assert (
+        "<p>Your certificate for English B2 Academic (score 82 / 100, taken on 14 March 2026) has been issued. "
+        "It is valid until 14 March 2028.</p>"
+    ) in html
+    link = f"{PUBLIC_URL}/certificates/Q2VydDox"
+    assert f'<p>Download it here:<br>\n<a href="{link}">{link}</a></p>' in html
+
+
+def test_the_html_part_says_what_the_text_says_escaped_with_its_own_links_as_links():
+    text = (
+        "Hello Ann <b>&amp;</b> Bo,\n\nReason:\nsee https://elsewhere.example/x\n\n"
+        f"Claim it here:\n{PUBLIC_URL}/claim/U2l0dGluZzox\n\nCertify\n"
+    )
+
+    html = html_body(text, subject="Ann <b>, hi", public_url=PUBLIC_URL + "/")
+
+    assert "<title>Ann &lt;b&gt;, hi</title>" in html
+    assert "<p>Hello Ann &lt;b&gt;&amp;amp;&lt;/b&gt; Bo,</p>" in html
+    assert "<p>Reason:<br>\nsee https://elsewhere.example/x</p>" in html
+    link = f"{PUBLIC_URL}/claim/U2l0dGluZzox"
+    assert f'<p>Claim it here:<br>\n<a href="{link}">{link}</a></p>' in html
+    assert html.count("<a ") == 1 and "<p>Certify</p>" in html
 
 
 async def test_rejected_gives_the_reviewers_reason(make_email):
@@ -240,3 +306,13 @@ def test_build_message_carries_any_script_in_subject_name_and_body():
 async def sitting_of(row: OutboxEmail) -> int:
     """The sitting whose certificate ``row`` is about: the ID ``claimCertificate`` takes."""
     return (await Certificate.get(id=row.certificate_id)).sitting_id
+
+
+async def test_a_subject_with_names_at_the_apis_limits_shortens_the_names_never_what_happened(make_email):
+    row = await make_email(name="Ŵ" * 100, template=EmailTemplate.CERTIFICATE_ISSUED, verification_code="VX7Q-22KD")
+    await Test.filter(name="English B2 Academic").update(name="L" * 200)
+
+    subject, body = await compose(row, public_url=PUBLIC_URL)
+
+    assert subject == f"{'Ŵ' * 59}…, your {'L' * 119}… certificate has been issued"
+    assert f"Hello {'Ŵ' * 100}," in body and "L" * 200 in body

@@ -8,6 +8,7 @@ import email.policy
 import logging
 import random
 from datetime import UTC, datetime, timedelta
+from email.headerregistry import Address
 
 import pytest
 from tortoise import connections
@@ -16,7 +17,8 @@ from models import OutboxEmail
 from server.settings import Settings
 from workers.outbox import BACKOFF_CAP_SECONDS, OutboxDeliverer, backoff_seconds, run_outbox
 
-MESSAGE_HEADERS = {"From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type", "Content-Transfer-Encoding"}
+MESSAGE_HEADERS = {"From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type"}
+"""The top level of a multipart/alternative message (each part has its own Content-Type and encoding)."""
 
 
 def settings_for(tmp_path, smtp_url: str | None, *, max_attempts: int = 5) -> Settings:
@@ -34,7 +36,9 @@ def received(envelope) -> email.message.EmailMessage:
 
 
 def text_of(message: email.message.EmailMessage) -> str:
-    return message.get_content().replace("\r\n", "\n")
+    """The text/plain part, with the wire's CRLF line ends read as ``\n``."""
+    assert message.get_content_type() == "multipart/alternative"
+    return message.get_body(("plain",)).get_content().replace("\r\n", "\n")
 
 
 async def make_due(*rows: OutboxEmail) -> None:
@@ -65,7 +69,7 @@ async def test_due_rows_are_delivered_once_with_recipient_subject_and_body(tmp_p
         assert envelope.rcpt_tos == [row.to_address]
         assert envelope.mail_from == "no-reply@certify.example.test"
         message = received(envelope)
-        assert message["To"] == row.to_address
+        assert message["To"].addresses == (Address(display_name=name, addr_spec=row.to_address),)
         assert message["Subject"] == f"{name}, your English B2 Academic certificate is ready to claim"
         assert message["Message-ID"] == f"<outbox-{row.id}@certify.example.test>"
         assert f"Hello {name}," in text_of(message)
@@ -232,7 +236,7 @@ async def test_without_smtp_url_each_row_becomes_one_parseable_eml_file(tmp_path
     for path, row, name in zip(files, rows, ["Ana Souza", "Иван Петров"], strict=True):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert set(message.keys()) == MESSAGE_HEADERS
-        assert message["To"] == row.to_address
+        assert message["To"].addresses == (Address(display_name=name, addr_spec=row.to_address),)
         assert message["Subject"].startswith(f"{name}, ")
         assert f"Hello {name}," in text_of(message)
         assert (await OutboxEmail.get(id=row.id)).sent_at is not None
