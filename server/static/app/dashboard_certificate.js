@@ -4,7 +4,7 @@
 //
 // File URLs are signed and short-lived, so they are asked for each time the dialog opens.
 
-import {useEffect, useRef, useState} from "../vendor/preact/hooks.js";
+import {useEffect, useLayoutEffect, useRef, useState} from "../vendor/preact/hooks.js";
 import {ApiError, graphql} from "./api.js";
 import {utcMinute} from "./format.js";
 import {html} from "./view.js";
@@ -24,7 +24,7 @@ function sameOrigin(url) {
 /** The step that confirms a revocation: it cannot be undone, and the holder reads this reason. */
 function RevokeConfirmation({reason, busy, onConfirm, onBack}) {
   const keep = useRef(null);
-  useEffect(() => keep.current?.focus(), []);
+  useLayoutEffect(() => keep.current?.focus(), []);
   return html`
     <div class="revoke-confirm" id="revoke-confirm" role="group" aria-labelledby="revoke-confirm-title"
       aria-describedby="revoke-confirm-text revoke-confirm-reason" onKeyDown=${(event) => event.key === "Escape" && !busy && (event.preventDefault(), onBack())}>
@@ -56,10 +56,16 @@ function RevokeForm({certificate, onRevoked}) {
     setError("");
     setConfirming(true);
   };
+  const button = useRef(null);
+  const returning = useRef(false);
+  useLayoutEffect(() => {
+    // the form comes back in place of the confirmation: its button takes the focus the confirmation had
+    if (returning.current) button.current?.focus();
+    returning.current = false;
+  }, [confirming]);
   const back = () => {
+    returning.current = true;
     setConfirming(false);
-    // the form comes back on the next render: its button takes the focus the confirmation had
-    setTimeout(() => document.getElementById("revoke")?.focus());
   };
   const revoke = async () => {
     setBusy(true);
@@ -84,7 +90,7 @@ function RevokeForm({certificate, onRevoked}) {
       <input id="revoke-reason" ref=${field} type="text" dir="auto" maxlength="1000" autocomplete="off" value=${reason}
         aria-describedby=${error ? "revoke-error" : undefined} onInput=${(event) => setReason(event.currentTarget.value)} />
       ${problem}
-      <button type="submit" class="danger" id="revoke">Revoke the certificate…</button>
+      <button type="submit" class="danger" id="revoke" ref=${button}>Revoke the certificate…</button>
     </form>`;
 }
 
@@ -113,7 +119,7 @@ export function CertificateDialog({sitting, canRevoke, onClose}) {
   const [certificate, setCertificate] = useState(null);
   const [error, setError] = useState("");
   const revokedNow = useRef(false);
-  useEffect(() => {
+  useLayoutEffect(() => {
     // the form (and its button) is gone once revoked: the focus goes to what the dialog now says
     if (revokedNow.current) document.getElementById("revoked")?.focus();
     revokedNow.current = false;

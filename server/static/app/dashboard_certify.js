@@ -4,7 +4,7 @@
 // The confirmation dialog makes one idempotency key when it opens and sends it with every attempt, so a double
 // click or a retry after a network error certifies once (docs/RULES.md, "Idempotency").
 
-import {useEffect, useRef, useState} from "../vendor/preact/hooks.js";
+import {useLayoutEffect, useRef, useState} from "../vendor/preact/hooks.js";
 import {ApiError, graphql} from "./api.js";
 import {number} from "./format.js";
 import {html} from "./view.js";
@@ -80,7 +80,7 @@ export function ConfirmDialog({open, selected, balance, onClose, onCertified}) {
   const [error, setError] = useState("");
   // What the request is about, as it was when the dialog opened: the live count drops once the server certifies.
   const [asked, setAsked] = useState(null);
-  useEffect(() => {
+  useLayoutEffect(() => {
     const element = dialog.current;
     if (open && !element.open) {
       key.current = crypto.randomUUID();

@@ -3,7 +3,7 @@
 // Names are shown as text in <bdi dir="auto">, so an Arabic or Hebrew name lays out right to left,
 // isolated within the page's left-to-right lines and kept beside its label.
 
-import {useEffect, useRef, useState} from "../vendor/preact/hooks.js";
+import {useEffect, useLayoutEffect, useRef, useState} from "../vendor/preact/hooks.js";
 import {number, utcMinute} from "./format.js";
 import {html} from "./view.js";
 
@@ -84,7 +84,7 @@ function Facts({claim}) {
 
 function RejectForm({reasonField, busy, onReject, onCancel}) {
   const [reason, setReason] = useState("");
-  useEffect(() => reasonField.current?.focus(), [reasonField]);
+  useLayoutEffect(() => reasonField.current?.focus(), [reasonField]);
   const submit = (event) => {
     event.preventDefault();
     onReject(reason);

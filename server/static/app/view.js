@@ -2,7 +2,7 @@
 // the sign-in form and the bar saying who is signed in.
 
 import {h, render} from "../vendor/preact/preact.js";
-import {useEffect, useRef, useState} from "../vendor/preact/hooks.js";
+import {useEffect, useLayoutEffect, useRef, useState} from "../vendor/preact/hooks.js";
 import htm from "../vendor/htm/htm.js";
 import {expiryText, onSessionChange, signIn, signInMessage, signOut} from "./session.js";
 
@@ -33,7 +33,7 @@ export function SignIn({title, purpose, help = STAFF_HELP}) {
   const [message, setMessage] = useState(signInMessage);
   const said = document.documentElement.dataset.signedOutBy === "user" ? "notice" : "notice error";
   const field = useRef(null);
-  useEffect(() => field.current?.focus(), []);
+  useLayoutEffect(() => field.current?.focus(), []);
   useEffect(() => onSessionChange(() => setMessage(signInMessage())), []);
   const submit = (event) => {
     event.preventDefault();
