@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import DBConnectionError
 
 MODEL_MODULES = ["models"]
@@ -12,9 +14,16 @@ MIGRATIONS_MODULE = "models.migrations"
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
-    """The Tortoise config dict for database_url (sqlite://path or postgres://…)."""
+    """The Tortoise config dict for database_url (sqlite://path or postgres://…).
+
+    A SQLite database runs on :mod:`models.sqlite_reads`, whose reads outside a
+    transaction do not wait for one (docs/ARCHITECTURE.md, "Database connections").
+    """
+    connection: str | dict[str, Any] = database_url
+    if urlsplit(database_url).scheme == "sqlite":
+        connection = {**expand_db_url(database_url), "engine": "models.sqlite_reads"}
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": connection},
         "apps": {
             "models": {
                 "models": MODEL_MODULES,

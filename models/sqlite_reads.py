@@ -1,0 +1,82 @@
+"""A Tortoise engine for SQLite files whose plain reads do not wait for a transaction.
+
+Tortoise's SQLite client runs every statement on one connection behind one
+lock, and a transaction holds that lock to its end: a page of sittings read
+during a bulk certification waited for the whole certification, and the live
+queries it wakes re-read their pages one after another. Here statements outside
+a transaction that only read (``SELECT …``) go to one of ``READERS`` further
+connections opened with ``PRAGMA query_only``. In WAL mode (Tortoise's default)
+each reads the last committed state in its own aiosqlite thread while the write
+connection is busy, and sees every commit made before it starts, so a request
+still reads its own earlier writes.
+
+Everything else is unchanged: writes, scripts, and every statement inside a
+transaction (Tortoise's transaction client is a separate class on the write
+connection, so a transaction reads its own uncommitted writes). A misrouted
+write fails loudly on a reader ("attempt to write a readonly database").
+Used for every SQLite file by :func:`models.db.tortoise_config`; an in-memory
+database keeps the one connection (another connection would open another
+database).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tortoise.backends.sqlite.client import SqliteClient
+
+READERS = 2
+"""Read connections per process. More than one lets the reads that live queries make after one commit run side by
+side in SQLite's threads (measured in bench/live_query_bench.py)."""
+
+
+def only_reads(query: str) -> bool:
+    """True when ``query`` is a plain ``SELECT`` (a ``WITH`` may precede an UPDATE in SQLite, so it is not one)."""
+    return query.lstrip()[:6].upper() == "SELECT"
+
+
+class SqliteClientWithReaders(SqliteClient):
+    """Tortoise's :class:`SqliteClient` with its reads outside a transaction on ``READERS`` read-only connections.
+
+    Credentials as Tortoise's SQLite engine takes them (``file_path`` and
+    pragmas). A read goes to the reader with the fewest reads in flight.
+    """
+
+    def __init__(self, file_path: str, **kwargs: Any) -> None:
+        super().__init__(file_path, **kwargs)
+        memory = file_path == ":memory:" or "mode=memory" in file_path
+        pragmas = {"journal_mode": "WAL", **self.pragmas, "query_only": 1}
+        names = [f"{self.connection_name}-reader-{n}" for n in range(0 if memory else READERS)]
+        self._readers = [SqliteClient(file_path, connection_name=name, **pragmas) for name in names]
+        self._waiting = [0] * len(self._readers)
+
+    async def close(self) -> None:
+        """Close the write connection and every reader."""
+        await super().close()
+        for reader in self._readers:
+            await reader.close()
+
+    async def _read(self, method: str, query: str, values: list | None) -> Any:
+        index = min(range(len(self._readers)), key=self._waiting.__getitem__)
+        self._waiting[index] += 1
+        try:
+            return await getattr(self._readers[index], method)(query, values)
+        finally:
+            self._waiting[index] -= 1
+
+    async def execute_query(self, query: str, values: list | None = None) -> tuple[int, Sequence[dict]]:
+        """As Tortoise's, on a reader when ``query`` only reads."""
+        if self._readers and only_reads(query):
+            return await self._read("execute_query", query, values)
+        return await super().execute_query(query, values)
+
+    async def execute_query_dict(self, query: str, values: list | None = None) -> list[dict]:
+        """As Tortoise's, on a reader when ``query`` only reads."""
+        if self._readers and only_reads(query):
+            return await self._read("execute_query_dict", query, values)
+        return await super().execute_query_dict(query, values)
+
+
+client_class = SqliteClientWithReaders
+"""The class Tortoise instantiates for this engine (``engine: "models.sqlite_reads"``)."""
