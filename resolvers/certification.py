@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -190,17 +191,18 @@ def _events(
     notified: list[tuple[int, int]],
     balance: int,
     at: datetime,
-) -> list[Event]:
-    """One status change per certified sitting, the balance change, one notification per test taker told."""
-    events: list[Event] = [
-        SittingStatusChanged(organisation_id, pk, previous, CertificationStatus.IN_PROGRESS.value, at)
-        for pk, previous in certified
-    ]
-    events.append(CreditBalanceChanged(organisation_id, balance, -len(certified), at))
-    events.extend(
-        NotificationCreated(test_taker_id, notification_id, at) for test_taker_id, notification_id in notified
-    )
-    return events
+) -> Iterator[Event]:
+    """One status change per certified sitting, the balance change, one notification per test taker told.
+
+    Made as the publisher reads them, which gives the event loop turns in between (200,000 events for
+    100,000 sittings).
+    """
+    in_progress = CertificationStatus.IN_PROGRESS.value
+    for pk, previous in certified:
+        yield SittingStatusChanged(organisation_id, pk, previous, in_progress, at)
+    yield CreditBalanceChanged(organisation_id, balance, -len(certified), at)
+    for test_taker_id, notification_id in notified:
+        yield NotificationCreated(test_taker_id, notification_id, at)
 
 
 async def _mark_sittings(conn, queryset, sources, principal, batch, now) -> list[tuple[int, str]]:

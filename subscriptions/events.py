@@ -7,7 +7,7 @@ in :mod:`subscriptions.channels`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -83,11 +83,11 @@ Event = (
 class Publisher(Protocol):
     """Sends committed events to subscribers; best-effort, never raises to the caller."""
 
-    async def publish(self, events: Sequence[Event]) -> None: ...
+    async def publish(self, events: Iterable[Event]) -> None: ...
 
 
 class NullPublisher:
     """A publisher that drops every event (CLI commands, scripts)."""
 
-    async def publish(self, events: Sequence[Event]) -> None:
+    async def publish(self, events: Iterable[Event]) -> None:
         return None

@@ -204,6 +204,7 @@ class Hub:
         health_seconds: float = 5.0,
     ):
         self._url = url
+        self._in_process = url.startswith("memory://")
         self._health_seconds = health_seconds
         self._prefix = prefix
         self._queue_size = queue_size
@@ -254,6 +255,16 @@ class Hub:
             for subscriptions in channels
             for subscription in subscriptions
         )
+
+    def reaches(self, channel: str) -> bool:
+        """Whether a message published on ``channel`` now can reach anyone.
+
+        ``memory://`` delivers only to this process, so a channel without a
+        local subscriber reaches no one (a certification of 100,000 sittings
+        tells 100,000 test takers, few of whom are connected); any other
+        backend may have subscribers in other processes.
+        """
+        return not self._in_process or channel in self._local
 
     def backend_channel_count(self) -> int:
         """Channels this process holds a backend subscription for."""
