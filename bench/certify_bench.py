@@ -87,10 +87,11 @@ sittings) was spent encoding and sending to 100,000 unheard test takers' channel
 The page's p99 on SQLite. Tortoise's SQLite client has one connection, and the certification's
 transaction held it until the commit, so a page waited for the whole call: p99 4.25 s. Plain reads
 now run on two read-only connections beside the writer (`models/sqlite_reads.py`, WAL), and the p99
-fell to 0.55–0.86 s. The rest was measured with a loop-lag probe and per-read timings in the server:
+fell to 0.65–0.86 s (0.55–0.64 s once unheard channels were skipped). The rest was measured
+with a loop-lag probe and per-read timings in the server:
 1. The events were made and sorted into channels in one go, 0.7 s without a turn for other requests.
-   They are now made as the publisher reads them, with a turn every 500 (`subscriptions/publisher.py`).
-   p99 0.18–0.41 s.
+   They are now made as the publisher reads them, with a turn for other tasks every 2,000 at first
+   (p99 0.18–0.41 s), every 500 now (`subscriptions/publisher.py`).
 2. A page's 5 ms `COUNT(*)` on a reader took 365 ms while the publisher ran. Its aiosqlite thread
    waited for the GIL at each of its hand-overs, 5 ms apiece by default. The server now sets Python's
    switch interval to 0.5 ms (`server/app.py`, `GIL_SWITCH_INTERVAL_S`). p99 116–127 ms.
