@@ -259,10 +259,8 @@ class Hub:
     def reaches(self, channel: str) -> bool:
         """Whether a message published on ``channel`` now can reach anyone.
 
-        ``memory://`` delivers only to this process, so a channel without a
-        local subscriber reaches no one (a certification of 100,000 sittings
-        tells 100,000 test takers, few of whom are connected); any other
-        backend may have subscribers in other processes.
+        ``memory://`` delivers only in this process, so a channel without a local subscriber reaches no one
+        (100,000 sittings certified tell 100,000 test takers, few connected); other backends reach other processes.
         """
         return not self._in_process or channel in self._local
 
