@@ -45,9 +45,11 @@ class SqliteClientWithReaders(SqliteClient):
 
     def __init__(self, file_path: str, **kwargs: Any) -> None:
         super().__init__(file_path, **kwargs)
-        memory = file_path == ":memory:" or "mode=memory" in file_path
+        one_connection = file_path == ":memory:" or "mode=memory" in file_path
+        # Outside WAL a reader's lock can make the writer's COMMIT fail: readers only beside a WAL writer.
+        one_connection = one_connection or str(self.pragmas.get("journal_mode", "WAL")).upper() != "WAL"
         pragmas = {"journal_mode": "WAL", **self.pragmas, "query_only": 1}
-        names = [f"{self.connection_name}-reader-{n}" for n in range(0 if memory else READERS)]
+        names = [f"{self.connection_name}-reader-{n}" for n in range(0 if one_connection else READERS)]
         self._readers = [SqliteClient(file_path, connection_name=name, **pragmas) for name in names]
         self._waiting = [0] * len(self._readers)
 

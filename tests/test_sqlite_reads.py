@@ -77,6 +77,14 @@ async def test_an_in_memory_database_keeps_its_one_connection():
         await Tortoise.close_connections()
 
 
+async def test_a_database_not_in_wal_mode_keeps_its_one_connection(sqlite_url):
+    await Tortoise.init(config=tortoise_config(f"{sqlite_url}?journal_mode=DELETE"))
+    try:
+        assert connections.get("default")._readers == []
+    finally:
+        await Tortoise.close_connections()
+
+
 @pytest.mark.parametrize(
     ("query", "reads"),
     [
