@@ -27,8 +27,8 @@ from typing import Any
 from tortoise.backends.sqlite.client import SqliteClient
 
 READERS = 2
-"""Read connections per process. More than one lets the reads that live queries make after one commit run side by
-side in SQLite's threads (measured in bench/live_query_bench.py)."""
+"""Read connections per process, so that two reads can run side by side in SQLite's threads (one per core of the
+development machine; one reader against two was not measured)."""
 
 
 def only_reads(query: str) -> bool:
