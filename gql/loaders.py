@@ -33,6 +33,17 @@ def loaded(loader: DataLoader[Any, T], key: Any, convert: Callable[[T], R]) -> R
     return _converted(loader.load(key), convert)
 
 
+async def prefetch(loader: DataLoader[Any, Any], keys: set[Any]) -> None:
+    """Load ``keys`` not yet in ``loader`` by one call of its batch function and keep the values in its cache.
+
+    The same rows and statement as ``loader.load_many(keys)``, without a future and a gather per key
+    (a 50-row page prefetches about 150 keys, :meth:`gql.types.sitting.SittingConnection.prefetched`).
+    """
+    missing = [key for key in keys if loader.cache_map.get(key) is None]
+    if missing:
+        loader.prime_many(dict(zip(missing, await loader.load_fn(missing), strict=True)))
+
+
 async def _converted(value: Awaitable[T], convert: Callable[[T], R]) -> R:
     return convert(await value)
 

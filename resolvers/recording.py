@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError
 from tortoise.exceptions import IntegrityError
 
 from models import Organisation, Sitting, Test, TestTaker
@@ -24,7 +24,7 @@ from resolvers.errors import DomainError, ErrorCode
 from resolvers.lifecycle_policy import expires_at
 from resolvers.principal import Principal
 from resolvers.sql import chunks, insert_rows, transaction
-from resolvers.text import has_control_characters, hidden_character
+from resolvers.text import has_control_characters, hidden_character, normalized_email
 from resolvers.wording import count, number
 from subscriptions.events import Event, Publisher, SittingsRecorded, SittingStatusChanged
 
@@ -110,10 +110,7 @@ def _clean_row(index: int, row: SittingRecord, tests: dict[int, Test], organisat
             ErrorCode.INVALID_INPUT, f"testTakerName must not contain the invisible character {hidden}", "testTakerName"
         )
     try:
-        # allow_smtputf8=False: the outbox speaks plain SMTP, so a non-ASCII local part could never be delivered.
-        email = validate_email(
-            row.test_taker_email.strip(), check_deliverability=False, allow_smtputf8=False
-        ).normalized
+        email = normalized_email(row.test_taker_email.strip())
     except EmailNotValidError as exc:
         raise fail(ErrorCode.INVALID_INPUT, f"testTakerEmail is not valid: {exc}", "testTakerEmail") from exc
     return external_id, name, email

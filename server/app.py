@@ -47,7 +47,7 @@ from server.rate_limits import RateLimiter, storage_for
 from server.request_ids import RequestIds
 from server.settings import Settings
 from server.state import AppState
-from server.strawberry_internals import websocket_origin_of
+from server.strawberry_internals import inputs_built_once, websocket_origin_of
 from server.verify_page import verify_page
 from server.view import MAX_JSON_BYTES, CertifyGraphQL
 from server.web_pages import dashboard_page, my_certificates_page, review_page
@@ -65,7 +65,9 @@ def _view(state: AppState) -> CertifyGraphQL:
     settings = state.settings
     return CertifyGraphQL(
         state,
-        schema=build_schema(limits=[DocumentLimits], execution_context_class=SharingExecutionContext),
+        schema=inputs_built_once(
+            build_schema(limits=[DocumentLimits], execution_context_class=SharingExecutionContext)
+        ),
         multipart_uploads_enabled=True,
         keep_alive=True,
         keep_alive_interval=settings.websocket_ping_seconds,

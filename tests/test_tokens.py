@@ -6,6 +6,7 @@ issuer or audience names the setting an integrator changes.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -137,6 +138,28 @@ async def test_a_token_of_an_existing_organisation_is_accepted_and_remembered(sq
 
     # then both are answered
     assert [a["data"] for a in answers] == [{"sittings": {"totalCount": 3}}] * 2
+
+
+async def test_a_remembered_token_is_refused_once_it_expires(sqlite_server):
+    # given a token that expires two seconds from now, accepted once (and so remembered as verified)
+    world = await build_world(sqlite_server.platform(), sittings=1)
+    expires_at = int(time.time()) + 2
+    token = "Bearer " + jwt.encode(claims(world.organisation_id, exp=expires_at), TEST_SECRET, algorithm="HS256")
+    first = (
+        await sqlite_server.http.post("/graphql", json={"query": SITTINGS}, headers={"Authorization": token})
+    ).json()
+
+    # when it is used again after its exp
+    await asyncio.sleep(max(0.0, expires_at - time.time()) + 0.1)
+    again = (
+        await sqlite_server.http.post("/graphql", json={"query": SITTINGS}, headers={"Authorization": token})
+    ).json()
+
+    # then the first answer was data and the second the expiry refusal
+    assert first["data"] == {"sittings": {"totalCount": 1}}
+    assert [(e["extensions"]["code"], e["message"]) for e in again["errors"]] == [
+        ("UNAUTHENTICATED", "the token has expired")
+    ]
 
 
 async def test_an_rs256_service_refuses_hs256_signed_with_its_public_key(tmp_path, sqlite_url):

@@ -11,7 +11,7 @@ import strawberry
 
 from gql.context import Info
 from gql.ids import decode_id, to_global_id
-from gql.loaders import PageKey, loaded
+from gql.loaders import PageKey, loaded, prefetch
 from gql.types.common import (
     CertificateStatus,
     CertificationStatus,
@@ -179,7 +179,7 @@ class SittingConnection:
             (("certificate",), loaders.certificate_by_sitting_id, "id"),
         )
         loads = [
-            loader.load_many({getattr(row, column) for row in page.items})
+            prefetch(loader, {getattr(row, column) for row in page.items})
             for names, loader, column in wanted
             if page.items and any(selects(info, "edges", "node", name) for name in names)
         ]
