@@ -21,7 +21,9 @@ database).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from tortoise.backends.sqlite.client import SqliteClient
@@ -40,7 +42,9 @@ class SqliteClientWithReaders(SqliteClient):
     """Tortoise's :class:`SqliteClient` with its reads outside a transaction on ``READERS`` read-only connections.
 
     Credentials as Tortoise's SQLite engine takes them (``file_path`` and
-    pragmas). A read goes to the reader with the fewest reads in flight.
+    pragmas). A read goes to the reader with the fewest reads in flight; a
+    read whose caller was cancelled stays in flight until its statement ends
+    in the reader's thread, which a cancellation does not stop.
     """
 
     def __init__(self, file_path: str, **kwargs: Any) -> None:
@@ -62,10 +66,30 @@ class SqliteClientWithReaders(SqliteClient):
     async def _read(self, method: str, query: str, values: list | None) -> Any:
         index = min(range(len(self._readers)), key=self._waiting.__getitem__)
         self._waiting[index] += 1
+        cancelled = False
         try:
             return await getattr(self._readers[index], method)(query, values)
+        except asyncio.CancelledError:
+            # A cancelled await does not stop the statement in aiosqlite's thread, and the reader's next statement
+            # waits for it: the read counts until a marker queued behind it has run, so the next read goes elsewhere.
+            cancelled = True
+            drained = asyncio.ensure_future(self._queued_behind(index))
+            drained.add_done_callback(partial(self._ended, index))
+            raise
         finally:
-            self._waiting[index] -= 1
+            if not cancelled:
+                self._waiting[index] -= 1
+
+    async def _queued_behind(self, index: int) -> None:
+        """Return once every statement queued on reader ``index``'s aiosqlite thread so far has ended."""
+        connection = self._readers[index]._connection
+        if connection is not None:
+            await connection._execute(lambda: None)
+
+    def _ended(self, index: int, drained: asyncio.Future) -> None:
+        self._waiting[index] -= 1
+        if not drained.cancelled():
+            drained.exception()  # retrieved: a reader closed meanwhile fails the marker, and no one awaits it
 
     async def execute_query(self, query: str, values: list | None = None) -> tuple[int, Sequence[dict]]:
         """As Tortoise's, on a reader when ``query`` only reads."""

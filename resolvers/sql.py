@@ -188,7 +188,10 @@ class SqliteTransaction(SqliteTransactionContext):
     waits, and a ``BEGIN`` that ran anyway in aiosqlite's thread leaves a
     transaction open that the next ``BEGIN`` would commit half-done. Here a
     cancelled ``BEGIN`` is rolled back and the lock released, and the final
-    ROLLBACK or COMMIT always runs to its end.
+    ROLLBACK or COMMIT always runs to its end. A COMMIT that fails (``database
+    is locked`` when a reader's lock outlasts the busy timeout, a deferred
+    constraint) leaves SQLite's transaction open, which the next ``BEGIN``
+    would commit: it is rolled back, then its error raised.
     """
 
     __slots__ = ()
@@ -210,12 +213,23 @@ class SqliteTransaction(SqliteTransactionContext):
         try:
             if not self.connection._finalized:
                 if exc_type is None:
-                    await _complete(self.connection.commit())
+                    await self._commit()
                 elif exc_type is not TransactionManagementError:
                     await _complete(self.connection.rollback())
         finally:
             get_connections().reset(self.token)
             self._trxlock.release()
+
+    async def _commit(self) -> None:
+        """COMMIT; when it fails, roll back (a no-op once nothing is open) and raise its error."""
+        try:
+            await _complete(self.connection.commit())
+        except BaseException:
+            try:
+                await _complete(self.connection._connection.rollback())
+            except Exception as error:  # noqa: BLE001 - the COMMIT's error is the one to raise
+                log.warning("could not roll back after a failed commit: %r", error)
+            raise
 
 
 class PooledTransaction(TransactionContextPooled):

@@ -177,16 +177,22 @@ def _lifespan(state: AppState, graphql: CertifyGraphQL):
                 if settings.render_enabled:
                     await _open_rendering(state, stack)
                 _start_background(state)
-            # Everything allocated so far lives as long as the process: keep it out of the cyclic
+            # Everything allocated so far lives as long as the app: keep it out of the cyclic
             # GC's scans, which otherwise dominate the cost of fanning an event out to thousands
             # of websocket subscribers (docs/ARCHITECTURE.md, "Fan-out").
             gc.freeze()
+            interpreter_interval = sys.getswitchinterval()
             sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
             state.ready = True
             try:
                 yield
             finally:
-                await _stop_background(state)
+                try:
+                    await _stop_background(state)
+                finally:
+                    # Both are the interpreter's: a process that starts another app after this one gets them back.
+                    sys.setswitchinterval(interpreter_interval)
+                    gc.unfreeze()
 
     return lifespan
 

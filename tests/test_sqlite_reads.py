@@ -4,6 +4,7 @@ every commit; a transaction reads its own writes; a reader never writes."""
 from __future__ import annotations
 
 import asyncio
+from contextlib import suppress
 
 import pytest
 from tortoise import Tortoise
@@ -63,6 +64,48 @@ async def test_concurrent_reads_spread_over_the_readers_and_a_reader_refuses_wri
     with pytest.raises(OperationalError, match="attempt to write a readonly database"):
         await client._readers[0].execute_query("UPDATE organisation SET name = 'x'")
     assert await name_of((await Organisation.first()).id) == "Acme"
+
+
+SLOW_READ = (
+    "SELECT (WITH RECURSIVE counter(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM counter WHERE n < 1000000000) "
+    "SELECT count(*) FROM counter)"
+)
+"""A plain SELECT that runs for minutes unless interrupted."""
+
+
+async def interrupt_until_free(reader) -> None:
+    """Interrupt ``reader``'s statement until the reader answers ``SELECT 1`` (an interrupt between statements does
+    nothing), for at most 10 s."""
+    for _ in range(20):
+        reader._connection._conn.interrupt()
+        with suppress(TimeoutError):
+            assert await asyncio.wait_for(reader.execute_query_dict("SELECT 1 AS one"), timeout=0.5) == [{"one": 1}]
+            return
+    raise AssertionError("the reader's statement never ended")
+
+
+async def test_a_cancelled_read_counts_until_its_statement_ends_so_the_next_read_goes_to_the_other_reader(sqlite_db):
+    client = connections.get("default")
+    await Organisation.create(name="Acme")
+    # given a long read running on the first reader
+    slow = asyncio.create_task(client.execute_query(SLOW_READ))
+    await asyncio.sleep(0.2)
+    try:
+        assert client._waiting == [1, 0]
+        # when the task awaiting it is cancelled (aiosqlite's thread goes on running the statement)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        # then the read still counts on its reader
+        assert client._waiting == [1, 0]
+        # and the next read goes to the other reader, answering while the long one still runs
+        assert await asyncio.wait_for(Organisation.all().count(), timeout=5) == 1
+        assert client._waiting == [1, 0]
+    finally:
+        await interrupt_until_free(client._readers[0])
+    # then, once its statement has ended, its reader counts nothing
+    assert client._waiting == [0, 0]
+    assert await Organisation.all().count() == 1
 
 
 async def test_an_in_memory_database_keeps_its_one_connection():
