@@ -2,6 +2,7 @@
 
 Usage:
     .venv/bin/python bench/analytics_bench.py [--sittings 1000000] [--database-url URL] [--runs 3] [--smoke] [--out PATH]
+        [--keep-database PATH_OR_NAME] [--only TEXT]
 
 Builds a fresh database (SQLite in a temp dir, or with --database-url a new
 database on that server root such as postgres://postgres@127.0.0.1:5432;
@@ -13,15 +14,22 @@ calls each analytics verb (:mod:`resolvers.analytics`,
 :mod:`resolvers.credit_usage`) ``--runs`` times per principal; each query's
 median is a figure with the target of figure 8, at most 1 s, and the
 slowest run is in its note.
+
+``--keep-database`` keeps the built database (a SQLite file path, or a database
+name on the --database-url server) and reuses it when it is already there with
+as many sittings; ``--only`` times just the queries whose label contains the
+text. Neither changes what a figure measures.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import sqlite3
 import sys
 import time
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -270,8 +278,9 @@ def cases(org_admin: bool) -> list[tuple[str, object]]:
     return listed
 
 
-async def time_all(runs: int) -> list:
-    """Each query ``runs`` times per principal: one figure per query and principal (median seconds, ≤ 1 s)."""
+async def time_all(runs: int, only: str = "") -> list:
+    """Each query ``runs`` times per principal (those whose label contains ``only``): one figure per query and
+    principal (median seconds, ≤ 1 s)."""
     principals = [
         ("platform admin", Principal("bench", Role.PLATFORM_ADMIN)),
         ("org admin (40 % of rows)", Principal("bench", Role.ORG_ADMIN, organisation_id=1)),
@@ -279,6 +288,8 @@ async def time_all(runs: int) -> list:
     figures = []
     for who, principal in principals:
         for label, call in cases(principal.role is Role.ORG_ADMIN):
+            if only not in label:
+                continue
             times = []
             for _ in range(runs):
                 started = time.perf_counter()
@@ -290,10 +301,68 @@ async def time_all(runs: int) -> list:
     return figures
 
 
+async def _sitting_count(url: str) -> int:
+    """How many sittings the database at ``url`` holds (0 when it has no sitting table)."""
+    try:
+        if url.startswith("sqlite://"):
+            db = sqlite3.connect(url.removeprefix("sqlite://"))
+            try:
+                return db.execute('SELECT COUNT(*) FROM "sitting"').fetchone()[0]
+            finally:
+                db.close()
+        conn = await asyncpg.connect(url)
+        try:
+            return await conn.fetchval('SELECT COUNT(*) FROM "sitting"')
+        finally:
+            await conn.close()
+    except (sqlite3.Error, asyncpg.PostgresError, OSError):
+        return 0
+
+
+@asynccontextmanager
+async def bench_database(postgres_root: str | None, keep: str | None):
+    """The URL of the benchmark's database: a scratch one, or with ``keep`` the kept one (created if missing)."""
+    if keep is None:
+        async with scratch_database(postgres_root) as url:
+            yield url
+        return
+    if postgres_root is None:
+        yield f"sqlite://{os.path.abspath(keep)}"
+        return
+    admin = await asyncpg.connect(f"{postgres_root}/postgres")
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", keep):
+            await admin.execute(f'CREATE DATABASE "{keep}"')
+    finally:
+        await admin.close()
+    yield f"{postgres_root}/{keep}"
+
+
+async def build(url: str, args, started: float) -> tuple[float, float]:
+    """Migrate and fill the database at ``url`` unless it is a kept one already holding ``args.sittings``
+    sittings; (seconds generating rows, seconds until built)."""
+    generated = 0.0
+    if args.keep_database is None or await _sitting_count(url) != args.sittings:
+        tables = all_tables(args.sittings)
+        generated = time.perf_counter() - started
+        forget_compiled_statements()
+        await migrate(url)
+        if args.database_url:
+            await fill_postgres(url, tables)
+        else:
+            fill_sqlite(url.removeprefix("sqlite://"), tables)
+        del tables
+    forget_compiled_statements()
+    return generated, time.perf_counter() - started
+
+
 async def main() -> None:
     parser = arguments(__doc__.splitlines()[0])
     parser.add_argument("--sittings", type=int, default=1_000_000)
     parser.add_argument("--database-url", default=None, help="PostgreSQL server root; SQLite when omitted")
+    parser.add_argument("--keep-database", default=None,
+                        help="keep the database (SQLite path or PostgreSQL name) and reuse it next time")  # fmt: skip
+    parser.add_argument("--only", default="", help="time only the queries whose label contains this")
     args = parser.parse_args()
     if args.smoke:
         args.sittings, args.runs = 5_000, 1
@@ -302,21 +371,12 @@ async def main() -> None:
                     variant=variant, smoke=args.smoke)  # fmt: skip
     with Timer(report):
         started = time.perf_counter()
-        tables = all_tables(args.sittings)
-        generated = time.perf_counter() - started
-        async with scratch_database(args.database_url) as url:
-            forget_compiled_statements()
-            await migrate(url)
-            if args.database_url:
-                await fill_postgres(url, tables)
-            else:
-                fill_sqlite(url.removeprefix("sqlite://"), tables)
-            del tables
-            built = time.perf_counter() - started
+        async with bench_database(args.database_url, args.keep_database) as url:
+            generated, built = await build(url, args, started)
             print(f"{variant}: {args.sittings:,} sittings (built in {built:.0f} s)", flush=True)
             await Tortoise.init(config=tortoise_config(url))
             try:
-                report.figures = await time_all(args.runs)
+                report.figures = await time_all(args.runs, args.only)
             finally:
                 await Tortoise.close_connections()
     report.figures.append(info("database built (rows generated and bulk-inserted)", built, "s",

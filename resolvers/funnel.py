@@ -2,17 +2,29 @@
 
 Rules: docs/RULES.md, "Analytics". Like :mod:`resolvers.analytics`, it counts
 exactly the rows the ``sittings`` query would list for the same principal and
-filter, in the database, in two statements: the status counts, then the
-certified sittings joined to their certificates with each step's durations in
-exact microseconds. On SQLite each median is found without sorting every
-duration (:func:`_bounds_sql`), with an exact fallback when the sample
-misses; PostgreSQL sorts them (quicker there than the sample's scans).
+filter, in the database, in two statements run side by side (outside a
+transaction): the status counts, then the certified sittings joined to their
+certificates with each step's durations in exact microseconds.
+
+PostgreSQL aggregates the join in one pass (``percentile_cont`` sorts each
+step's durations; the join runs on parallel workers). SQLite keeps each
+joined row's times as whole seconds (``unixepoch``, a fraction of the cost of
+the exact microseconds), bounds each step's middle durations from a sample of
+those seconds, and computes the exact microseconds only for the few rows near
+the middle (:func:`_sqlite_medians_sql`), with an exact fallback over every
+row when the sample misses.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Any
 
+from tortoise.backends.base.client import TransactionalDBClient
+
+from models import Sitting
 from models.enums import CertificateStatus, CertificationStatus
 from resolvers import access
 from resolvers.access import Operation
@@ -20,6 +32,7 @@ from resolvers.analytics import CERTIFIED_STATUSES, MICROSECONDS, filtered_sitti
 from resolvers.analytics_sql import duration, fetch, instant
 from resolvers.principal import Principal
 from resolvers.sittings import SittingFilter
+from resolvers.sql import Statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,144 +66,222 @@ async def certification_funnel(*, principal: Principal, spec: SittingFilter | No
     """
     access.require(principal, Operation.CERTIFICATION_FUNNEL)
     queryset = filtered_sittings(principal, spec)
-    recorded, eligible, certified = await _status_counts(queryset.values("status"))
-    steps = await _claims_and_issues(queryset.values("id", "status", "certified_at"))
+    (recorded, eligible, certified), steps = await _side_by_side(
+        _status_counts(queryset.values("status")), _claims_and_issues(queryset.values("id", "status", "certified_at"))
+    )
     return CertificationFunnel(
         recorded=recorded,
         eligible=eligible,
         certified=certified,
-        claimed=steps["claimed"][0],
-        issued=steps["issued"][0],
-        median_seconds_to_claim=_median_seconds(steps.get("claim")),
-        median_seconds_to_issue=_median_seconds(steps.get("issue")),
+        claimed=int(steps["claimed"]),
+        issued=int(steps["issued"]),
+        median_seconds_to_claim=_seconds(steps["claim"]),
+        median_seconds_to_issue=_seconds(steps["issue"]),
     )
 
 
-def _median_seconds(middles: list[int] | None) -> float | None:
-    """The mean of the one or two middle durations (microseconds), in seconds; None without any."""
-    if not middles:
-        return None
-    return sum(middles) / len(middles) / MICROSECONDS
+async def _side_by_side(*works: Awaitable[Any]) -> list[Any]:
+    """The results of ``works`` in order: run at once on separate connections, or one after another inside a
+    transaction (whose one connection runs one statement at a time)."""
+    if isinstance(Sitting._meta.db, TransactionalDBClient):
+        return [await work for work in works]
+    return list(await asyncio.gather(*works))
+
+
+def _seconds(microseconds: float | None) -> float | None:
+    """A median in microseconds (an integer or the mean of two, exact in a float) in seconds; None for None."""
+    return None if microseconds is None else microseconds / MICROSECONDS
 
 
 async def _status_counts(queryset) -> tuple[int, int, int]:
-    """(recorded, eligible, certified) of the sittings of ``queryset``: one scan, no join."""
+    """(recorded, eligible, certified) of the sittings of ``queryset``: one read of their statuses, grouped."""
     stmt = sitting_statement()
-    certified = ", ".join(stmt.param(s.value) for s in CERTIFIED_STATUSES)
-    ineligible = stmt.param(CertificationStatus.INELIGIBLE.value)
-    row = (
-        await fetch(
-            stmt,
-            f"SELECT COUNT(*) AS recorded, SUM(CASE WHEN src.status <> {ineligible} THEN 1 ELSE 0 END) AS eligible, "
-            f"SUM(CASE WHEN src.status IN ({certified}) THEN 1 ELSE 0 END) AS certified "
-            f"FROM ({stmt.subquery(queryset)}) AS src",
-        )
-    )[0]
-    return int(row["recorded"]), int(row["eligible"] or 0), int(row["certified"] or 0)
+    rows = await fetch(
+        stmt, f"SELECT src.status AS status, COUNT(*) AS n FROM ({stmt.subquery(queryset)}) AS src GROUP BY src.status"
+    )
+    counts = {row["status"]: int(row["n"]) for row in rows}
+    certified = sum(counts.get(status.value, 0) for status in CERTIFIED_STATUSES)
+    recorded = sum(counts.values())
+    return recorded, recorded - counts.get(CertificationStatus.INELIGIBLE.value, 0), certified
 
 
-MEDIAN_SAMPLE = 4096
-"""About how many durations per step the funnel samples to find where its median lies."""
-MEDIAN_MARGIN = 32
-"""Sample ranks kept on each side of the median's expected rank: 1/``MEDIAN_MARGIN`` of the sample, plus 16."""
+MEDIAN_SAMPLE = 16384
+"""About how many joined rows the SQLite funnel samples to find where each step's median lies."""
+MEDIAN_MARGIN = 48
+"""Sample ranks kept on each side of a step's sampled median: 1/``MEDIAN_MARGIN`` of its sample, plus 16."""
+_STEPS = (("claim", "claimed_at", "certified_at"), ("issue", "issued_at", "claimed_at"))
+"""Each step: its name, the later and the earlier time its duration runs between."""
 
 
-async def _claims_and_issues(queryset) -> dict[str, list[int]]:
-    """Step → values, in one statement: "claimed" / "issued" → ``[count]`` of the certified sittings of
-    ``queryset`` whose certificate was claimed / issued; "claim" / "issue" → the step's one or two middle
-    durations in microseconds (absent when the step has none).
+async def _claims_and_issues(queryset) -> dict[str, float | None]:
+    """Step → value: "claimed" / "issued" → how many certified sittings of ``queryset`` have a claimed / issued certificate;
+    "claim" / "issue" → the step's median duration in microseconds (None when it has none), in one statement.
 
-    instants: the certified sittings' certificates with a claim or an issue, their times as
-    :func:`resolvers.analytics_sql.instant`; steps: the durations; counts: the counts, N durations per
-    step (each CTE materialized once). A step's middles are its durations at 0-based ranks
-    (N - 1) / 2 and N / 2 in ascending order (:func:`_middles_sql`).
+    The rows: the certified sittings of ``queryset`` joined to their current (not LAPSED) certificate
+    when it was claimed or issued. A step's duration is its later time minus its earlier one, when both
+    are set.
     """
     stmt = sitting_statement()
     certified = ", ".join(stmt.param(s.value) for s in CERTIFIED_STATUSES)
-    sampled = not stmt.postgres
-    sample, margin = (stmt.param(MEDIAN_SAMPLE), stmt.param(MEDIAN_MARGIN)) if sampled else ("", "")
-    steps = (("claim", "to_claim"), ("issue", "to_issue"))
-    rows = await fetch(
-        stmt,
-        f"WITH instants AS {'' if sampled else 'NOT '}MATERIALIZED (SELECT src.id AS id, "
-        f"{instant(stmt, 'src.certified_at')} AS certified_at, "
-        f"{instant(stmt, 'c.claimed_at')} AS claimed_at, {instant(stmt, 'c.issued_at')} AS issued_at "
+    joined = (
         f"FROM ({stmt.subquery(queryset)}) AS src JOIN certificate AS c ON c.sitting_id = src.id "
         f"AND c.status <> {stmt.param(CertificateStatus.LAPSED.value)} "
-        f"WHERE src.status IN ({certified}) AND (c.claimed_at IS NOT NULL OR c.issued_at IS NOT NULL)), "
-        f"steps AS MATERIALIZED (SELECT id, {duration(stmt, 'claimed_at', 'certified_at')} AS to_claim, "
-        f"{duration(stmt, 'issued_at', 'claimed_at')} AS to_issue, claimed_at, issued_at FROM instants), "
-        f"counts AS MATERIALIZED (SELECT COUNT(claimed_at) AS claimed, COUNT(issued_at) AS issued, "
-        f"COUNT(to_claim) AS claims, COUNT(to_issue) AS issues FROM steps)"
-        + "".join(f", {_bounds_sql(step, column, sample, margin)}" for step, column in steps if sampled)
-        + " SELECT 'claimed' AS step, claimed AS value FROM counts "
-        "UNION ALL SELECT 'issued' AS step, issued AS value FROM counts UNION ALL "
-        + " UNION ALL ".join(_middles_sql(step, column, sampled=sampled) for step, column in steps),
+        f"WHERE src.status IN ({certified}) AND (c.claimed_at IS NOT NULL OR c.issued_at IS NOT NULL)"
     )
+    if stmt.postgres:
+        return (await fetch(stmt, _postgres_sql(stmt, joined), parallel_rows=True))[0]
     found: dict[str, list[int]] = {}
-    for row in rows:
-        found.setdefault(row["step"], []).append(int(row["value"]))
-    return found
+    for row in await fetch(stmt, _sqlite_medians_sql(stmt, joined)):
+        found.setdefault(row["step"], []).append(row["value"])
+    return {step: _mean(found.get(step)) for step in ("claimed", "issued", "claim", "issue")}
 
 
-def _bounds_sql(step: str, column: str, sample: str, margin: str) -> str:
-    """CTEs bounding a step's middle durations without sorting them all (a sampling selection, as Floyd and
-    Rivest's): ``{step}_sample``: the durations of about ``sample`` sittings (those whose id is a multiple of
-    N / sample); ``{step}_ranks``: the middles' ranks r1, r2 and the sample's size; ``{step}_edges``: the
-    sampled durations ``margin``-th of the sample (plus 16) below and above where the middles should be;
-    ``{step}_bounds``: those edges, how many durations lie below and between them, and ``ok`` (1) when
-    both middles are proved to lie between them, each then at rank − below among the durations between.
+def _mean(values: list[int] | None) -> float | None:
+    """The count of "claimed" / "issued" (one value), or a step's median: the mean of its one or two middles."""
+    if not values:
+        return None
+    return sum(values) / len(values) if len(values) > 1 else values[0]
+
+
+def _time(stmt: Statement, column: str) -> str:
+    """The joined row's ``column``: the sitting's ``certified_at``, the certificate's other times."""
+    return f"src.{column}" if column == "certified_at" else f"c.{column}"
+
+
+def _postgres_sql(stmt: Statement, joined: str) -> str:
+    """One row: claimed, issued, and each step's ``percentile_cont(0.5)`` of its durations in microseconds.
+
+    The durations are BIGINTs below 2⁵³ cast to double, so the mean of the two middles is exact
+    (``lo + (hi − lo) × 0.5``), as the mean in integers would be.
     """
-    ranks = f"{step}_ranks"
-    offset = "CASE WHEN taken = 0 OR {at} < 0 THEN 0 WHEN {at} > taken - 1 THEN taken - 1 ELSE {at} END"
-    expected = "{r} * taken / CASE WHEN total = 0 THEN 1 ELSE total END"
-    spread = f"(taken / {margin} + 16)"
-    lower = offset.format(at=f"{expected.format(r='r1')} - {spread}")
-    upper = offset.format(at=f"{expected.format(r='r2')} + {spread}")
-    edge = f"(SELECT v FROM {step}_sample ORDER BY v LIMIT 1 OFFSET (SELECT {{at}} FROM {ranks}))"
+    medians = ", ".join(
+        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY CAST("
+        f"{duration(stmt, _time(stmt, later), _time(stmt, earlier))} AS DOUBLE PRECISION)) AS {step}"
+        for step, later, earlier in _STEPS
+    )
+    return f"SELECT COUNT(c.claimed_at) AS claimed, COUNT(c.issued_at) AS issued, {medians} {joined}"
+
+
+def _coarse(step: str, alias: str = "s") -> str:
+    """A step's duration in whole seconds from ``steps``' ``unixepoch`` times: within 2 s of the exact one."""
+    later, earlier = next((later, earlier) for name, later, earlier in _STEPS if name == step)
+    return f"({alias}.{later} - {alias}.{earlier})"
+
+
+def _exact(stmt: Statement, step: str) -> tuple[str, str]:
+    """(a step's exact duration in microseconds, the joins from ``steps AS s`` that it reads its times from)."""
+    later, earlier = next((later, earlier) for name, later, earlier in _STEPS if name == step)
+    # CROSS JOIN: SQLite keeps the order written, reading each row's texts by rowid after its row of steps.
+    joins = "CROSS JOIN certificate AS c ON c.id = s.cid"
+    if "certified_at" in (later, earlier):
+        joins += f' CROSS JOIN "{Sitting._meta.db_table}" AS src ON src.id = s.id'
+    exact = duration(stmt, instant(stmt, _time(stmt, later)), instant(stmt, _time(stmt, earlier)))
+    return exact, joins
+
+
+def _sqlite_medians_sql(stmt: Statement, joined: str) -> str:
+    """Rows (step, value): ("claimed", n), ("issued", n), and each step's one or two middle durations in
+    microseconds, in ascending order (none when the step has none).
+
+    steps: the joined rows (sitting id, certificate id, the three times as ``unixepoch`` seconds);
+    every, sample: the rows whose sitting id is a multiple of (rows / ``MEDIAN_SAMPLE``), their
+    durations in seconds; {step}_edges: :func:`_edges_sql`; tallies: the counts, and the rows surely
+    below each step's lower edge; band: the exact durations of the rows that may lie between a step's
+    edges; {step}_bounds: the middles' ranks r1 = (N − 1) / 2 and r2 = N / 2 (N durations), how many
+    durations lie below the edges, and ``ok`` when both middles lie between them
+    (:func:`_middles_sql`). Every table but ``steps`` has a few rows or a few percent of them.
+    """
+    sample, margin = stmt.param(MEDIAN_SAMPLE), stmt.param(MEDIAN_MARGIN)
+    exact = {step: _exact(stmt, step) for step, _, _ in _STEPS}
+    in_band = {step: f"{_coarse(step)} BETWEEN {step[0]}e.band_lo AND {step[0]}e.band_hi" for step, _, _ in _STEPS}
+    edges = "claim_edges AS ce CROSS JOIN issue_edges AS ie"
+    ctes = [
+        (
+            f"steps AS MATERIALIZED (SELECT src.id AS id, c.id AS cid, unixepoch(src.certified_at) AS certified_at, "
+            f"unixepoch(c.claimed_at) AS claimed_at, unixepoch(c.issued_at) AS issued_at {joined})"
+        ),
+        (
+            f"every AS MATERIALIZED (SELECT CASE WHEN n / {sample} < 1 THEN 1 ELSE n / {sample} END AS m "
+            "FROM (SELECT COUNT(*) AS n FROM steps))"
+        ),
+        (
+            f"sample AS MATERIALIZED (SELECT {_coarse('claim')} AS claim, {_coarse('issue')} AS issue "
+            "FROM every CROSS JOIN steps AS s WHERE s.id % every.m = 0)"
+        ),
+        "taken AS MATERIALIZED (SELECT COUNT(claim) AS claim, COUNT(issue) AS issue FROM sample)",
+        *(_edges_sql(step, margin) for step, _, _ in _STEPS),
+        (
+            f"tallies AS MATERIALIZED (SELECT COUNT(s.claimed_at) AS claimed, COUNT(s.issued_at) AS issued, "
+            f"COUNT({_coarse('claim')}) AS claims, COUNT({_coarse('issue')}) AS issues, "
+            f"TOTAL({_coarse('claim')} < ce.band_lo) AS claim_under, "
+            f"TOTAL({_coarse('issue')} < ie.band_lo) AS issue_under FROM {edges} CROSS JOIN steps AS s)"
+        ),
+        (
+            f"band AS MATERIALIZED (SELECT CASE WHEN {in_band['claim']} THEN {exact['claim'][0]} END AS claim, "
+            f"CASE WHEN {in_band['issue']} THEN {exact['issue'][0]} END AS issue FROM {edges} CROSS JOIN steps AS s "
+            f"{exact['claim'][1]} WHERE {in_band['claim']} OR {in_band['issue']})"
+        ),
+        (
+            "band_tallies AS MATERIALIZED (SELECT TOTAL(b.claim < ce.low) AS claim_below, "
+            "TOTAL(b.claim BETWEEN ce.low AND ce.high) AS claim_inside, TOTAL(b.issue < ie.low) AS issue_below, "
+            f"TOTAL(b.issue BETWEEN ie.low AND ie.high) AS issue_inside FROM {edges} CROSS JOIN band AS b)"
+        ),
+        *(_bounds_sql(step) for step, _, _ in _STEPS),
+    ]
+    middles = " UNION ALL ".join(_middles_sql(step, *exact[step]) for step, _, _ in _STEPS)
+    # A statement that starts with SELECT runs on a read connection (models/sqlite_reads.py), beside writes.
     return (
-        f"{step}_sample AS MATERIALIZED (SELECT {column} AS v FROM steps WHERE {column} IS NOT NULL AND id % "
-        f"(SELECT CASE WHEN {step}s / {sample} < 1 THEN 1 ELSE {step}s / {sample} END FROM counts) = 0), "
-        f"{ranks} AS MATERIALIZED (SELECT ({step}s - 1) / 2 AS r1, {step}s / 2 AS r2, {step}s AS total, "
-        f"(SELECT COUNT(*) FROM {step}_sample) AS taken FROM counts), "
-        f"{step}_edges AS MATERIALIZED (SELECT {edge.format(at=lower)} AS lo, {edge.format(at=upper)} AS hi), "
-        f"{step}_counted AS MATERIALIZED (SELECT SUM(CASE WHEN steps.{column} < e.lo THEN 1 ELSE 0 END) AS below, "
-        f"SUM(CASE WHEN steps.{column} >= e.lo AND steps.{column} <= e.hi THEN 1 ELSE 0 END) AS inside "
-        f"FROM {step}_edges AS e CROSS JOIN steps), "
-        f"{step}_bounds AS MATERIALIZED (SELECT r.r1, r.r2, e.lo, e.hi, c.below, CASE WHEN e.lo IS NOT NULL "
-        f"AND e.hi IS NOT NULL AND c.below <= r.r1 AND r.r2 < c.below + c.inside THEN 1 ELSE 0 END AS ok "
-        f"FROM {ranks} AS r CROSS JOIN {step}_edges AS e CROSS JOIN {step}_counted AS c)"
+        f"SELECT step, value FROM (WITH {', '.join(ctes)} SELECT 'claimed' AS step, claimed AS value FROM tallies "
+        f"UNION ALL SELECT 'issued' AS step, issued AS value FROM tallies UNION ALL {middles}) AS funnel"
     )
 
 
-def _middles_sql(step: str, column: str, *, sampled: bool) -> str:
-    """A step's one or two middle durations as rows (step, value).
+def _edges_sql(step: str, margin: str) -> str:
+    """CTE ``{step}_edges``, one row: lo, hi, the sampled durations (seconds) ``margin``-th of the step's sample
+    (plus 16 ranks) below and above its sampled median; band_lo = lo − 1, band_hi = hi + 1; low, high: lo and
+    hi in microseconds (NULL without a sample).
 
-    ``sampled`` (SQLite): between the bounds of :func:`_bounds_sql` when they
-    hold them, sorting only those, else from all the step's durations in order
-    (the exact fallback). Not ``sampled`` (PostgreSQL, whose sort of a few
-    hundred thousand integers is quicker than the sample's extra scans): from
-    all of them in order.
+    A row whose duration in seconds k is below band_lo lasted less than ``low`` (k + 2 s ≤ lo), one whose k
+    is above band_hi more than ``high``; only the rows between are given their exact duration.
     """
-    if not sampled:
-        return (
-            f"SELECT '{step}' AS step, v AS value FROM (SELECT {column} AS v FROM steps WHERE {column} IS NOT NULL "
-            f"ORDER BY {column} LIMIT (SELECT 2 - {step}s % 2 FROM counts) "
-            f"OFFSET (SELECT ({step}s - 1) / 2 FROM counts)) AS {step}_middle"
-        )
+    spread = f"(taken.{step} / {margin} + 16)"
+    clamp = f"CASE WHEN taken.{step} = 0 OR {{at}} < 0 THEN 0 WHEN {{at}} > taken.{step} - 1 THEN taken.{step} - 1 ELSE {{at}} END"
+    lower = clamp.format(at=f"(taken.{step} - 1) / 2 - {spread}")
+    upper = clamp.format(at=f"taken.{step} / 2 + {spread}")
+    edge = f"(SELECT {step} FROM sample WHERE {step} IS NOT NULL ORDER BY {step} LIMIT 1 OFFSET (SELECT {{at}} FROM taken))"
+    return (
+        f"{step}_edges AS MATERIALIZED (SELECT lo, hi, lo - 1 AS band_lo, hi + 1 AS band_hi, lo * {MICROSECONDS} AS low, "
+        f"hi * {MICROSECONDS} AS high FROM (SELECT {edge.format(at=lower)} AS lo, {edge.format(at=upper)} AS hi))"
+    )
+
+
+def _bounds_sql(step: str) -> str:
+    """CTE ``{step}_bounds``, one row: r1, r2, low, high, below (the durations under ``low``), and ``ok`` (1) when
+    both middles are proved to lie between low and high, each then at rank − below among the durations there."""
+    below = f"(t.{step}_under + b.{step}_below)"
+    return (
+        f"{step}_bounds AS MATERIALIZED (SELECT (t.{step}s - 1) / 2 AS r1, t.{step}s / 2 AS r2, e.low, e.high, "
+        f"CAST({below} AS INTEGER) AS below, CASE WHEN e.low IS NOT NULL AND e.high IS NOT NULL "
+        f"AND {below} <= (t.{step}s - 1) / 2 AND t.{step}s / 2 < {below} + b.{step}_inside THEN 1 ELSE 0 END AS ok "
+        f"FROM tallies AS t CROSS JOIN band_tallies AS b CROSS JOIN {step}_edges AS e)"
+    )
+
+
+def _middles_sql(step: str, exact: str, joins: str) -> str:
+    """A step's one or two middle durations as rows (step, value): from the band, sorting only its durations
+    between low and high, when ``ok``; else from every duration in order (the exact fallback)."""
     bounds = f"{step}_bounds"
+    limit = f"LIMIT (SELECT r2 - r1 + 1 FROM {bounds})"
     # The bounds row comes first (CROSS JOIN keeps that order on SQLite), so a branch whose ok does not
-    # hold stops before reading a single duration.
+    # hold stops before reading a single row.
     between = (
-        f"SELECT steps.{column} AS v FROM {bounds} AS b CROSS JOIN steps WHERE b.ok = 1 "
-        f"AND steps.{column} >= b.lo AND steps.{column} <= b.hi ORDER BY steps.{column} "
-        f"LIMIT (SELECT r2 - r1 + 1 FROM {bounds}) "
+        f"SELECT b2.{step} AS v FROM {bounds} AS b CROSS JOIN band AS b2 WHERE b.ok = 1 "
+        f"AND b2.{step} BETWEEN b.low AND b.high ORDER BY b2.{step} {limit} "
         f"OFFSET (SELECT CASE WHEN ok = 1 THEN r1 - below ELSE 0 END FROM {bounds})"
     )
     everything = (
-        f"SELECT steps.{column} AS v FROM {bounds} AS b CROSS JOIN steps WHERE b.ok = 0 "
-        f"AND steps.{column} IS NOT NULL ORDER BY steps.{column} "
-        f"LIMIT (SELECT r2 - r1 + 1 FROM {bounds}) OFFSET (SELECT r1 FROM {bounds})"
+        f"SELECT {exact} AS v FROM {bounds} AS b CROSS JOIN steps AS s {joins} WHERE b.ok = 0 "
+        f"AND {_coarse(step)} IS NOT NULL ORDER BY v {limit} OFFSET (SELECT r1 FROM {bounds})"
     )
     return (
         f"SELECT '{step}' AS step, v AS value FROM ({between}) AS {step}_between "
