@@ -180,11 +180,20 @@ def _read_stat(pid: int) -> tuple[Process, int] | None:
 
 
 class LaunchedChromium:
-    """One launched browser: its Playwright handle, its process tree, whether it disconnected."""
+    """One launched browser: its Playwright handle, its process tree, whether it disconnected.
+
+    ``frames_on_demand``: whether its pages draw a frame only when asked
+    (``HeadlessExperimental.beginFrame``, :meth:`renderer.page.Tab.screenshot`);
+    set to False once the browser answers that it does not. ``frame_lock`` is
+    held while one of its pages draws such a frame: the headless shell
+    crashes when two pages draw at once.
+    """
 
     def __init__(self, browser: Browser, pid: int | None) -> None:
         self.browser = browser
         self.pid = pid
+        self.frames_on_demand = True
+        self.frame_lock = asyncio.Lock()
         self.gone = asyncio.Event()
         browser.on("disconnected", lambda _: self.gone.set())
         if not browser.is_connected():

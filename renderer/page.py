@@ -53,6 +53,16 @@ PDF_OPTIONS: dict[str, Any] = {
 # CDP Page.captureScreenshot of the viewport; fast PNG encoding (a larger file,
 # ~145 kB instead of ~120 kB, for about half the encoding time).
 PNG_OPTIONS: dict[str, Any] = {"format": "png", "optimizeForSpeed": True, "captureBeyondViewport": False}
+# CDP HeadlessExperimental.beginFrame: with frames drawn only when asked (chromium-headless-shell
+# with --deterministic-mode, renderer.driver.LAUNCH_ARGS) the one frame of a certificate, the
+# same pixels and PNG encoding as PNG_OPTIONS. Page.captureScreenshot never returns there.
+FRAME_OPTIONS: dict[str, Any] = {"screenshot": {"format": "png", "optimizeForSpeed": True}}
+# How a browser without frames on demand answers beginFrame: Chromium (not the headless shell)
+# has no such command, the headless shell without --deterministic-mode refuses it.
+NO_FRAMES_ON_DEMAND = ("wasn't found", "BeginFrameControl")
+# Now and then (≈ 1 in 60 renders of a just-opened page while others render) Chromium answers a
+# frame without its screenshot; the next frame, of the same page, has it.
+FRAME_ATTEMPTS = 3
 # The last "startxref" of a PDF: the offset of its newest cross-reference section.
 PDF_STARTXREF = re.compile(rb"startxref\s+(\d+)")
 # The fitting routine (renderer.template.FitRule), run in the page with one
@@ -164,7 +174,7 @@ class Tab:
             fitted = await self.fit(document.fit_plan)
             name_class = document.name_class_at(fitted["name"]["size"])
         pdf = base64.b64decode((await self.cdp.send("Page.printToPDF", PDF_OPTIONS))["data"])
-        png = base64.b64decode((await self.cdp.send("Page.captureScreenshot", PNG_OPTIONS))["data"])
+        png = await self.screenshot()
         if isinstance(document, CertificatePage):
             pdf = with_metadata(pdf, document.metadata)
         return RenderedCertificate(
@@ -175,6 +185,54 @@ class Tab:
             name_class=name_class,
             fitted=fitted,
         )
+
+    async def screenshot(self) -> bytes:
+        """The loaded page's viewport as PNG bytes (1123 x 794 px at 96 dpi).
+
+        One frame drawn for it (``FRAME_OPTIONS``; again, up to
+        ``FRAME_ATTEMPTS`` in all, if Chromium answers one without its
+        screenshot) where the browser draws frames only when asked, else a
+        capture of the page's last frame (``PNG_OPTIONS``): the same pixels.
+        Printing, loading and fitting a page then draw nothing in between.
+
+        Raises:
+            PlaywrightError: Chromium failed to draw or capture the frame.
+        """
+        assert self.cdp is not None
+        if self.chromium.frames_on_demand:
+            try:
+                for _ in range(FRAME_ATTEMPTS):
+                    frame = await self.draw_frame()
+                    if "screenshotData" in frame:
+                        return base64.b64decode(frame["screenshotData"])
+            except PlaywrightError as exc:
+                if not any(marker in exc.message for marker in NO_FRAMES_ON_DEMAND):
+                    raise
+                self.chromium.frames_on_demand = False
+            else:
+                raise PlaywrightError(f"Chromium drew {FRAME_ATTEMPTS} frames without a screenshot")
+        return base64.b64decode((await self.cdp.send("Page.captureScreenshot", PNG_OPTIONS))["data"])
+
+    async def draw_frame(self) -> dict[str, Any]:
+        """Chromium's answer to ``HeadlessExperimental.beginFrame`` with ``FRAME_OPTIONS``, one page of the browser at a time.
+
+        The browser's ``frame_lock`` is held until Chromium has answered, even
+        when the render awaiting it is cancelled (a timeout): the next page's
+        frame never starts while this one is drawn.
+
+        Raises:
+            PlaywrightError: Chromium failed or refused to draw (see ``NO_FRAMES_ON_DEMAND``).
+        """
+        assert self.cdp is not None
+        lock = self.chromium.frame_lock
+        await lock.acquire()
+        try:
+            drawing = asyncio.ensure_future(self.cdp.send("HeadlessExperimental.beginFrame", FRAME_OPTIONS))
+        except BaseException:
+            lock.release()
+            raise
+        drawing.add_done_callback(lambda done: _release(lock, done))
+        return await asyncio.shield(drawing)
 
     async def fit(self, plan: dict[str, dict[str, object]]) -> dict[str, dict[str, Any]]:
         """Fit the loaded page's text boxes by ``plan`` (``CertificatePage.fit_plan``) with ``FIT_FUNCTION``.
@@ -225,6 +283,12 @@ def with_metadata(pdf: bytes, metadata: dict[str, str]) -> bytes:
     new_trailer.write_to_stream(out)
     out.write(f"\nstartxref\n{xref_at}\n%%EOF\n".encode())
     return out.getvalue()
+
+
+def _release(lock: asyncio.Lock, drawing: asyncio.Future[Any]) -> None:
+    lock.release()
+    if not drawing.cancelled():
+        drawing.exception()  # a frame nobody awaits any more: its failure is the cancelled render's
 
 
 async def close_tab(opening: asyncio.Future[Tab], chromium: LaunchedChromium) -> None:

@@ -32,6 +32,9 @@ DRAFT_DPI = 250
 DRAFT_SIZE = tuple(round(mm / MM_PER_INCH * DRAFT_DPI) for mm in PHOTO_BOX_MM)
 # Same crop as the template's CSS (object-fit: cover; object-position: 50% 25%).
 PHOTO_CENTERING = (0.5, 0.25)
+# EXIF orientations (tag 0x0112) that turn the picture a quarter: the browser shows it as tall as it is wide.
+EXIF_ORIENTATION = 0x0112
+QUARTER_TURNS = frozenset({5, 6, 7, 8})
 PHOTO_JPEG_QUALITY = 90
 
 MONTHS = (
@@ -160,7 +163,7 @@ class CertificatePage:
         self.name_classes = NAME_CLASSES[NAME_CLASSES.index(guess) :]
         self._values = {
             "data": data,
-            "photo_url": _print_photo_url(data),
+            **_photo_values(data),
             "qr_url": _data_url("image/svg+xml", qr_svg(data.verification_url)),
             "score_text": format_score(data.score, data.score_max),
             "taken_on": format_date(data.taken_at),
@@ -310,9 +313,31 @@ def format_date(moment: datetime) -> str:
     return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}"
 
 
-def _print_photo_url(data: CertificateData) -> str:
+def photo_ratio(photo: bytes) -> float:
+    """The photo's width / height as the browser shows it, its EXIF orientation applied.
+
+    ``photo`` is JPEG or PNG bytes; only the header is read. The template
+    crops the photo for print with it (``--ratio`` of certificate.html.j2).
+
+    Raises:
+        PIL.UnidentifiedImageError: the bytes are not an image.
+    """
+    with Image.open(io.BytesIO(photo)) as image:
+        width, height = image.size
+        exif = Image.Exif()
+        if image.info.get("exif"):
+            exif.load(image.info["exif"])
+    if exif.get(EXIF_ORIENTATION, 1) in QUARTER_TURNS:
+        width, height = height, width
+    return width / height
+
+
+def _photo_values(data: CertificateData) -> dict[str, str | None]:
+    """The printed photo as a ``data:`` URL and, for a JPEG, its shown width / height (the template's ``--ratio``)."""
     printed = print_photo(data.photo)
-    return _data_url(data.photo_mime if printed is data.photo else "image/jpeg", printed)
+    mime = data.photo_mime if printed is data.photo else "image/jpeg"
+    ratio = f"{photo_ratio(printed):.6f}" if mime == "image/jpeg" else None
+    return {"photo_url": _data_url(mime, printed), "photo_ratio": ratio}
 
 
 def _data_url(mime: str, payload: bytes) -> str:
