@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import lru_cache
 
@@ -90,17 +91,42 @@ def normalized_email(address: str) -> str:
 
     The answers for the last 8,192 addresses of up to 254 characters (RFC 5321's longest path) are
     remembered: the delivery platform records the same test takers again with each new sitting, and a
-    repeated batch changes nothing but is checked whole.
+    repeated batch changes nothing but is checked whole. A new address whose local part is a plain ASCII
+    dot-atom of up to 64 characters (RFC 5321 §4.5.3.1.1) at a domain ASCII in every form is checked against the
+    remembered answer for its domain (the last 1,024), which is most of email-validator's work (≈ 25 of
+    40 µs an address): an organisation's test takers share a few domains. Anything else, and any refusal,
+    is email-validator's own answer for the whole address (``tests/test_emails.py`` checks that both
+    ways agree).
 
     Raises:
         EmailNotValidError: with email-validator's message.
     """
     if len(address) > 254:
         return validate_email(address, check_deliverability=False, allow_smtputf8=False).normalized
+    local, _, domain = address.rpartition("@")
+    if len(local) <= 64 and domain.isascii() and PLAIN_LOCAL_PART.fullmatch(local):
+        normalized_domain = _checked_domain(domain.lower())
+        if normalized_domain is not None and normalized_domain.isascii():
+            return f"{local}@{normalized_domain}"
     normalized, refusal = _checked_email(address)
     if refusal is not None:
         raise EmailNotValidError(refusal)
     return normalized
+
+
+PLAIN_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+"""RFC 5322's dot-atom in ASCII (§3.2.3, ``atext`` runs joined by single dots): the local parts email-validator
+accepts unquoted and leaves as they are."""
+
+
+@lru_cache(maxsize=1024)
+def _checked_domain(domain: str) -> str | None:
+    """``domain`` (ASCII, lowercased: email-validator's checks of an ASCII domain ignore case) normalized as
+    email-validator does for an address at it, or None when it refuses it."""
+    try:
+        return validate_email(f"a@{domain}", check_deliverability=False, allow_smtputf8=False).domain
+    except EmailNotValidError:
+        return None
 
 
 @lru_cache(maxsize=8192)
