@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from email_validator import EmailNotValidError
 from tortoise.exceptions import IntegrityError
 
-from models import Organisation, Sitting, Test, TestTaker
+from models import Organisation, Sitting, Test
 from models.enums import CertificationStatus, IneligibilityReason, PhotoCheck
 from models.sitting import test_taker_search_key
 from resolvers import access
@@ -23,7 +23,7 @@ from resolvers.audit import record_audit
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.lifecycle_policy import expires_at
 from resolvers.principal import Principal
-from resolvers.sql import chunks, insert_rows, transaction
+from resolvers.sql import Statement, chunks, insert_rows, transaction
 from resolvers.text import has_control_characters, hidden_character, normalized_email
 from resolvers.wording import count, number
 from subscriptions.events import Event, Publisher, SittingsRecorded, SittingStatusChanged
@@ -272,12 +272,14 @@ def _distinct_external_ids(external_ids: list[str]) -> list[str]:
 
 
 async def _existing_sittings(conn, external_ids: list[str]) -> dict[str, Sitting]:
-    """The sittings already recorded under ``external_ids``, keyed by external id."""
-    return {
-        s.external_id: s
-        for part in chunks(external_ids)
-        for s in await Sitting.filter(external_id__in=part).using_db(conn)
-    }
+    """The sittings already recorded under ``external_ids``, keyed by external id.
+
+    One look-up of their ids first (a new batch finds none), then the model instances of those found.
+    """
+    stmt = Statement(conn)
+    found = await stmt.fetch(f"SELECT id FROM sitting WHERE external_id {stmt.one_of(external_ids)}")
+    ids = [row["id"] for row in found]
+    return {s.external_id: s for part in chunks(ids) for s in await Sitting.filter(id__in=part).using_db(conn)}
 
 
 SITTING_COLUMNS = (
@@ -371,8 +373,7 @@ async def _test_taker_ids(conn, people: list[tuple[str, str]], now: datetime) ->
 
 
 async def _ids_by_email_key(conn, keys: list[str]) -> dict[str, int]:
-    return {
-        key: pk
-        for part in chunks(keys)
-        for key, pk in await TestTaker.filter(email_key__in=part).using_db(conn).values_list("email_key", "id")
-    }
+    """The ids of the test takers with these ``email_key`` values, keyed by them (one statement)."""
+    stmt = Statement(conn)
+    rows = await stmt.fetch(f"SELECT email_key, id FROM test_taker WHERE email_key {stmt.one_of(keys)}")
+    return {row["email_key"]: row["id"] for row in rows}

@@ -9,6 +9,7 @@ verbs open a transaction (:func:`transaction`).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import Awaitable, Sequence
@@ -50,6 +51,17 @@ class Statement:
             value = db_datetime(value, self.conn)
         self.params.append(value)
         return f"${len(self.params)}" if self.postgres else f"?{len(self.params)}"
+
+    def one_of(self, values: Sequence[str]) -> str:
+        """SQL text that is true when the expression before it is one of ``values`` (texts), as one parameter.
+
+        ``= ANY($n::text[])`` on PostgreSQL, ``IN (SELECT value FROM json_each(?n))`` on SQLite: one
+        statement text and one parameter for any number of values, no chunks under the drivers' limits, and
+        both databases look each value up in the column's index.
+        """
+        if self.postgres:
+            return f"= ANY({self.param(list(values))}::text[])"
+        return f"IN (SELECT value FROM json_each({self.param(json.dumps(list(values)))}))"
 
     def grouped(self, expression: str) -> str:
         """SQL text of the whole number ``expression`` with commas between thousands ("1,000,000"), as

@@ -21,6 +21,8 @@ FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 def has_control_characters(text: str) -> bool:
     """True when ``text`` holds control, format, surrogate, private-use, unassigned or
     line/paragraph-separator characters (NUL included) — never valid in keys, references or searches."""
+    if text.isascii():
+        return not text.isprintable()  # ASCII's only such characters are its controls (Cc), all unprintable
     return any(unicodedata.category(ch) in FORBIDDEN_CATEGORIES for ch in text)
 
 
@@ -50,6 +52,8 @@ def hidden_character(text: str) -> str | None:
 
     For display names (organisations, tests, test takers): joiners a script needs stay, invisible ones do not.
     """
+    if text.isascii() and text.isprintable():
+        return None  # ASCII's only hidden characters are its controls (Cc), all unprintable
     for index, char in enumerate(text):
         if unicodedata.category(char) in HIDDEN_CATEGORIES and not is_needed_joiner(text, index):
             name = unicodedata.name(char, "")
