@@ -175,17 +175,15 @@ async def _record(principal: Principal, rows: Sequence[SittingRecord]) -> tuple[
     now = datetime.now(UTC)
     tally = _Tally()
     async with transaction() as conn:
-        if conn.capabilities.dialect == "postgres":
-            # The look-ups by up to 500 external ids and e-mails repeat with the same text; after five runs
-            # PostgreSQL may keep a generic plan, planned on the statistics of a table that was small (a
-            # fresh system's first ingest): a scan comparing each row with every listed value, seconds per
-            # batch as the table grows. Custom plans see the values (an index, or a hashed list).
-            await conn.execute_script("SET LOCAL plan_cache_mode = force_custom_plan")
+        await _custom_plans(conn, True)
         tests, organisations = await _references(conn, rows)
         cleaned = [_clean_row(i, row, tests, organisations) for i, row in enumerate(rows)]
         external_ids = _distinct_external_ids([external_id for external_id, _, _ in cleaned])
-        takers = await _test_taker_ids(conn, [(name, email) for _, name, email in cleaned], now)
         existing = await _existing_sittings(conn, external_ids)
+        people = _people([(name, email) for _, name, email in cleaned])
+        takers = await _ids_by_email_key(conn, list(people))
+        await _custom_plans(conn, False)
+        takers.update(await _new_test_takers(conn, people, takers, now))
         for index, (row, (external_id, _, email)) in enumerate(zip(rows, cleaned, strict=True)):
             test = tests[row.test_id]  # type: ignore[index]
             test_taker_id = takers[email.casefold()]
@@ -352,24 +350,42 @@ def _update_existing(
     return (status.value, target.value) if target is not status else ()
 
 
-async def _test_taker_ids(conn, people: list[tuple[str, str]], now: datetime) -> dict[str, int]:
-    """Find or create one test taker per e-mail (case-insensitive); their ids keyed by casefolded e-mail.
+async def _custom_plans(conn, custom: bool) -> None:
+    """On PostgreSQL, plan each of this transaction's next statements for its own values (``custom``), or let
+    the server reuse plans (its default); nothing on SQLite.
 
-    New ones get the keys ``TestTaker.for_person`` derives (``email_key``, ``search_key``) and locale ``en``.
+    The look-ups by a batch's external ids and e-mails repeat with the same text; after five runs PostgreSQL
+    may keep a generic plan, planned on the statistics of a table that was small (a fresh system's first
+    ingest): a scan comparing each row with every listed value, seconds per batch as the table grows.
+    Custom plans see the values. The inserts go back to the default: under custom plans every inserted
+    row's foreign-key checks are planned again (:func:`resolvers.sql.insert_rows`).
     """
+    if conn.capabilities.dialect == "postgres":
+        await conn.execute_script(f"SET LOCAL plan_cache_mode = {'force_custom_plan' if custom else 'auto'}")
+
+
+def _people(people: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """(name, e-mail) of each person, keyed by casefolded e-mail (a test taker's ``email_key``); the first wins."""
     wanted: dict[str, tuple[str, str]] = {}
     for name, email in people:
         wanted.setdefault(email.casefold(), (name, email))
-    found = await _ids_by_email_key(conn, list(wanted))
+    return wanted
+
+
+async def _new_test_takers(
+    conn, people: dict[str, tuple[str, str]], known: dict[str, int], now: datetime
+) -> dict[str, int]:
+    """Create a test taker for each of ``people`` (by ``email_key``) not ``known``; their ids keyed by ``email_key``.
+
+    New ones get the keys ``TestTaker.for_person`` derives (``email_key``, ``search_key``) and locale ``en``.
+    """
     missing = [
         (name, email, key, test_taker_search_key(name, email), "en", now)
-        for key, (name, email) in wanted.items()
-        if key not in found
+        for key, (name, email) in people.items()
+        if key not in known
     ]
-    await insert_rows(conn, "test_taker", TEST_TAKER_COLUMNS, missing)
-    if missing:
-        found.update(await _ids_by_email_key(conn, [row[2] for row in missing]))
-    return found
+    inserted = await insert_rows(conn, "test_taker", TEST_TAKER_COLUMNS, missing, returning=("email_key", "id"))
+    return {row["email_key"]: row["id"] for row in inserted}
 
 
 async def _ids_by_email_key(conn, keys: list[str]) -> dict[str, int]:
