@@ -68,7 +68,7 @@ mutation($selection: SittingSelectionInput!, $key: String!) {
   certifySittings(input: {selection: $selection, idempotencyKey: $key}) { certifiedCount errors { code message } }
 }
 """
-IDS = "query($after: String) { sittings(first: 1000, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } }"
+IDS = "query($after: String) { sittings(first: 500, after: $after, filter: {status: [UNSELECTED]}) { edges { node { id } } pageInfo { hasNextPage endCursor } } }"
 STATUS_SETS = (
     None,
     ["UNSELECTED"],

@@ -137,7 +137,8 @@ async def paginate(
     queryset: QuerySet[T], key: SortKey, *, first: int | None, after: str | None, skip: int | None = None
 ) -> Page[T]:
     """Fetch the page of ``queryset`` after cursor ``after``, passing over ``skip`` rows first (two queries:
-    count and page). ``skip`` opens a page by its number without reading the cursors before it.
+    count and page; only the count when it is 0). ``skip`` opens a page by its number without reading the
+    cursors before it.
 
     Raises:
         BadArgument: ``first`` outside 1–500, ``skip`` outside 0–10,000,000, or an ``after`` that is
@@ -157,7 +158,10 @@ async def paginate(
         ordered = ordered.offset(skip)
     if "__" in key.field:
         ordered = ordered.select_related(key.field.rsplit("__", 1)[0])
-    return _page_of(list(await ordered), key, size, after is not None or bool(skip), total)
+    # No row matched when counted: the page is empty without reading it (where no index orders the filtered
+    # rows, reading an empty page walks every row of the ordering's index, 3 ms for 10,000 sittings).
+    rows = list(await ordered) if total else []
+    return _page_of(rows, key, size, after is not None or bool(skip), total)
 
 
 PARENTS_PER_STATEMENT = 10_000

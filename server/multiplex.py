@@ -223,6 +223,8 @@ class SharedStream:
         self.consumers = Consumers(0)
         self.task: asyncio.Task | None = None
         self.results_sent = 0
+        # A live query's last page pushed to every member: the same page again is not pushed (None: push it).
+        self.last_page: str | None = None
 
     def new_context(self) -> Context:
         """A context for one more execution of this stream's document, as its viewer.
@@ -244,6 +246,7 @@ class SharedStream:
     def join(self, member: Member) -> None:
         if self.key.replay and self.results_sent:
             member.push(("page", self))
+        self.last_page = None  # the joiner's own first page may differ from the last one pushed
         self.members[member] = None
         self.consumers.count = len(self.members)
         if self.task is None:
@@ -275,13 +278,18 @@ class SharedStream:
 
     def _deliver(self, result: Any) -> None:
         first = not self.results_sent
-        self.results_sent += 1
         if is_plain_result(result):
             encoded = self.streams.encode(result.data)
+            if self.key.replay:
+                if encoded == self.last_page:
+                    return  # a re-read after changes that left this page as every member has it
+                self.last_page = encoded
+            self.results_sent += 1
             for member in list(self.members):
                 member.send(encoded)
             return
         # Errors and anything unusual: each member through strawberry's own per-operation path, in its own task.
+        self.results_sent += 1
         self.streams.forget(self)
         for member in list(self.members):
             member.push(("result", result, first))

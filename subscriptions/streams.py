@@ -33,15 +33,24 @@ async def typed_messages(subscription: Subscription, kind: type[E] | tuple[type,
 
 
 async def bursts(subscription: Subscription, kind: tuple[type, ...], window: float) -> AsyncIterator[None]:
-    """Once per burst of ``kind`` events: after the first, wait ``window`` seconds and absorb the rest.
+    """Once per burst of ``kind`` events, at most once per ``window`` seconds.
 
-    Events arriving while the consumer works start the next burst, so the last
-    change is always followed by one more yield (no stale final state).
+    The first event after a quiet ``window`` is answered at once, with every
+    event already queued behind it absorbed (a commit's events are published
+    together, after the commit: the consumer's re-read sees all of it); an
+    event within ``window`` of the previous yield waits for the rest of that
+    window and absorbs what came meanwhile. Events arriving while the consumer
+    works start the next burst, so the last change is always followed by one
+    more yield (no stale final state).
     """
+    loop = asyncio.get_running_loop()
+    quiet_at = float("-inf")
     async for _ in typed_messages(subscription, kind):
-        await asyncio.sleep(window)
+        if (wait := quiet_at - loop.time()) > 0:
+            await asyncio.sleep(wait)
         while subscription.get_nowait() is not None:
             pass
+        quiet_at = loop.time() + window
         yield
 
 
