@@ -53,21 +53,28 @@ TAKEN_FROM = datetime(2026, 6, 1, tzinfo=UTC)
 TARGETS = {"sqlite": 20_000, "postgres": 10_000}
 PROFILE = """
 
-Where a batch's time goes (py-spy on the server, 2-core development machine under a load average of 7–14,
-2026-12-03, SQLite): about 0.3 s of server CPU per 1,000 rows (0.4 s before recording stopped building
-model instances for `bulk_create`; `resolvers/sql.py`, `insert_rows`). Of the server's busy time,
-strawberry's conversion of the 1,000 `RecordSittingInput` objects (`convert_arguments`: each field's type
-and GraphQL name resolved again for every row) took 35 %, graphql-core's coercion of the variables 10 %,
-the rows' checks 21 % (e-mail validation 11 %), the inserts and their encoding 12 %, the test takers'
-look-ups 7 %. The GraphQL layer alone (45 %, about 0.13 s per 1,000 rows) caps the rate near 7,500
-sittings a second on that machine before any row is checked or written: 20,000 a second (50 ms per batch)
-cannot be reached through this mutation's input type without replacing strawberry's argument conversion.
+Where a batch's time goes (py-spy on the server, `bench/ingest_bench.py --runs 1 --batches 60`, 2-core
+development machine, 2026-12-04). Fixed on the way: recording no longer builds model instances for
+`bulk_create` (`resolvers/sql.py`, `insert_rows`); strawberry's conversion of the 1,000 input objects runs
+a plan made once per input type (`server/strawberry_internals.py`, `inputs_built_once`); an address at a
+domain already checked reuses email-validator's check of the domain (≈ 25 of its 40 µs an address,
+`resolvers/text.py`, `normalized_email`); ASCII text skips the per-character category checks; test takers
+and sittings are looked up with one statement and one array (or JSON) parameter each. On PostgreSQL the
+rows go as one JSON parameter of one INSERT and new test takers come back by RETURNING; the recording
+transaction had asked for custom plans for all its statements (against generic look-up plans made on a
+small table's statistics), which planned each of asyncpg's 1,000 executemany rows, and their foreign-key
+checks, again: 95 ms of 135 ms per batch in the database; now custom plans cover the look-ups only, and
+a batch takes about 70 ms in-process. Server CPU per 1,000 rows went from 0.23 s to about 0.05 s on
+PostgreSQL and 0.10 s on SQLite.
 
-On PostgreSQL the rate fell from one run to the next (0.6 s, then 4–6 s a batch at the same CPU): after
-five executions the look-ups of existing sittings and test takers by 500 listed values ran a generic
-plan made on the statistics of the empty tables, a scan comparing every row with every value. The
-recording transaction now asks for custom plans (`SET LOCAL plan_cache_mode = force_custom_plan`):
-about 2,000 a second in both runs under the same load."""
+What is left on SQLite: about half of the server's CPU is SQLite itself in aiosqlite's thread (the
+inserts into a table with eleven indexes and the look-ups, the same work the raw baseline does), and the
+request waits for it; of the main thread, graphql-core's coercion of the 1,000-row variables is about
+12 ms, then strawberry's conversion, the rows' checks, the parameters' encoding. One connection sends a
+batch, waits for its answer, then sends the next, so the two do not overlap: 20,000 a second needs a
+batch answered in 50 ms, about half of today's. With two connections the server overlaps one batch's
+Python with the other's SQLite work: 12,263 sittings a second (`--connections 2`, same day), still short
+of the target; a single process is bound by the GIL beyond that."""
 
 
 def rows(first: int, count: int) -> list[dict]:

@@ -85,19 +85,21 @@ FILTERS = [
 
 
 FINDINGS = """
-Where the time goes (py-spy on the server, `--py-spy FILE`, 2026-12-03, shared 2-core machine at load 5–10):
-one certification of 10,000 sittings is one burst, so every dashboard gets exactly one push and its last
-page is right. The push waits for its stream's page to be re-read, and the 50 streams re-read 50 pages
-(page and `totalCount`) on SQLite's one connection, one after another: about half of the server's samples
-are in SQLite. Read as plain `sittings` queries in the same run, the 50 pages take about as long as the
-p99 (the figure above), ≈ 40 ms each for 10,000 sittings of one organisation on that loaded machine; on
-top come the certification's own post-commit work (20,000 events published: a status change and a
-notification per sitting) and the frames. Since then a page loads its rows' test takers, tests and
-certificates before its fields resolve (`SittingConnection.prefetched`, the page query's note): on a
-quiet machine the 50 pages read one after another in about 1.1 s over HTTP, the p99 fell to about 0.8 s
-and the CPU after the commit to under 1 s (the figures above). The 400 ms p99 needs those 50 reads to be
-cheaper still or fewer (a page whose rows no event of the burst touches need not be re-read; here every
-page is touched), which is not done here.
+Where the time goes (py-spy on the server, `--py-spy FILE`, 2-core development machine). One
+certification of 10,000 sittings is one burst, so every dashboard gets one push and its last page is
+right. The push waits for its stream's page to be re-read: the 50 streams re-read 50 pages (page and
+`totalCount`), and most of the server's samples after the commit are SQLite's. Fixed on the way: a page
+loads its rows' relations in one batch each (`SittingConnection.prefetched`); the sittings' (organisation,
+status) index holds the score too, so a filter's count (statuses and a minimum score) reads the index
+alone (5.5 ms → 0.5 ms for 10,000 sittings; p99 766 → 427 ms, CPU after the commit 0.88 → 0.47 s, same
+machine, 2026-12-04); a count of 0 skips reading its page, which had walked the whole ordering index;
+and the streams used to wait a fixed 150 ms after the first event of a burst before re-reading. Now the
+first event after a quiet 150 ms is re-read at once, with the events already queued behind it absorbed
+(a commit's events are published together, after it), later ones within the window wait for its end,
+and a re-read page equal to the last one pushed is not pushed again (`subscriptions/streams.py`,
+`bursts`; `server/multiplex.py`, `SharedStream._deliver`): p99 427 → 299 ms. Certifying in ten calls
+(`--batches 10`) gave at most 5 pushes per dashboard and p99 520 ms on the same machine: a burst that
+keeps coming is re-read once per window.
 """
 
 
