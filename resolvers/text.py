@@ -99,7 +99,7 @@ def normalized_email(address: str) -> str:
     dot-atom of up to 64 characters (RFC 5321 §4.5.3.1.1) at a domain ASCII in every form is checked against the
     remembered answer for its domain (the last 1,024), which is most of email-validator's work (≈ 25 of
     40 µs an address): an organisation's test takers share a few domains. Anything else, and any refusal,
-    is email-validator's own answer for the whole address (``tests/test_emails.py`` checks that both
+    is email-validator's own answer for the whole address (``tests/test_email_addresses.py`` checks that both
     ways agree).
 
     Raises:

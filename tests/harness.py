@@ -160,18 +160,24 @@ class LiveServer:
 async def live_server(settings: Settings, *, port: int | None = None) -> AsyncIterator[LiveServer]:
     """Serve ``create_app(settings)`` with uvicorn on ``port`` (default: a free one) until the block ends."""
     app = create_app(settings)
-    port = port or free_port()
+    # The listening socket is bound here and handed to uvicorn: a port picked free and bound later can be
+    # taken meanwhile by another test process, and uvicorn's SystemExit would end the whole test session.
+    listening = socket.socket()
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listening.bind(("127.0.0.1", port or 0))
+    port = listening.getsockname()[1]
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws=WebSocketProtocol, ws_per_message_deflate=False,
         timeout_keep_alive=settings.http_keep_alive_seconds,  # as `certify serve`: a test's pooled connection is not closed under it
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[listening]))
     for _ in range(400):
         if server.started or task.done():
             break
         await asyncio.sleep(0.025)
     if not server.started:
+        listening.close()
         await task
         raise RuntimeError("server did not start")
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
@@ -179,6 +185,9 @@ async def live_server(settings: Settings, *, port: int | None = None) -> AsyncIt
             yield LiveServer(settings, port, app, server, http)
         finally:
             server.should_exit = True
-            await asyncio.wait_for(task, 30)
+            try:
+                await asyncio.wait_for(task, 30)
+            finally:
+                listening.close()
 
 

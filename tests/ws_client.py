@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -70,6 +70,17 @@ class WSClient:
         payload = await self.next(id, timeout)
         assert "errors" not in payload, payload
         return payload["data"]
+
+    async def data_of(self, ids: Collection[str], timeout: float = 10.0) -> dict[str, dict]:
+        """One result's data for each operation of ``ids``, in the order they arrive (two subscriptions of one
+        connection answer independently); fails on an error or a message of any other operation."""
+        found: dict[str, dict] = {}
+        while len(found) < len(set(ids)):
+            message = await self.receive(timeout)
+            assert message.get("id") in ids and message.get("id") not in found, message
+            assert message["type"] in ("next", "data") and "errors" not in message["payload"], message
+            found[message["id"]] = message["payload"]["data"]
+        return found
 
     async def nothing_for(self, seconds: float) -> None:
         """Assert no result message arrives within ``seconds``."""

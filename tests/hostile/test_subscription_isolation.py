@@ -35,9 +35,10 @@ subscription($filter: SittingFilter) {
 """
 LIVE_SITTINGS = """
 subscription($filter: SittingFilter) {
-  liveSittings(filter: $filter, first: 50) { totalCount edges { node { id testTaker { id name } } } }
+  liveSittings(filter: $filter, first: 50) { totalCount edges { node { id status testTaker { id name } } } }
 }
 """
+"""With the status: a live page is pushed only when what it selects changes, and the control toggles a status."""
 CREDITS_CHANGED = "subscription { creditBalanceChanged { organisation { id name } creditBalance delta } }"
 SELECT = "mutation($ids: [ID!]!) { selectSittings(input: {ids: $ids}) { changedCount errors { code } } }"
 UNSELECT = "mutation($ids: [ID!]!) { unselectSittings(input: {ids: $ids}) { changedCount errors { code } } }"
