@@ -89,10 +89,10 @@ Where the time goes (py-spy on the server, `--py-spy FILE`, 2-core development m
 certification of 10,000 sittings is one burst, so every dashboard gets one push and its last page is
 right. The push waits for its stream's page to be re-read: the 50 streams re-read 50 pages (page and
 `totalCount`), and most of the server's samples after the commit are SQLite's. Fixed on the way: a page
-loads its rows' relations in one batch each (`SittingConnection.prefetched`); the sittings' (organisation,
-status) index holds the score too, so a filter's count (statuses and a minimum score) reads the index
-alone (5.5 ms → 0.5 ms for 10,000 sittings; p99 766 → 427 ms, CPU after the commit 0.88 → 0.47 s, same
-machine, 2026-12-04); a count of 0 skips reading its page, which had walked the whole ordering index;
+loads its rows' relations in one batch each (`SittingConnection.prefetched`); a second (organisation,
+status) index of sittings holds the score too, so a filter's count (statuses and a minimum score) reads
+the index alone (5.5 ms → 0.5 ms for 10,000 sittings; p99 766 → 427 ms, CPU after the commit 0.88 →
+0.47 s, same machine, 2026-12-04); a count of 0 skips reading its page, which had walked the whole ordering index;
 and the streams used to wait a fixed 150 ms after the first event of a burst before re-reading. Now the
 first event after a quiet 150 ms is re-read at once, with the events already queued behind it absorbed
 (a commit's events are published together, after it), later ones within the window wait for its end,

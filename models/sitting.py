@@ -100,8 +100,11 @@ class Sitting(Model):
     class Meta:
         table = "sitting"
         indexes = (
-            # With the score, a dashboard's count of its filter's sittings (statuses, a minimum score) is
-            # read from this index alone: 0.5 ms instead of 5.5 ms for 10,000 sittings on SQLite.
+            ("organisation_id", "status"),
+            # A dashboard's count of its filter's sittings (statuses, a minimum score) reads this one alone:
+            # 0.5 ms instead of 5.5 ms for 10,000 sittings on SQLite. The one above stays for reads of the
+            # rows themselves: within one status it lists them in id order, so SQLite fetches them in the
+            # table's order (the funnel of 400,000 certified sittings: 0.55 s, against 1.2 s through this one).
             ("organisation_id", "status", "score"),
             ("organisation_id", "taken_at", "id"),
             ("organisation_id", "score", "id"),

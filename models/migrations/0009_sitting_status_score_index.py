@@ -4,8 +4,8 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    """The (organisation, status) index of sittings also holds the score: a dashboard's count of its filter's
-    sittings (statuses and a minimum score) reads the index alone, without a row per sitting."""
+    """A second (organisation, status) index of sittings that also holds the score: a dashboard's count of its
+    filter's sittings (statuses and a minimum score) reads the index alone, without a row per sitting."""
 
     dependencies = [('models', '0008_approval_notification')]
 
@@ -15,10 +15,5 @@ class Migration(migrations.Migration):
         ops.AddIndex(
             model_name='Sitting',
             index=Index(fields=['organisation_id', 'status', 'score']),
-        ),
-        ops.RemoveIndex(
-            model_name='Sitting',
-            name=None,
-            fields=['organisation_id', 'status'],
         ),
     ]
