@@ -9,7 +9,6 @@ verbs open a transaction (:func:`transaction`).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections.abc import Awaitable, Sequence
@@ -62,7 +61,7 @@ class Statement:
         """
         if self.postgres:
             return f"= ANY({self.param(list(values))}::text[])"
-        return f"IN (SELECT value FROM json_each({self.param(json.dumps(list(values)))}))"
+        return f"IN (SELECT value FROM json_each({self.param(orjson.dumps(list(values)).decode())}))"
 
     def grouped(self, expression: str) -> str:
         """SQL text of the whole number ``expression`` with commas between thousands ("1,000,000"), as
@@ -321,10 +320,10 @@ async def insert_rows(
         sql = f'INSERT INTO "{table}" ({names}) SELECT {names} FROM json_populate_recordset(NULL::"{table}", $1::json)'
         return await conn.execute_query_dict(sql + back, [records])
     encoded = [[db_datetime(v, conn) if isinstance(v, datetime) else v for v in row] for row in rows]
-    if not returning:
-        await conn.execute_many(f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})', encoded)
-        return []
     marks = f"({', '.join('?' * len(columns))})"
+    if not returning:
+        await conn.execute_many(f'INSERT INTO "{table}" ({names}) VALUES {marks}', encoded)
+        return []
     inserted: list[dict[str, Any]] = []
     for part in chunks(encoded, INSERT_CHUNK_ROWS):
         sql = f'INSERT INTO "{table}" ({names}) VALUES {", ".join([marks] * len(part))}{back}'
