@@ -71,9 +71,13 @@ function useNotifications() {
   const [notifications, setNotifications] = useState([]);
   const [fresh, setFresh] = useState(() => new Set());
   const asked = useRef(new Set());
+  const reads = useRef(0);
   const load = useCallback(async () => {
+    const read = ++reads.current;
     try {
-      setNotifications((await graphql(NOTIFICATIONS)).notifications.edges.map((edge) => edge.node));
+      const {notifications: list} = await graphql(NOTIFICATIONS);
+      if (read !== reads.current) return; // a newer read is on its way: an older answer never overwrites it
+      setNotifications(list.edges.map((edge) => edge.node));
     } catch {
       // The list is extra; the claim itself says what is wrong.
     }
@@ -120,9 +124,12 @@ function Claim({session}) {
   const [problem, setProblem] = useState("");
   const [live, setLive] = useState("connecting");
   const {notifications, fresh, load: loadNotifications, received} = useNotifications();
+  const reads = useRef(0);
   const load = useCallback(async () => {
+    const read = ++reads.current;
     try {
       const {node} = await graphql(SITTING, {id: SHELL.id});
+      if (read !== reads.current) return; // a newer read is on its way: an older answer never overwrites it
       if (!node || !node.test) {
         setProblem("No sitting of this account has this link: sign in with the account you took the test with.");
         return;
@@ -130,7 +137,7 @@ function Claim({session}) {
       setProblem("");
       setSitting(node);
     } catch (error) {
-      if (error.code !== "UNAUTHENTICATED") setProblem(`Your certificate could not be loaded: ${error.message}`);
+      if (read === reads.current && error.code !== "UNAUTHENTICATED") setProblem(`Your certificate could not be loaded: ${error.message}`);
     }
   }, []);
 

@@ -5,7 +5,7 @@
 // Live: notificationReceived. Every change a test taker hears of (ready to claim, rejected, approved, issued,
 // lapsed, revoked) sends a notification, and each one reads the list again; so does a reconnection.
 
-import {useCallback, useEffect, useState} from "../vendor/preact/hooks.js";
+import {useCallback, useEffect, useRef, useState} from "../vendor/preact/hooks.js";
 import {graphql} from "./api.js";
 import {utcMinute} from "./format.js";
 import {HolderGate, noCertificateWords, scoreText, useSession} from "./holder.js";
@@ -66,14 +66,17 @@ function Mine({session}) {
   const [mine, setMine] = useState(null);
   const [problem, setProblem] = useState("");
   const [live, setLive] = useState("connecting");
+  const reads = useRef(0);
   const load = useCallback(async () => {
+    const read = ++reads.current;
     try {
       const data = await graphql(SITTINGS);
+      if (read !== reads.current) return; // a newer read is on its way: an older answer never overwrites it
       setMine({name: data.viewer.testTaker?.name || "", sittings: data.sittings.edges.map((edge) => edge.node),
         total: data.sittings.totalCount});
       setProblem("");
     } catch (error) {
-      if (error.code !== "UNAUTHENTICATED") setProblem(`Your certificates could not be loaded: ${error.message}`);
+      if (read === reads.current && error.code !== "UNAUTHENTICATED") setProblem(`Your certificates could not be loaded: ${error.message}`);
     }
   }, []);
   useEffect(() => {

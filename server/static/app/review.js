@@ -6,7 +6,7 @@
 // SUBMITTED adds or updates a claim, APPROVED and REJECTED take it out (an approved certificate whose
 // render failed stays, with its error: approving it again retries the render).
 
-import {useCallback, useEffect, useRef, useState} from "../vendor/preact/hooks.js";
+import {useCallback, useEffect, useMemo, useRef, useState} from "../vendor/preact/hooks.js";
 import {ApiError, graphql} from "./api.js";
 import {subscribe} from "./live.js";
 import {onSessionChange, startSession} from "./session.js";
@@ -199,15 +199,21 @@ function useDecisions(change, selectedId, pending, setBusy, onDecided) {
   return {approve, reject, error, done: outcome.done};
 }
 
-/** Whether the selected claim has been on screen for SETTLE_MS: until then "a" decides nothing. */
-function useSettled(selectedId) {
-  const [settled, setSettled] = useState(false);
+/** One token per showing of a claim, made in the very render that shows it: what belongs to one showing (being
+ * settled, the open reason field) is kept against its token, so it ends in that same render when another claim
+ * is shown, not in the effects that follow it (a key pressed between the two would find it still there). */
+function useShowing(selectedId) {
+  return useMemo(() => ({id: selectedId}), [selectedId]);
+}
+
+/** Whether the ``showing`` (of useShowing) has been on screen for SETTLE_MS: until then "a" decides nothing. */
+function useSettled(showing) {
+  const [settled, setSettled] = useState(null);
   useEffect(() => {
-    setSettled(false);
-    const timer = setTimeout(() => setSettled(true), SETTLE_MS);
+    const timer = setTimeout(() => setSettled(showing), SETTLE_MS);
     return () => clearTimeout(timer);
-  }, [selectedId]);
-  return settled;
+  }, [showing]);
+  return settled === showing;
 }
 
 function useView() {
@@ -293,11 +299,13 @@ function Desk({session}) {
   useEffect(() => showInUrl(view, selectedId), [view, selectedId]);
   const [live, setLive] = useState("connecting");
   const [helpOpen, setHelpOpen] = useState(false);
-  const [rejecting, setRejecting] = useState(false);
+  const showing = useShowing(selectedId);
+  const [rejectingIn, setRejectingIn] = useState(null); // the showing whose reason field is open
+  const rejecting = rejectingIn === showing;
   const [ignored, setIgnored] = useState("");
   const reasonField = useRef(null);
   const searchField = useRef(null);
-  const settled = useSettled(selectedId);
+  const settled = useSettled(showing);
   const {approve, reject, error, done} = useDecisions(change, selectedId, pending, setBusy, (id) => (decided.current = id));
   // Photo URLs are signed for CERTIFY_SIGNED_URL_TTL_SECONDS: one that fails is fetched afresh, once.
   const refreshedFor = useRef(new Set());
@@ -319,7 +327,6 @@ function Desk({session}) {
     [],
   );
 
-  useEffect(() => setRejecting(false), [selectedId]);
   useEffect(() => {
     if (decided.current === null || selectedId === decided.current) return;
     const target = selected
@@ -349,7 +356,7 @@ function Desk({session}) {
   };
   const startReject = () => {
     if (!selected || selected.status !== "UNDER_REVIEW") return;
-    setRejecting(true);
+    setRejectingIn(showing);
     reasonField.current?.focus(); // already open: back to the reason (the form focuses it when it opens)
   };
   // A key press, or the second click of a double click, may land on the claim that has just replaced the one
@@ -394,7 +401,7 @@ function Desk({session}) {
         ${selected
           ? html`<${ClaimDetail} claim=${selected} busy=${busy} error=${error} rejecting=${rejecting} settled=${settled}
               reasonField=${reasonField} onPhotoFailed=${onPhotoFailed} onApprove=${tryApprove} onStartReject=${startReject}
-              onCancelReject=${() => setRejecting(false)} onReject=${(reason) => reject(selected, reason)} />`
+              onCancelReject=${() => setRejectingIn(null)} onReject=${(reason) => reject(selected, reason)} />`
           : gone?.fromAddress
             ? html`<p class="notice" id="claim-gone" tabindex="-1">The claim this page showed before it was reloaded
                 has left the queue: it has been decided. Nothing is selected: choose a claim.</p>`
