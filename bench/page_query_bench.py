@@ -69,10 +69,11 @@ baseline does, the rest HTTP and the per-request steps the baseline skips (token
 budget, metrics). The figure above shows what graphql-core alone costs for this selection with nothing
 to read (plain dicts, default resolvers): with only that added to the baseline's CPU, the ratio could
 reach the "ceiling" figure and no more. On PostgreSQL, where asyncpg makes the baseline's reads cheap
-(about 4 ms of CPU per request), that ceiling is about 0.63×: the 0.6× target leaves about 0.3 ms per
-page for everything strawberry, the token and the request steps add, which graphql-core's executor
-cannot meet; on SQLite (ceiling about 0.73×) it passes or misses by a few percent from run to run. The
-statements (5, constant in the page size) are not the bottleneck."""
+(about half SQLite's CPU per request), that ceiling lies between 0.54× and 0.63× from run to run: the
+0.6× target leaves at most a fraction of a millisecond per page for everything strawberry, the token
+and the request steps add beyond graphql-core, which graphql-core's executor cannot meet; on SQLite
+(ceiling 0.73× to 0.81×) it passes or misses by a few percent from run to run. The statements (5,
+constant in the page size) are not the bottleneck."""
 
 
 @asynccontextmanager
