@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from harness import LiveServer, live_server, make_settings, postgres_database
+from harness import LiveServer, drop_schemas, live_server, make_settings, migrated_sqlite_url, postgres_database
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
@@ -22,11 +23,16 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker(pytest.mark.serial)
 
 
+def pytest_sessionfinish(session) -> None:
+    """Drop the migrated databases the test databases were copied from."""
+    asyncio.run(drop_schemas())
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def database_url(request, tmp_path) -> AsyncIterator[str]:
-    """A fresh database URL per test, for each backend."""
+    """A fresh database URL per test, for each backend, holding the current schema."""
     if request.param == "sqlite":
-        yield f"sqlite://{tmp_path / 'certify.sqlite3'}"
+        yield await migrated_sqlite_url(tmp_path / "certify.sqlite3")
     else:
         async with postgres_database() as url:
             yield url
@@ -53,8 +59,8 @@ async def db(database_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def sqlite_url(tmp_path) -> str:
-    """A fresh SQLite database URL, for tests whose subject is not the database."""
-    return f"sqlite://{tmp_path / 'certify.sqlite3'}"
+    """A fresh SQLite database URL holding the current schema, for tests whose subject is not the database."""
+    return await migrated_sqlite_url(tmp_path / "certify.sqlite3")
 
 
 @pytest.fixture

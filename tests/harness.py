@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
+import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -53,15 +56,74 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+SCHEMAS: dict[str, str] = {}
+"""Per test process, per backend: a database migrated once (a SQLite file's path, a PostgreSQL database's name).
+
+Each test's database is a copy of it, so a test starts on the current schema in about 0.1 s instead of the
+1–3 s that running every migration takes (the server's own ``migrate`` at startup then finds nothing to do).
+"""
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+async def migrated(database_url: str) -> None:
+    """Run every migration on ``database_url`` in a child process.
+
+    A child, because Tortoise's connections are process-wide: migrating here would close those of a
+    test that had Tortoise open on another database.
+    """
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import asyncio, sys; from models.db import migrate; asyncio.run(migrate(sys.argv[1]))",
+        database_url, cwd=PROJECT,
+    )
+    if await child.wait() != 0:
+        raise RuntimeError(f"migrating the test schema on {database_url} failed")
+
+
+async def migrated_sqlite_url(path: Path) -> str:
+    """``sqlite://{path}``: a fresh SQLite database already holding the current schema."""
+    if "sqlite" not in SCHEMAS:
+        schema = Path(tempfile.mkdtemp(prefix="certify-schema-")) / "schema.sqlite3"
+        await migrated(f"sqlite://{schema}")
+        SCHEMAS["sqlite"] = str(schema)
+    shutil.copyfile(SCHEMAS["sqlite"], path)
+    return f"sqlite://{path}"
+
+
+async def create_postgres_database(admin: asyncpg.Connection, name: str) -> None:
+    """Create ``name`` as a copy of this process's migrated PostgreSQL database (migrated on first use)."""
+    if "postgres" not in SCHEMAS:
+        schema = f"certify_schema_{uuid.uuid4().hex[:12]}"
+        await admin.execute(f'CREATE DATABASE "{schema}"')
+        await migrated(f"{POSTGRES_ROOT}/{schema}")
+        SCHEMAS["postgres"] = schema
+    await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{SCHEMAS["postgres"]}"')
+
+
+async def drop_schemas() -> None:
+    """Drop this process's migrated PostgreSQL database and SQLite file (at the end of the test session)."""
+    if "sqlite" in SCHEMAS:
+        shutil.rmtree(Path(SCHEMAS.pop("sqlite")).parent, ignore_errors=True)
+    if "postgres" in SCHEMAS:
+        admin = await asyncpg.connect(f"{POSTGRES_ROOT}/postgres")
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{SCHEMAS.pop("postgres")}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
 @asynccontextmanager
-async def postgres_database() -> AsyncIterator[str]:
-    """Create a throwaway database on the shared PostgreSQL server; drop it afterwards."""
+async def postgres_database(*, schema: bool = True) -> AsyncIterator[str]:
+    """Create a throwaway database on the shared PostgreSQL server, holding the current schema unless ``schema``
+    is false (then empty, as a new deployment's); drop it afterwards."""
     if POSTGRES_ROOT is None:
         unavailable("PostgreSQL (CERTIFY_TEST_POSTGRES_URL)")
     name = f"certify_test_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(f"{POSTGRES_ROOT}/postgres")
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        if schema:
+            await create_postgres_database(admin, name)
+        else:
+            await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
     try:

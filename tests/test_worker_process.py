@@ -288,7 +288,7 @@ def test_a_worker_refuses_to_start_on_sqlite_or_with_in_memory_events(tmp_path, 
 async def test_a_worker_started_before_the_schema_waits_for_it(tmp_path):
     if REDIS_URL is None:
         unavailable("Redis (CERTIFY_TEST_REDIS_URL)")
-    async with postgres_database() as url:
+    async with postgres_database(schema=False) as url:
         # given a worker started on an empty database, serving its metrics
         settings = make_settings(tmp_path, url, broadcast_url=REDIS_URL, in_process_workers=False)
         metrics_port = free_port()
