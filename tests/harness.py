@@ -94,7 +94,11 @@ async def create_postgres_database(admin: asyncpg.Connection, name: str) -> None
     if "postgres" not in SCHEMAS:
         schema = f"certify_schema_{uuid.uuid4().hex[:12]}"
         await admin.execute(f'CREATE DATABASE "{schema}"')
-        await migrated(f"{POSTGRES_ROOT}/{schema}")
+        try:
+            await migrated(f"{POSTGRES_ROOT}/{schema}")
+        except BaseException:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{schema}" WITH (FORCE)')
+            raise
         SCHEMAS["postgres"] = schema
     await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{SCHEMAS["postgres"]}"')
 
