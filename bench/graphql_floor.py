@@ -10,6 +10,11 @@ measures is the least any GraphQL server on graphql-core spends on that page.
 The page query's report sets it beside the raw endpoint's CPU per request:
 with nothing else on top of the baseline, requests per second could reach at
 most baseline CPU / (baseline CPU + this).
+
+:func:`variables_floor_ms` is the same kind of floor for a mutation's input:
+graphql-core coercing a request's variables against the server's own schema
+(``bench/ingest_bench.py``: one ``recordSittings`` batch of 1,000 rows), which
+every server on graphql-core does before the first resolver runs.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import statistics
 import time
 
 from graphql import build_schema, execute, parse, validate
+from graphql.execution.values import get_variable_values
 
 SDL = """
 type Query { sittings(first: Int): SittingConnection! }
@@ -75,6 +81,25 @@ def execution_floor_ms(rows: int = 50, repeats: int = 300) -> float:
         times.append(time.perf_counter() - started)
         assert not result.errors, result.errors
     return statistics.median(times[50:]) * 1000
+
+
+def variables_floor_ms(schema, document: str, variables: dict, repeats: int = 20) -> float:
+    """Median milliseconds of graphql-core coercing ``variables`` for ``document``'s operation (after 3 warm-ups).
+
+    ``schema``: a graphql-core ``GraphQLSchema`` (a strawberry schema's ``_schema``); ``variables``: the
+    request's JSON variables, already decoded.
+
+    Raises:
+        AssertionError: the variables do not coerce (graphql-core returned errors).
+    """
+    operation = parse(document).definitions[0]
+    times = []
+    for _ in range(repeats + 3):
+        started = time.perf_counter()
+        coerced = get_variable_values(schema, operation.variable_definitions, variables)
+        times.append(time.perf_counter() - started)
+        assert not isinstance(coerced, list), "the variables did not coerce"
+    return statistics.median(times[3:]) * 1000
 
 
 def main() -> None:

@@ -9,8 +9,13 @@ a JSON report (``bench/report.py``). The SQLite and in-process variants
 always run; the PostgreSQL variants when ``CERTIFY_BENCH_POSTGRES_URL`` is set
 (a server root such as ``postgres://postgres@127.0.0.1:5432``), the Redis
 ones when ``CERTIFY_BENCH_REDIS_URL`` is (``redis://127.0.0.1:6379``).
-Exits 1 when a benchmark failed to run (a missed target is a result, not a
-failure of the suite).
+Before each variant the suite waits for the machine to be quiet (the
+CPU busy below :data:`QUIET_CPU_PERCENT` for :data:`QUIET_SECONDS` in a row,
+at most :data:`SETTLE_LIMIT_SECONDS`): what one benchmark leaves running, its
+server exiting or PostgreSQL's autovacuum after a million inserted rows, is
+not counted against the next. The wait and the CPU busy at the start are in
+each section. Exits 1 when a benchmark failed to run (a missed target is a
+result, not a failure of the suite).
 """
 
 from __future__ import annotations
@@ -27,7 +32,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import psutil
+
 from bench.report import Report, load, machine
+
+QUIET_CPU_PERCENT = 10.0
+"""The whole machine's CPU busy, in percent of all cores, under which it counts as quiet."""
+QUIET_SECONDS = 3
+"""How many one-second samples in a row must be quiet before a benchmark starts."""
+SETTLE_LIMIT_SECONDS = 180
+"""The longest wait for quiet; the benchmark then starts anyway and its section says how busy it was."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +78,32 @@ class Outcome:
     variant: str
     report: Report | None
     problem: str = ""
+    settled: Settled | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """How the machine was before a variant started: ``waited_s`` seconds of waiting, then ``cpu_percent`` busy."""
+
+    waited_s: float
+    cpu_percent: float
+    quiet: bool
+
+
+def settle(*, limit_s: float = SETTLE_LIMIT_SECONDS) -> Settled:
+    """Wait until the machine is quiet (:data:`QUIET_SECONDS` samples under :data:`QUIET_CPU_PERCENT`).
+
+    Each sample is ``psutil.cpu_percent`` over one second, all cores together. Returns after at most
+    ``limit_s`` seconds (plus one sample) whether or not it got quiet.
+    """
+    started = time.monotonic()
+    quiet_in_a_row, busy = 0, 100.0
+    while quiet_in_a_row < QUIET_SECONDS:
+        busy = psutil.cpu_percent(interval=1.0)
+        quiet_in_a_row = quiet_in_a_row + 1 if busy < QUIET_CPU_PERCENT else 0
+        if time.monotonic() - started > limit_s:
+            break
+    return Settled(round(time.monotonic() - started, 1), busy, quiet_in_a_row >= QUIET_SECONDS)
 
 
 def variants(benchmark: Benchmark) -> list[tuple[str, list[str]]]:
@@ -85,15 +125,17 @@ def run(benchmark: Benchmark, variant: str, extra: list[str], *, smoke: bool, wo
         return Outcome(benchmark, variant, None, f"`bench/{benchmark.script}` does not exist yet")
     out = work / f"{benchmark.name}-{variant or 'default'}.json"
     command = [sys.executable, str(script), *extra, "--out", str(out), *(["--smoke"] if smoke else [])]
-    print(f"== {benchmark.name} {variant}: {' '.join(command[1:])}", flush=True)
+    settled = settle(limit_s=0 if smoke else SETTLE_LIMIT_SECONDS)
+    print(f"== {benchmark.name} {variant}: {' '.join(command[1:])} (after {settled.waited_s} s, "
+          f"CPU {settled.cpu_percent:.0f} % busy)", flush=True)
     timeout = 240 if smoke else benchmark.timeout_seconds
     try:
         finished = subprocess.run(command, cwd=ROOT, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        return Outcome(benchmark, variant, None, f"did not finish within {timeout} s")
+        return Outcome(benchmark, variant, None, f"did not finish within {timeout} s", settled)
     if finished.returncode != 0 or not out.exists():
-        return Outcome(benchmark, variant, None, f"exited with {finished.returncode}")
-    return Outcome(benchmark, variant, load(out))
+        return Outcome(benchmark, variant, None, f"exited with {finished.returncode}", settled)
+    return Outcome(benchmark, variant, load(out), settled=settled)
 
 
 def _number(value: float | None) -> str:
@@ -126,6 +168,16 @@ def summary_rows(outcomes: list[Outcome]) -> list[str]:
     return rows
 
 
+def _settled(settled: Settled | None) -> str:
+    if settled is None:
+        return ""
+    how = "quiet" if settled.quiet else "still busy"
+    return (
+        f" The suite waited {settled.waited_s:g} s for the machine to be quiet ({how}: "
+        f"CPU {settled.cpu_percent:.0f} % busy in the last second before the start)."
+    )
+
+
 def section(outcome: Outcome) -> list[str]:
     """A benchmark variant's own section: command, load, every figure's runs and notes, its details."""
     report = outcome.report
@@ -136,7 +188,7 @@ def section(outcome: Outcome) -> list[str]:
     lines.append(
         f"Started {report.started_at}, took {report.seconds:g} s; load average before "
         f"{' / '.join(f'{x:.2f}' for x in report.load_before)}, after "
-        f"{' / '.join(f'{x:.2f}' for x in report.load_after)} (1 / 5 / 15 min)."
+        f"{' / '.join(f'{x:.2f}' for x in report.load_after)} (1 / 5 / 15 min).{_settled(outcome.settled)}"
     )
     lines.append("")
     for figure in report.figures:
