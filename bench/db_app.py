@@ -69,6 +69,11 @@ async def sittings_baseline(request: Request) -> JSONResponse:
     return JSONResponse({"data": {"sittings": {"totalCount": total, "edges": edges}}})
 
 
+async def nothing_baseline(request: Request) -> JSONResponse:
+    """The answer ``{ __typename }`` gets, with no work behind it: what HTTP and Starlette alone cost per request."""
+    return JSONResponse({"data": {"__typename": "Query"}})
+
+
 class _Counter(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         found = COUNTED.get()
@@ -110,6 +115,7 @@ def bench_app():
     """The product's app with the baseline route in front of its own routes, inside the statement counting."""
     app = create_app(Settings())
     app.router.routes.insert(0, Route("/bench/sittings", sittings_baseline, methods=["GET", "POST"]))
+    app.router.routes.insert(0, Route("/bench/nothing", nothing_baseline, methods=["GET", "POST"]))
     return StatementCounting(app)
 
 

@@ -63,17 +63,26 @@ page now loads its rows' test takers, tests and certificates in one batch each b
 resolve, `SittingConnection.prefetched`); leaf fields that only read an attribute went through
 graphql-core's resolve info and completion (`server/strawberry_internals.py`, `ExecutionContext`: about
 550 of a page's fields now skip them); responses are encoded by orjson. 2026-12-04, SQLite: 14.6 ms of
-server CPU per GraphQL page against the baseline's 8.7 ms. Of the GraphQL request's main-thread samples,
-about a third is graphql-core and strawberry executing the page's fields, a fifth the same ORM reads the
-baseline does, the rest HTTP and the per-request steps the baseline skips (token, shape, cost, rate
-budget, metrics). The figure above shows what graphql-core alone costs for this selection with nothing
-to read (plain dicts, default resolvers): with only that added to the baseline's CPU, the ratio could
-reach the "ceiling" figure and no more. On PostgreSQL, where asyncpg makes the baseline's reads cheap
-(about half SQLite's CPU per request), that ceiling lies between 0.54× and 0.63× from run to run: the
-0.6× target leaves at most a fraction of a millisecond per page for everything strawberry, the token
-and the request steps add beyond graphql-core, which graphql-core's executor cannot meet; on SQLite
-(ceiling 0.73× to 0.81×) it passes or misses by a few percent from run to run. The statements (5,
-constant in the page size) are not the bottleneck."""
+server CPU per GraphQL page against the baseline's 8.7 ms.
+
+Where the rest goes (py-spy at 250 Hz on the server, PostgreSQL, `bench/page_query_bench.py --runs 1
+--seconds 12 --database-url …`, 2026-12-08), of the GraphQL request's samples: 37.5 % graphql-core
+completing the 50 rows' fields, 22.9 % strawberry's resolver wrappers around the rows' `testTaker`,
+`test` and `certificate` (each builds strawberry's `Info` and calls the field's resolver: 150 a
+page), 20.9 % the `sittings` resolver (the same ORM reads the baseline does, and the prefetch), 18.7 %
+the rest (HTTP, the view, the document's limits and cost, the rate budget, encoding).
+
+Two floors are measured in every run (the figures above). graphql-core alone executing this selection
+over plain dicts; and the fixed cost of any GraphQL request on this server, `{ __typename }` against
+a route that only answers the same JSON (token, limits, strawberry's request path: about half a
+millisecond). With only those added to the baseline's CPU, the ratio could reach the "graphql-core
+alone and the fixed cost" figure and no more. On PostgreSQL, where asyncpg makes the baseline's
+reads cheap (about half SQLite's CPU per request), graphql-core alone left a ceiling of 0.54× to
+0.64× from run to run, and the fixed cost takes about 0.03 more: the 0.6× target leaves at most a
+fraction of a millisecond per page for resolving 150 relation fields and building 200 objects, where
+strawberry's resolver path alone measured a fifth of the request. Meeting it would take an executor
+other than graphql-core's. On SQLite (ceiling 0.73× to 0.81×) it passes or misses by a few percent
+from run to run. The statements (5, constant in the page size) are not the bottleneck."""
 
 
 @asynccontextmanager
@@ -149,6 +158,7 @@ async def measure(args, url: str, port: int, pid: int, token: str, work: Path) -
     bodies = {"graphql": work / "page.json", "baseline": work / "baseline.json"}
     bodies["graphql"].write_text(json.dumps({"query": PAGE, "variables": {"first": 50}}))
     bodies["baseline"].write_text("{}")
+    bodies["nothing"] = bodies["baseline"]
     paths = {"graphql": "/graphql", "baseline": "/bench/sittings?org=1&first=50"}
     rounds: dict[str, list[dict]] = {"graphql": [], "baseline": []}
     for n in range(args.runs):
@@ -157,7 +167,15 @@ async def measure(args, url: str, port: int, pid: int, token: str, work: Path) -
             print(
                 f"run {n + 1} {which}: " + ", ".join(f"{k} {v:.1f}" for k, v in rounds[which][-1].items()), flush=True
             )
-    return {"counts": counts, **rounds}
+    # The server's fixed cost of a GraphQL request: `{ __typename }` against a route that only answers.
+    bodies["typename"] = work / "typename.json"
+    bodies["typename"].write_text(json.dumps({"query": "{ __typename }"}))
+    fixed = {
+        which: load(port, token, path, bodies[which], args.seconds / 2, pid)
+        for which, path in (("typename", "/graphql"), ("nothing", "/bench/nothing"))
+    }
+    print(f"fixed cost: {fixed}", flush=True)
+    return {"counts": counts, **rounds, "fixed": fixed}
 
 
 def report_of(args, measured: dict, seeded_seconds: float) -> Report:
@@ -170,6 +188,9 @@ def report_of(args, measured: dict, seeded_seconds: float) -> Report:
     counts = measured["counts"]
     base_cpu = median(r["cpu_ms"] for r in baseline)
     ceiling = base_cpu / (base_cpu + measured["floor_ms"])
+    fixed = measured["fixed"]
+    per_request = max(0.0, fixed["typename"]["cpu_ms"] - fixed["nothing"]["cpu_ms"])
+    with_fixed = base_cpu / (base_cpu + measured["floor_ms"] + per_request)
     report.figures = [
         against("requests per second", median(rps), "req/s", median(base_rps), "raw Starlette endpoint",
                 at_least_ratio=0.6, runs=rps),
@@ -188,6 +209,12 @@ def report_of(args, measured: dict, seeded_seconds: float) -> Report:
              note="bench/graphql_floor.py, in the benchmark's process before the load"),
         info("requests per second ratio with only that on top of the baseline's CPU", ceiling, "×",
              note="baseline CPU per request / (baseline CPU per request + graphql-core alone)"),
+        info("server CPU per `{ __typename }` request", fixed["typename"]["cpu_ms"], "ms",
+             note=f"{args.seconds / 2:g} s of the same load, after the runs"),
+        info("server CPU per request of a route that only answers", fixed["nothing"]["cpu_ms"], "ms",
+             note="`/bench/nothing`, the same JSON as `{ __typename }`, no token, no GraphQL"),
+        info("requests per second ratio with graphql-core alone and the fixed cost of a GraphQL request", with_fixed,
+             "×", note="baseline CPU / (baseline CPU + graphql-core alone + the difference of the two above)"),
     ]  # fmt: skip
     report.details = (
         f"{args.sittings:,} sittings of one organisation (a third certified), seeded by raw SQL in "
