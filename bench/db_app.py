@@ -11,6 +11,9 @@ does, and adds what the product never mounts:
   in ``takenAt``-descending order, then the test takers, tests and current
   certificates of its rows), through the same ORM, answered as JSON by a plain
   Starlette endpoint: no GraphQL, no token;
+- ``POST /bench/nothing``: the JSON ``{ __typename }`` answers, with no work
+  behind it, so the page query can subtract what HTTP, Starlette and the
+  app's middleware cost per request from a ``{ __typename }`` request's CPU;
 - a request with the header ``X-Bench-Count-Statements`` is answered with
   ``X-Bench-Statements: N``, the SQL statements it ran (Tortoise logs each on
   ``tortoise.db_client``, as ``tests/support.py``'s ``SqlStatements`` counts them).
@@ -70,7 +73,8 @@ async def sittings_baseline(request: Request) -> JSONResponse:
 
 
 async def nothing_baseline(request: Request) -> JSONResponse:
-    """The answer ``{ __typename }`` gets, with no work behind it: what HTTP and Starlette alone cost per request."""
+    """The answer ``{ __typename }`` gets, with no work behind it: what HTTP, Starlette and the app's middleware
+    (request ids, the body limit, the statement counting) cost per request, without a token or GraphQL."""
     return JSONResponse({"data": {"__typename": "Query"}})
 
 
@@ -112,7 +116,7 @@ class StatementCounting:
 
 
 def bench_app():
-    """The product's app with the baseline route in front of its own routes, inside the statement counting."""
+    """The product's app with the two baseline routes in front of its own routes, inside the statement counting."""
     app = create_app(Settings())
     app.router.routes.insert(0, Route("/bench/sittings", sittings_baseline, methods=["GET", "POST"]))
     app.router.routes.insert(0, Route("/bench/nothing", nothing_baseline, methods=["GET", "POST"]))

@@ -4,9 +4,13 @@ Usage:
     .venv/bin/python bench/graphql_floor.py [--rows 50] [--repeats 300]
 
 No strawberry, no database, no HTTP: graphql-core (the executor under
-strawberry) resolving the fields of ``bench/page_query_bench.py``'s page with
-its default resolvers over dicts that already hold every value, so what it
-measures is the least any GraphQL server on graphql-core spends on that page.
+strawberry) resolving the fields of ``bench/page_query_bench.py``'s page over
+dicts that already hold every value. Its leaf fields (a scalar or an enum,
+no arguments) are read and serialized without resolve info or value
+completion, as the server's own executor reads them
+(``server/strawberry_internals.py``, ``ExecutionContext``); every other
+field takes graphql-core's path. So it measures what graphql-core's executor,
+with the server's shortcut, spends on that page when nothing has to be read.
 The page query's report sets it beside the raw endpoint's CPU per request:
 with nothing else on top of the baseline, requests per second could reach at
 most baseline CPU / (baseline CPU + this).
@@ -14,7 +18,7 @@ most baseline CPU / (baseline CPU + this).
 :func:`variables_floor_ms` is the same kind of floor for a mutation's input:
 graphql-core coercing a request's variables against the server's own schema
 (``bench/ingest_bench.py``: one ``recordSittings`` batch of 1,000 rows), which
-every server on graphql-core does before the first resolver runs.
+the server does before the first resolver runs.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import argparse
 import statistics
 import time
 
-from graphql import build_schema, execute, parse, validate
+from graphql import GraphQLNonNull, Undefined, build_schema, execute, is_leaf_type, parse, validate
+from graphql.execution.incremental.incremental_executor import IncrementalExecutor
 from graphql.execution.values import get_variable_values
 
 SDL = """
@@ -44,6 +49,31 @@ type Certificate { id: ID! status: CertificateStatus! }
 PAGE = """query($first: Int) { sittings(first: $first) { totalCount edges { node {
   id status score takenAt testTaker { id name email } test { id name } certificate { id status } } } } }"""
 """The same document as ``bench/page_query_bench.py``'s page."""
+
+
+class LeafShortcut(IncrementalExecutor):
+    """graphql-core's executor with the server's leaf shortcut, over dict sources.
+
+    A field without arguments whose type is a scalar or an enum is read from
+    the source dict and serialized by its type; a null, a refused value or
+    anything else takes graphql-core's own path, as in the server.
+    """
+
+    def execute_field(self, parent_type, source, field_details_list, path, position_context):
+        node = field_details_list[0].node
+        field = None if node.arguments else parent_type.fields.get(node.name.value)
+        if field is not None:
+            nullable = not isinstance(field.type, GraphQLNonNull)
+            leaf = field.type if nullable else field.type.of_type
+            if is_leaf_type(leaf):
+                value = source.get(node.name.value)
+                if value is None and nullable:
+                    return None
+                if value is not None:
+                    coerced = leaf.coerce_output_value(value)
+                    if coerced is not None and coerced is not Undefined:
+                        return coerced
+        return super().execute_field(parent_type, source, field_details_list, path, position_context)
 
 
 def page_source(rows: int) -> dict:
@@ -77,7 +107,7 @@ def execution_floor_ms(rows: int = 50, repeats: int = 300) -> float:
     times = []
     for _ in range(repeats + 50):
         started = time.perf_counter()
-        result = execute(schema, document, root, variable_values={"first": rows})
+        result = execute(schema, document, root, variable_values={"first": rows}, executor_class=LeafShortcut)
         times.append(time.perf_counter() - started)
         assert not result.errors, result.errors
     return statistics.median(times[50:]) * 1000
@@ -86,8 +116,8 @@ def execution_floor_ms(rows: int = 50, repeats: int = 300) -> float:
 def variables_floor_ms(schema, document: str, variables: dict, repeats: int = 20) -> float:
     """Median milliseconds of graphql-core coercing ``variables`` for ``document``'s operation (after 3 warm-ups).
 
-    ``schema``: a graphql-core ``GraphQLSchema`` (a strawberry schema's ``_schema``); ``variables``: the
-    request's JSON variables, already decoded.
+    ``schema``: a graphql-core ``GraphQLSchema`` (``server.strawberry_internals.graphql_schema_of``);
+    ``variables``: the request's JSON variables, already decoded.
 
     Raises:
         AssertionError: the variables do not coerce (graphql-core returned errors).

@@ -83,7 +83,12 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Settled:
-    """How the machine was before a variant started: ``waited_s`` seconds of waiting, then ``cpu_percent`` busy."""
+    """How the machine was before a variant started.
+
+    ``waited_s``: seconds the suite waited; ``cpu_percent``: the whole machine's CPU busy in the last
+    one-second sample, in percent of all cores; ``quiet``: whether :data:`QUIET_SECONDS` samples in a
+    row were under :data:`QUIET_CPU_PERCENT` (False: the wait hit its limit).
+    """
 
     waited_s: float
     cpu_percent: float
@@ -125,9 +130,9 @@ def run(benchmark: Benchmark, variant: str, extra: list[str], *, smoke: bool, wo
         return Outcome(benchmark, variant, None, f"`bench/{benchmark.script}` does not exist yet")
     out = work / f"{benchmark.name}-{variant or 'default'}.json"
     command = [sys.executable, str(script), *extra, "--out", str(out), *(["--smoke"] if smoke else [])]
-    settled = settle(limit_s=0 if smoke else SETTLE_LIMIT_SECONDS)
-    print(f"== {benchmark.name} {variant}: {' '.join(command[1:])} (after {settled.waited_s} s, "
-          f"CPU {settled.cpu_percent:.0f} % busy)", flush=True)
+    settled = None if smoke else settle()
+    waited = f" (after {settled.waited_s} s, CPU {settled.cpu_percent:.0f} % busy)" if settled else ""
+    print(f"== {benchmark.name} {variant}: {' '.join(command[1:])}{waited}", flush=True)
     timeout = 240 if smoke else benchmark.timeout_seconds
     try:
         finished = subprocess.run(command, cwd=ROOT, timeout=timeout, check=False)
@@ -183,7 +188,7 @@ def section(outcome: Outcome) -> list[str]:
     report = outcome.report
     heading = f"## {outcome.benchmark.name}" + (f" ({outcome.variant})" if outcome.variant else "")
     if report is None:
-        return [heading, "", f"Not run: {outcome.problem}.", ""]
+        return [heading, "", f"Not run: {outcome.problem}.{_settled(outcome.settled)}", ""]
     lines = [heading, "", f"{report.title}", "", f"Command: `{report.command}`", ""]
     lines.append(
         f"Started {report.started_at}, took {report.seconds:g} s; load average before "
@@ -212,7 +217,9 @@ def markdown(outcomes: list[Outcome], *, smoke: bool) -> str:
         (
             f"Written by `make bench` (`bench/run_all.py`) on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
             f"Machine: {about['cpu']}, {about['cores']} cores, {about['memory_gib']} GiB, {about['os']}, "
-            f"Python {about['python']}. Each benchmark ran as its own process; load came from separate client "
+            f"Python {about['python']}. Each benchmark ran as its own process, once the machine was quiet (CPU "
+            f"under {QUIET_CPU_PERCENT:g} % for {QUIET_SECONDS} s in a row, waiting at most {SETTLE_LIMIT_SECONDS} s); "
+            "load came from separate client "
             "processes over loopback; values are medians of the runs listed. "
             f"Targets: {passed} met, {failed} missed."
         ),
