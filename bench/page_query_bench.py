@@ -73,13 +73,14 @@ Where the rest goes (py-spy at 250 Hz on the server, PostgreSQL, `bench/page_que
 completing the 50 rows' fields, 22.9 % strawberry's resolver wrappers around the rows' `testTaker`,
 `test` and `certificate` (each builds strawberry's `Info` and calls the field's resolver: 150 a
 page), 20.9 % the `sittings` resolver (the same ORM reads the baseline does, and the prefetch), 18.7 %
-the rest (HTTP, the view, the document's limits and cost, the rate budget, encoding).
+the rest (about a third of it graphql-core outside the rows' fields, then HTTP, the view, the
+document's limits and cost, the rate budget, encoding).
 
 Two floors are measured in every run (the figures above). The first is graphql-core executing this
-selection over plain dicts, with the server's leaf shortcut (`bench/graphql_floor.py`). The second is
+selection over plain dicts with the server's own executor (`bench/graphql_floor.py`). The second is
 the fixed cost of any GraphQL request on this server: `{ __typename }` less a route that only answers
 the same JSON (the token, the document's limits, strawberry's request path). With only those two on
-top of the baseline's CPU, the ratio could reach the "graphql-core with the leaf shortcut and the fixed
+top of the baseline's CPU, the ratio could reach the "that execution and the fixed
 cost" figure. That ceiling lies above 0.6× on both databases, so the target is not shown to be out of
 reach. The measured gap on PostgreSQL, where asyncpg makes the baseline's reads cheap (about half
 SQLite's CPU per request), is the rows' relation fields: strawberry's resolver path around 150
@@ -215,7 +216,7 @@ def report_of(args, measured: dict, seeded_seconds: float) -> Report:
         info("server CPU per request", median(r["cpu_ms"] for r in graphql), "ms", runs=[r["cpu_ms"] for r in graphql]),
         info("baseline server CPU per request", median(r["cpu_ms"] for r in baseline), "ms",
              runs=[r["cpu_ms"] for r in baseline]),
-        info("graphql-core with the server's leaf shortcut executing the page's selection over plain dicts",
+        info("the server's graphql-core executor running the page's selection over plain dicts",
              measured["floor_ms"], "ms", note="bench/graphql_floor.py, in the benchmark's process before the load"),
         info("requests per second ratio with only that on top of the baseline's CPU", ceiling, "×",
              note="baseline CPU per request / (baseline CPU per request + the execution above)"),

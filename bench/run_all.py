@@ -11,9 +11,9 @@ always run; the PostgreSQL variants when ``CERTIFY_BENCH_POSTGRES_URL`` is set
 ones when ``CERTIFY_BENCH_REDIS_URL`` is (``redis://127.0.0.1:6379``).
 Before each variant the suite waits for the machine to be quiet (the
 CPU busy below :data:`QUIET_CPU_PERCENT` for :data:`QUIET_SECONDS` in a row,
-at most :data:`SETTLE_LIMIT_SECONDS`): what one benchmark leaves running, its
-server exiting or PostgreSQL's autovacuum after a million inserted rows, is
-not counted against the next. The wait and the CPU busy at the start are in
+at most :data:`SETTLE_LIMIT_SECONDS`): what one benchmark leaves running (a
+server or browser still exiting, the database's background work) is not
+counted against the next. The wait and the CPU busy at the start are in
 each section. Exits 1 when a benchmark failed to run (a missed target is a
 result, not a failure of the suite).
 """
